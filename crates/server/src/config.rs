@@ -1,0 +1,93 @@
+//! Configuration: defaults, then a TOML file, then `FIRSTLINK_*` environment
+//! variables (nested keys with `__`, e.g. `FIRSTLINK_NOTIFY__SMS__URL`), then
+//! command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: String,
+    /// Where the embedded database and generated keys live.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH`; default `sqlite://<data_dir>/firstlink.db`.
+    pub database_url: Option<String>,
+    /// The address people reach this server at (links in notifications).
+    pub public_url: Option<String>,
+    /// Positions older than this are deleted (Denmark: 72 h).
+    pub position_retention_hours: u32,
+    /// Volunteer sessions last this long.
+    pub volunteer_session_days: u32,
+    /// Operator sessions last this long.
+    pub operator_session_hours: u32,
+    /// Requests per minute per client address on public endpoints (sign-up, sign-in).
+    pub public_rate_per_minute: u32,
+    /// `text` or `json`.
+    pub log_format: String,
+    pub outbox: OutboxConfig,
+    pub notify: firstlink_notify::NotifyConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Notifications sent at the same time.
+    pub concurrency: usize,
+    /// Attempts before a notification is given up.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt up to `max_backoff_ms`.
+    pub base_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self { concurrency: 32, max_attempts: 10, base_backoff_ms: 500, max_backoff_ms: 60_000 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("firstlink-data"),
+            database_url: None,
+            public_url: None,
+            position_retention_hours: 72,
+            volunteer_session_days: 180,
+            operator_session_hours: 12,
+            public_rate_per_minute: 30,
+            log_format: "text".into(),
+            outbox: OutboxConfig::default(),
+            notify: firstlink_notify::NotifyConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults < `file` (if given) < `FIRSTLINK_*` environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        // Every field has a serde default, so an empty figment yields the defaults.
+        let mut f = Figment::new();
+        if let Some(p) = file {
+            f = f.merge(Toml::file_exact(p));
+        }
+        f.merge(Env::prefixed("FIRSTLINK_").split("__").ignore(&["config"])).extract().map_err(Box::new)
+    }
+
+    /// The SQLite file this configuration points at.
+    pub fn sqlite_path(&self) -> Result<PathBuf, String> {
+        match &self.database_url {
+            None => Ok(self.data_dir.join("firstlink.db")),
+            Some(u) => match u.strip_prefix("sqlite://") {
+                Some(p) => Ok(PathBuf::from(p)),
+                None => Err(format!("unsupported database_url {u:?}: this build supports sqlite://PATH")),
+            },
+        }
+    }
+}

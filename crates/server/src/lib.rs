@@ -1,0 +1,96 @@
+//! firstlink's server: the runtime around the domain core and its HTTP API.
+//!
+//! - [`app`]: shared state and start-up loading;
+//! - [`missions`]: the mission runtime (engine steps made durable, timers);
+//! - [`outbox`]: the durable notification outbox worker;
+//! - [`aeds`]: the AED registry as dispatch sees it;
+//! - [`auth`]: tokens, roles, rate limits;
+//! - [`api`]: HTTP routes, wire types, OpenAPI;
+//! - [`housekeeping`]: position retention and index refresh.
+
+pub mod aeds;
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod housekeeping;
+pub mod metrics;
+pub mod missions;
+pub mod outbox;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use firstlink_store::sqlite::SqliteStore;
+
+pub use app::App;
+pub use config::Config;
+
+/// Opens the configured store.
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn firstlink_store::Store>> {
+    let path = config.sqlite_path().map_err(anyhow::Error::msg)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    }
+    Ok(Arc::new(SqliteStore::open(&path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?))
+}
+
+/// Builds the application on `config` without loading anything yet.
+pub fn build(config: Config) -> anyhow::Result<Arc<App>> {
+    let store = open_store(&config)?;
+    App::new(config, store)
+}
+
+/// Loads the stored state, resumes live missions and starts the workers.
+pub async fn launch(app: &Arc<App>) -> anyhow::Result<()> {
+    app.load().await?;
+    missions::Missions::spawn_scheduler(app);
+    outbox::Outbox::spawn(app);
+    housekeeping::spawn(app);
+    Ok(())
+}
+
+/// [`build`] then [`launch`].
+pub async fn start(config: Config) -> anyhow::Result<Arc<App>> {
+    let app = build(config)?;
+    launch(&app).await?;
+    Ok(app)
+}
+
+/// Binds the listener and serves until Ctrl-C / SIGTERM. Calls `on_bound`
+/// with the actual address (port 0 picks one).
+pub async fn serve(app: Arc<App>, on_bound: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&app.config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", app.config.listen))?;
+    let addr = listener.local_addr()?;
+    on_bound(addr);
+    let router = api::router(Arc::clone(&app));
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}

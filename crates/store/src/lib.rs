@@ -1,0 +1,110 @@
+//! firstlink's storage boundary.
+//!
+//! [`Store`] is everything the server asks of a database, in domain terms. The
+//! embedded [`sqlite::SqliteStore`] is the default; a PostgreSQL backend
+//! implements the same trait. Every write method returns only once its change
+//! is durable (committed), so the server never acknowledges what could be lost.
+
+pub mod model;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use firstlink_domain::ids::{AedId, IncidentId, RegionId, VolunteerId};
+use firstlink_domain::mission::Event;
+use firstlink_domain::policy::DispatchPolicy;
+use uuid::Uuid;
+
+pub use model::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was hit (the string says which).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("database error: {0}")]
+    Backend(String),
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- regions, keys, accounts, sessions, audit ---
+    async fn create_region(&self, r: &Region) -> Result<()>;
+    async fn regions(&self) -> Result<Vec<Region>>;
+    async fn update_policy(&self, id: RegionId, policy: &DispatchPolicy) -> Result<()>;
+    async fn create_api_key(&self, k: &ApiKey) -> Result<()>;
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKey>>;
+    async fn api_keys(&self, region: RegionId) -> Result<Vec<ApiKey>>;
+    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
+    async fn create_operator(&self, o: &Operator) -> Result<()>;
+    async fn operator_by_username(&self, username: &str) -> Result<Option<Operator>>;
+    async fn operator(&self, id: Uuid) -> Result<Option<Operator>>;
+    async fn operators(&self) -> Result<Vec<Operator>>;
+    async fn create_session(&self, s: &Session) -> Result<()>;
+    async fn session(&self, token_hash: &str) -> Result<Option<Session>>;
+    async fn delete_session(&self, token_hash: &str) -> Result<()>;
+    async fn delete_sessions_of(&self, subject: Uuid) -> Result<()>;
+    async fn audit(&self, e: &AuditEntry) -> Result<()>;
+    async fn audit_log(&self, region: Option<RegionId>, limit: u32) -> Result<Vec<AuditEntry>>;
+    async fn setting(&self, key: &str) -> Result<Option<String>>;
+    async fn set_setting(&self, key: &str, value: &str) -> Result<()>;
+
+    // --- volunteers ---
+    async fn create_volunteer(&self, v: &Volunteer) -> Result<()>;
+    async fn update_volunteer(&self, v: &Volunteer) -> Result<()>;
+    async fn volunteer(&self, id: VolunteerId) -> Result<Option<Volunteer>>;
+    async fn volunteer_by_contact(&self, region: RegionId, phone: Option<&str>, email: Option<&str>) -> Result<Option<Volunteer>>;
+    async fn volunteers(&self, region: Option<RegionId>, query: Option<&str>, limit: u32) -> Result<Vec<Volunteer>>;
+    async fn delete_volunteer(&self, id: VolunteerId) -> Result<()>;
+    async fn set_verification(&self, id: VolunteerId, code_hash: &str, expires_at: DateTime<Utc>) -> Result<()>;
+    /// Returns the stored code hash and expiry and counts one attempt.
+    async fn verification_attempt(&self, id: VolunteerId) -> Result<Option<(String, DateTime<Utc>, u32)>>;
+    async fn clear_verification(&self, id: VolunteerId) -> Result<()>;
+    async fn save_positions(&self, fixes: &[PositionFix]) -> Result<()>;
+    async fn delete_position(&self, id: VolunteerId) -> Result<()>;
+    async fn positions(&self) -> Result<Vec<PositionFix>>;
+    /// Deletes positions older than `before_unix`; returns whose.
+    async fn purge_positions(&self, before_unix: u32) -> Result<Vec<VolunteerId>>;
+    async fn add_device(&self, d: &Device) -> Result<()>;
+    async fn devices(&self, volunteer: VolunteerId) -> Result<Vec<Device>>;
+    async fn delete_device(&self, volunteer: VolunteerId, id: Uuid) -> Result<bool>;
+
+    // --- AEDs ---
+    async fn upsert_aed(&self, a: &Aed) -> Result<()>;
+    async fn aeds(&self, region: Option<RegionId>) -> Result<Vec<Aed>>;
+    async fn aed(&self, id: AedId) -> Result<Option<Aed>>;
+    async fn claims(&self) -> Result<Vec<Claim>>;
+
+    // --- incidents and missions ---
+    /// Stores a new incident with its first mission state, unless the region
+    /// already has one with the same external id.
+    async fn create_incident(&self, step: &MissionStep) -> Result<Created>;
+    /// Commits one mission step atomically: state, events, outbox, claims.
+    async fn commit_step(&self, step: &MissionStep) -> Result<()>;
+    async fn mission(&self, id: IncidentId) -> Result<Option<StoredMission>>;
+    async fn live_missions(&self) -> Result<Vec<StoredMission>>;
+    async fn missions(&self, region: RegionId, live_only: bool, limit: u32) -> Result<Vec<StoredMission>>;
+    async fn events(&self, id: IncidentId, after_seq: u64) -> Result<Vec<(u64, Event)>>;
+    /// Missions the volunteer was alerted for, newest first.
+    async fn alerts_of(&self, volunteer: VolunteerId, limit: u32) -> Result<Vec<IncidentId>>;
+    async fn save_survey(&self, incident: IncidentId, volunteer: VolunteerId, answers: &serde_json::Value, at: DateTime<Utc>) -> Result<()>;
+
+    // --- outbox ---
+    async fn enqueue(&self, items: &[NewOutbox]) -> Result<()>;
+    async fn outbox_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxItem>>;
+    async fn outbox_sent(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
+    async fn outbox_retry(&self, id: i64, next_at: DateTime<Utc>, error: &str) -> Result<()>;
+    async fn outbox_dead(&self, id: i64, error: &str) -> Result<()>;
+    async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>>;
+    async fn outbox_stats(&self) -> Result<OutboxStats>;
+    /// Sent messages (for tests and the audit view).
+    async fn outbox_sent_keys(&self, incident: IncidentId) -> Result<Vec<String>>;
+}
