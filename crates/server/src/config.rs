@@ -77,7 +77,7 @@ impl Config {
         if let Some(p) = file {
             f = f.merge(Toml::file_exact(p));
         }
-        f.merge(Env::prefixed("FIRSTLINK_").split("__").ignore(&["config"])).extract().map_err(Box::new)
+        f.merge(Env::prefixed("FIRSTLINK_").split("__").ignore(&["config", "failpoint"])).extract().map_err(Box::new)
     }
 
     /// The SQLite file this configuration points at.

@@ -18,6 +18,7 @@ pub mod housekeeping;
 pub mod metrics;
 pub mod missions;
 pub mod outbox;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -71,8 +71,9 @@ pub fn router(app: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(move || { let d = Arc::clone(&doc); async move { Json((*d).clone()) } }))
         .merge(api)
-        .fallback(|| async { ApiError::not_found("route") })
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
+        .route("/api/{*rest}", axum::routing::any(|| async { ApiError::not_found("route") }))
+        .merge(crate::web::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)
 }

@@ -1,0 +1,140 @@
+// Test harness: starts the real firstlink server on a free loopback port
+// with a temp data dir, sets up a region/operators/dispatch key with
+// `firstlink admin`, runs a mock SMS gateway, and launches headless Chromium.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const REPO = resolve(import.meta.dirname, '..', '..');
+export const DISPATCHER = { username: 'disp', password: 'dispatcher-pass-1' };
+export const ADMIN = { username: 'admin', password: 'admin-pass-12345' };
+export const REGION = 'testtown';
+
+/** The firstlink binary: $E2E_FIRSTLINK_BIN, else $CARGO_TARGET_DIR (or ./target)/debug/firstlink, built if missing. */
+export function findBinary() {
+  if (process.env.E2E_FIRSTLINK_BIN) return process.env.E2E_FIRSTLINK_BIN;
+  const target = process.env.CARGO_TARGET_DIR || join(REPO, 'target');
+  const bin = join(target, 'debug', 'firstlink');
+  if (!existsSync(bin)) {
+    console.error(`# building ${bin} (cargo build -p firstlink)…`);
+    const r = spawnSync('cargo', ['build', '-p', 'firstlink'], { cwd: REPO, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('cargo build -p firstlink failed');
+  }
+  return bin;
+}
+
+function admin(bin, dataDir, args, env = {}) {
+  const r = spawnSync(bin, ['admin', '--data-dir', dataDir, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`firstlink admin ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+export async function startSmsGateway() {
+  const messages = [];
+  const waiters = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      try { messages.push(JSON.parse(body)); } catch { messages.push({ raw: body }); }
+      waiters.splice(0).forEach((w) => w());
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"id":"mock"}');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/sms`,
+    messages,
+    async waitFor(pred, ms = 20000) {
+      const end = Date.now() + ms;
+      for (;;) {
+        const m = messages.find(pred);
+        if (m) return m;
+        if (Date.now() > end) throw new Error(`no SMS matched; got ${JSON.stringify(messages)}`);
+        await new Promise((r) => { waiters.push(r); setTimeout(r, 500); });
+      }
+    },
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+export async function startServer({ sms } = {}) {
+  const bin = findBinary();
+  const dataDir = mkdtempSync(join(tmpdir(), 'firstlink-e2e-'));
+  admin(bin, dataDir, ['create-region', '--slug', REGION, '--name', 'Test Town', '--timezone', 'Europe/Copenhagen', '--country', 'DK']);
+  const keyOut = admin(bin, dataDir, ['create-api-key', '--region', REGION, '--name', 'cad']);
+  const dispatchKey = /dispatch-api-key: (\S+)/.exec(keyOut)?.[1];
+  admin(bin, dataDir, ['create-operator', '--username', DISPATCHER.username, '--role', 'dispatcher', '--region', REGION, '--password-env', 'FL_PW'], { FL_PW: DISPATCHER.password });
+  admin(bin, dataDir, ['create-operator', '--username', ADMIN.username, '--role', 'admin', '--password-env', 'FL_PW'], { FL_PW: ADMIN.password });
+  const env = { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' };
+  if (sms) Object.assign(env, { FIRSTLINK_NOTIFY__SMS__URL: sms.url, FIRSTLINK_NOTIFY__SMS__AUTH_TOKEN: 'x', FIRSTLINK_NOTIFY__SMS__FROM: 'firstlink' });
+  const proc = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  proc.stderr.on('data', (d) => { log += d; });
+  const url = await new Promise((res, rej) => {
+    let out = '';
+    const t = setTimeout(() => rej(new Error(`server did not start: ${out}${log}`)), 60000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) { clearTimeout(t); res(m[1]); }
+    });
+    proc.on('exit', (c) => { clearTimeout(t); rej(new Error(`server exited ${c}: ${log}`)); });
+  });
+  return {
+    url, dataDir, dispatchKey, proc, log: () => log,
+    async stop() {
+      proc.kill('SIGTERM');
+      await new Promise((r) => { if (proc.exitCode !== null) r(); else { proc.on('exit', r); setTimeout(r, 5000); } });
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function api(base, method, path, { token, body } = {}) {
+  const headers = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const r = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+  return data;
+}
+
+export async function login(base, who) {
+  return (await api(base, 'POST', '/api/v1/auth/login', { body: who })).token;
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/** A patient, an AED with a code right next to it, and a volunteer ~400 m away (central Copenhagen). */
+export const PATIENT = { lat: 55.6786, lon: 12.5700 };
+export const AED_AT = { lat: 55.67875, lon: 12.57025 };
+export const VOLUNTEER_AT = { latitude: 55.6752, longitude: 12.5695 };
+
+export async function seedRegion(base) {
+  const adminToken = await login(base, ADMIN);
+  const policy = await api(base, 'GET', `/api/v1/regions/${REGION}/policy`, { token: adminToken });
+  // Hjerteløber style: the first acceptor fetches the AED, so the task shows it.
+  policy.roles = { kind: 'first_n_via_aed', n: 1 };
+  await api(base, 'PUT', `/api/v1/regions/${REGION}/policy`, { token: adminToken, body: policy });
+  await api(base, 'POST', `/api/v1/aeds?region=${REGION}`, {
+    token: adminToken,
+    body: {
+      name: 'Town Hall AED', location: AED_AT, access: 'public', status: 'active', opening_hours: '24/7',
+      location_desc: [['en', 'In the glass cabinet left of the main entrance'], ['da', 'I glasskabet til venstre for hovedindgangen']],
+      indoor: false, locked: true, access_code: '4711', level: '0',
+    },
+  });
+  return { adminToken };
+}
