@@ -107,4 +107,8 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_stats(&self) -> Result<OutboxStats>;
     /// Sent messages (for tests and the audit view).
     async fn outbox_sent_keys(&self, incident: IncidentId) -> Result<Vec<String>>;
+
+    // --- AED registry (issue 3): methods go below this line ---
+
+    // --- dispatch-centre integration (issue 8): methods go below this line ---
 }

@@ -29,7 +29,11 @@ use uuid::Uuid;
 use crate::model::*;
 use crate::{Result, Store, StoreError};
 
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../migrations/0001_init.sql")),
+    // AED registry (issue 3): 0002 goes here.
+    // Dispatch-centre integration (issue 8): 0003 goes here.
+];
 const READERS: usize = 4;
 const MAX_BATCH: usize = 1_024;
 
@@ -1198,4 +1202,8 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    // --- AED registry (issue 3): methods go below this line ---
+
+    // --- dispatch-centre integration (issue 8): methods go below this line ---
 }
