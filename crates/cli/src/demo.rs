@@ -138,6 +138,7 @@ async fn seed(app: &Arc<App>, map: &DemoMap, n: usize, creds_path: &Path) -> any
     )
     .await
     .map_err(|e| anyhow::anyhow!("creating the demo region: {}", e.message))?;
+    app.load_graph(&region)?;
     let (_, key) = create_key_checked(app, region.id, "demo CAD").await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let creds = Credentials {
         admin_password: random_secret()[..16].to_string(),
@@ -244,6 +245,7 @@ async fn seed(app: &Arc<App>, map: &DemoMap, n: usize, creds_path: &Path) -> any
                 owner_contact: Some(format!("facility manager, {name}")),
                 source: Some("demo".into()),
                 source_id: Some(format!("demo-{i}")),
+                ..Default::default()
             },
             updated_at: now,
         };
@@ -479,6 +481,14 @@ async fn hand_over(app: &Arc<App>) {
 
 pub async fn run(config: Config, volunteers: usize, incident_every: u64) -> anyhow::Result<()> {
     let creds_path = config.data_dir.join("demo-credentials.json");
+    // The demo region walks on the real street network.
+    let graph = config.data_dir.join("graphs").join(format!("{REGION}.flg"));
+    if !graph.exists() {
+        let pbf = config.data_dir.join("copenhagen.osm.pbf");
+        std::fs::create_dir_all(&config.data_dir)?;
+        std::fs::write(&pbf, COPENHAGEN_PBF)?;
+        crate::build_graph(&pbf, &graph, true)?;
+    }
     let app = firstlink_server::build(config)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     *app.local_sink.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Sink(tx.clone())));

@@ -43,6 +43,27 @@ enum Command {
         #[arg(long, default_value_t = 600)]
         incident_every: u64,
     },
+    /// Build a pedestrian graph from an OpenStreetMap extract.
+    Routing {
+        #[command(subcommand)]
+        command: RoutingCommand,
+    },
+    /// Compare dispatch policies on a simulated clock with the real engine
+    /// (no arguments: the shipped Copenhagen scenario).
+    Simulate {
+        /// Scenario file (default: scenarios/copenhagen.toml).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Directory for the report (Markdown, SVG, CSV).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override the scenario's number of runs.
+        #[arg(long)]
+        runs: Option<u32>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Create regions, API keys and accounts without the web UI.
     Admin {
         #[command(flatten)]
@@ -50,6 +71,54 @@ enum Command {
         #[command(subcommand)]
         command: admin::AdminCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum RoutingCommand {
+    /// Build the graph; with --region it goes where `serve` finds it
+    /// (`<data-dir>/graphs/<region>.flg`).
+    Build {
+        /// The OpenStreetMap extract (.osm.pbf).
+        extract: PathBuf,
+        /// Output file.
+        #[arg(long, conflicts_with = "region")]
+        out: Option<PathBuf>,
+        /// Region slug: write into the data directory for this region.
+        #[arg(long)]
+        region: Option<String>,
+        /// Data directory (with --region).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// Builds a graph file from an extract, with progress on stderr.
+pub fn build_graph(extract: &std::path::Path, out: &std::path::Path, quiet: bool) -> anyhow::Result<()> {
+    let t = std::time::Instant::now();
+    let graph = firstlink_routing::build_graph(extract, |p| {
+        if !quiet {
+            eprint!("\r  {p:?}                    ");
+        }
+    })
+    .map_err(|e| anyhow::anyhow!("{}: {e}", extract.display()))?;
+    if !quiet {
+        eprintln!();
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    graph.save(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+    if !quiet {
+        println!(
+            "graph {}: {} vertices, {} edges, {:.1} km of walkable ways, built in {:.2} s",
+            out.display(),
+            graph.num_vertices(),
+            graph.num_edges(),
+            graph.total_length_m() / 1000.0,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 fn config(cli_config: Option<&PathBuf>, args: &ServeArgs, default_dir: Option<&str>) -> anyhow::Result<Config> {
@@ -86,6 +155,29 @@ async fn main() -> std::process::ExitCode {
                 Err(e) => Err(e),
             }
         }
+        Command::Routing { command: RoutingCommand::Build { extract, out, region, data_dir } } => {
+            let out = match (out, region) {
+                (Some(o), _) => Ok(o.clone()),
+                (None, Some(slug)) => {
+                    config(cli.config.as_ref(), &ServeArgs { listen: None, data_dir: data_dir.clone() }, None)
+                        .map(|c| c.data_dir.join("graphs").join(format!("{slug}.flg")))
+                }
+                (None, None) => Err(anyhow::anyhow!("give --out FILE or --region SLUG")),
+            };
+            match out {
+                Ok(out) => build_graph(extract, &out, false),
+                Err(e) => Err(e),
+            }
+        }
+        Command::Simulate { scenario, out, runs, seed } => firstlink_sim::run_cli(firstlink_sim::SimArgs {
+            scenario: scenario.clone(),
+            out: out.clone(),
+            runs: *runs,
+            seed: *seed,
+            threads: None,
+            command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
+            quiet: false,
+        }),
         Command::Admin { serve, command } => match config(cli.config.as_ref(), serve, None) {
             Ok(c) => admin::run(c, command).await,
             Err(e) => Err(e),

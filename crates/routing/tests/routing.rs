@@ -653,3 +653,62 @@ fn garbage_errors_and_timeouts_fall_back_to_straight_line() {
         Vec::<Option<f64>>::new()
     );
 }
+
+// ---- dispatch on the graph (the real engine, not a model) ----
+
+mod dispatch_on_the_graph {
+    use super::*;
+    use chrono::TimeZone;
+    use firstlink_domain::aed::AedList;
+    use firstlink_domain::geo::StraightLine;
+    use firstlink_domain::ids::{IncidentId, VolunteerId};
+    use firstlink_domain::incident::{LocationType, NewIncident};
+    use firstlink_domain::index::{VolunteerFlags, VolunteerIndex};
+    use firstlink_domain::mission::{Effect, Input, Mission, MissionCtx};
+    use firstlink_domain::policy::DispatchPolicy;
+    use firstlink_routing::fixtures::{HARBOUR_PATIENT, HARBOUR_VOLUNTEER_ACROSS, HARBOUR_VOLUNTEER_SAME_SIDE};
+
+    fn first_alerted(walk: &dyn firstlink_domain::geo::WalkingEstimator) -> (VolunteerId, VolunteerId, VolunteerId) {
+        let now = chrono::Utc.with_ymd_and_hms(2026, 5, 5, 12, 0, 0).unwrap();
+        let mut index = VolunteerIndex::new();
+        let (across, same) = (VolunteerId::new(), VolunteerId::new());
+        for (id, p) in [(across, HARBOUR_VOLUNTEER_ACROSS), (same, HARBOUR_VOLUNTEER_SAME_SIDE)] {
+            index.upsert(id, VolunteerFlags { eligible: true, homes: true, quiet: None });
+            index.set_position(id, p, now.timestamp() as u32);
+        }
+        let incident = NewIncident {
+            external_id: "harbour".into(),
+            location: HARBOUR_PATIENT,
+            address: "Amaliehaven".into(),
+            reported_at: now,
+            location_type: LocationType::Public,
+            ems_eta_seconds: None,
+            exclusions: vec![],
+            notes: None,
+            test: false,
+        };
+        // Alert exactly one volunteer: the one the estimator ranks first.
+        let policy = DispatchPolicy { first_wave: 1, max_alerts: 1, ..DispatchPolicy::firstlink() };
+        let mut m = Mission::new(IncidentId::new(), incident, policy, now);
+        let aeds = AedList::default();
+        let ctx = MissionCtx { now, tz: chrono_tz::Europe::Copenhagen, volunteers: &index, aeds: &aeds, walk };
+        let out = m.handle(Input::Start, &ctx).unwrap();
+        let alerted: Vec<VolunteerId> =
+            out.effects.iter().filter_map(|e| if let Effect::Alert { volunteer, .. } = e { Some(*volunteer) } else { None }).collect();
+        assert_eq!(alerted.len(), 1);
+        (alerted[0], across, same)
+    }
+
+    #[test]
+    fn the_graph_picks_the_volunteer_who_is_truly_closer_across_the_harbour() {
+        // Straight line: the volunteer by the Opera looks nearest (≈ 560 m vs ≈ 730 m)…
+        let (picked, across, _) = first_alerted(&StraightLine::default());
+        assert_eq!(picked, across);
+        // …but on foot the Opera is ≈ 3.4 km away round by Knippelsbro: the graph
+        // sends the volunteer on the same bank instead.
+        let graph = build_graph(osm("copenhagen.osm.pbf"), |_| {}).expect("copenhagen builds");
+        let est = firstlink_routing::GraphEstimator::new(Router::new(graph));
+        let (picked, _, same) = first_alerted(&est);
+        assert_eq!(picked, same);
+    }
+}

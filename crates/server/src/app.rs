@@ -12,6 +12,7 @@ use firstlink_domain::ids::{RegionId, VolunteerId};
 use firstlink_domain::index::{VolunteerFlags, VolunteerIndex};
 use firstlink_domain::mission::Event;
 use firstlink_domain::ids::IncidentId;
+use firstlink_routing::{Graph, GraphEstimator, Router};
 use firstlink_store::{Region, Store, Volunteer};
 use tokio::sync::broadcast;
 
@@ -45,6 +46,8 @@ pub struct App {
     pub index: RwLock<VolunteerIndex>,
     pub aeds: RwLock<AedRegistry>,
     pub regions: RwLock<HashMap<RegionId, RegionRt>>,
+    /// Pedestrian routers of the regions that have a graph.
+    pub graphs: RwLock<HashMap<RegionId, Arc<GraphEstimator>>>,
     pub missions: Missions,
     pub outbox: Outbox,
     pub bus: broadcast::Sender<BusEvent>,
@@ -79,6 +82,7 @@ impl App {
             index: RwLock::new(VolunteerIndex::new()),
             aeds: RwLock::new(AedRegistry::default()),
             regions: RwLock::new(HashMap::new()),
+            graphs: RwLock::new(HashMap::new()),
             missions: Missions::default(),
             bus,
             tokens: TokenCache::default(),
@@ -125,9 +129,32 @@ impl App {
         Ok(())
     }
 
-    /// The walking estimator for a region's missions.
-    pub fn walk_for(&self, _region: RegionId, detour_factor: f64) -> Arc<dyn WalkingEstimator> {
-        Arc::new(StraightLine { detour_factor })
+    /// The walking estimator for a region's missions: its pedestrian graph
+    /// when it has one (straight line for points off the graph), else
+    /// straight line × the policy's detour factor.
+    pub fn walk_for(&self, region: RegionId, detour_factor: f64) -> Arc<dyn WalkingEstimator> {
+        match read(&self.graphs).get(&region) {
+            Some(g) => Arc::clone(g) as Arc<dyn WalkingEstimator>,
+            None => Arc::new(StraightLine { detour_factor }),
+        }
+    }
+
+    /// The region's router, if it has a graph.
+    pub fn router_for(&self, region: RegionId) -> Option<Arc<GraphEstimator>> {
+        read(&self.graphs).get(&region).cloned()
+    }
+
+    /// Loads the region's graph file, if any. A broken file is an error:
+    /// better to refuse to start than to dispatch on wrong distances silently.
+    pub fn load_graph(&self, r: &Region) -> anyhow::Result<()> {
+        let Some(path) = self.config.graph_path(&r.slug) else { return Ok(()) };
+        let t = std::time::Instant::now();
+        let graph = Graph::load(&path).map_err(|e| anyhow::anyhow!("graph {} for region {}: {e}", path.display(), r.slug))?;
+        let (v, e) = (graph.num_vertices(), graph.num_edges());
+        let est = GraphEstimator::with_fallback(Router::new(graph), StraightLine { detour_factor: r.policy.detour_factor });
+        write(&self.graphs).insert(r.id, Arc::new(est));
+        tracing::info!(region = %r.slug, vertices = v, edges = e, load_ms = t.elapsed().as_millis() as u64, "pedestrian graph loaded");
+        Ok(())
     }
 
     /// What the index keeps of a volunteer's profile.
@@ -160,6 +187,7 @@ impl App {
     /// then resumes live missions. The server reports ready afterwards.
     pub async fn load(self: &Arc<Self>) -> anyhow::Result<()> {
         for r in self.store.regions().await? {
+            self.load_graph(&r)?;
             self.put_region(r)?;
         }
         let vols = self.store.volunteers(None, None, u32::MAX).await?;

@@ -31,6 +31,10 @@ pub struct Config {
     pub log_format: String,
     pub outbox: OutboxConfig,
     pub notify: firstlink_notify::NotifyConfig,
+    /// Pedestrian graphs by region slug (built with `firstlink routing build`).
+    /// A region without an entry uses `<data_dir>/graphs/<slug>.flg` if it
+    /// exists, else straight line × the policy's detour factor.
+    pub graphs: std::collections::BTreeMap<String, PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,6 +69,7 @@ impl Default for Config {
             log_format: "text".into(),
             outbox: OutboxConfig::default(),
             notify: firstlink_notify::NotifyConfig::default(),
+            graphs: Default::default(),
         }
     }
 }
@@ -78,6 +83,14 @@ impl Config {
             f = f.merge(Toml::file_exact(p));
         }
         f.merge(Env::prefixed("FIRSTLINK_").split("__").ignore(&["config", "failpoint"])).extract().map_err(Box::new)
+    }
+
+    /// The graph file for a region, if one is configured or present.
+    pub fn graph_path(&self, slug: &str) -> Option<PathBuf> {
+        match self.graphs.get(slug) {
+            Some(p) => Some(p.clone()),
+            None => Some(self.data_dir.join("graphs").join(format!("{slug}.flg"))).filter(|p| p.exists()),
+        }
     }
 
     /// The SQLite file this configuration points at.

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod missions;
 pub mod outbox;
 pub mod web;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,6 +50,7 @@ pub async fn launch(app: &Arc<App>) -> anyhow::Result<()> {
     missions::Missions::spawn_scheduler(app);
     outbox::Outbox::spawn(app);
     housekeeping::spawn(app);
+    webhooks::spawn(app);
     Ok(())
 }
 

@@ -503,3 +503,54 @@ async fn the_openapi_document_covers_the_api() {
         assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_street_graph_dispatch_prefers_the_volunteer_who_is_closer_on_foot() {
+    use firstlink_routing::fixtures::{HARBOUR_PATIENT, HARBOUR_VOLUNTEER_ACROSS, HARBOUR_VOLUNTEER_SAME_SIDE};
+    let dir = tempfile::tempdir().unwrap();
+    let pbf = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/osm/copenhagen.osm.pbf");
+    let graph = firstlink_routing::build_graph(&pbf, |_| {}).unwrap();
+    let gpath = dir.path().join("harbour.flg");
+    graph.save(&gpath).unwrap();
+    let policy = fast_policy(DispatchPolicy { first_wave: 1, max_alerts: 1, ..DispatchPolicy::firstlink() });
+    // Without the graph: straight line sends the volunteer across the water.
+    let t = spawn_app().await;
+    let (region, key) = t.region("harbour", policy.clone()).await;
+    let (across, _) = t.volunteer(region, HARBOUR_VOLUNTEER_ACROSS, Tier::IncludingHomes).await;
+    let (same, _) = t.volunteer(region, HARBOUR_VOLUNTEER_SAME_SIDE, Tier::IncludingHomes).await;
+    let id = t.post_incident(&key, incident_body("h", HARBOUR_PATIENT)).await.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let view = eventually(20, "first wave", || async {
+        let (_, v) = t.get_json(&key, &format!("/api/v1/incidents/{id}")).await;
+        (v["counts"]["alerted"] == 1).then_some(v)
+    })
+    .await;
+    assert_eq!(view["responders"][0]["volunteer_id"], json!(across));
+    // With the graph: the volunteer on the same bank, truly closer on foot.
+    let gp = gpath.clone();
+    let t = spawn_app_with(move |c| {
+        c.graphs.insert("harbour".into(), gp);
+    })
+    .await;
+    let (region, key) = t.region("harbour", policy).await;
+    t.app.load_graph(&t.app.region(region).unwrap().region).unwrap();
+    let (_, _) = t.volunteer(region, HARBOUR_VOLUNTEER_ACROSS, Tier::IncludingHomes).await;
+    let (same2, stok) = t.volunteer(region, HARBOUR_VOLUNTEER_SAME_SIDE, Tier::IncludingHomes).await;
+    let id = t.post_incident(&key, incident_body("h", HARBOUR_PATIENT)).await.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let view = eventually(20, "first wave", || async {
+        let (_, v) = t.get_json(&key, &format!("/api/v1/incidents/{id}")).await;
+        (v["counts"]["alerted"] == 1).then_some(v)
+    })
+    .await;
+    assert_eq!(view["responders"][0]["volunteer_id"], json!(same2));
+    let _ = same;
+    // The responder's route follows the streets: longer than the straight line, with a geometry.
+    let (s, _) = t.post_json(&stok, &format!("/api/v1/missions/{id}/accept"), json!({})).await;
+    assert_eq!(s, 200);
+    let (s, route) = t.get_json(&stok, &format!("/api/v1/missions/{id}/route")).await;
+    assert_eq!(s, 200, "{route}");
+    assert_eq!(route["geometry"]["type"], "LineString");
+    assert!(route["geometry"]["coordinates"].as_array().unwrap().len() > 5);
+    let d = route["properties"]["distance_m"].as_f64().unwrap();
+    let straight = HARBOUR_VOLUNTEER_SAME_SIDE.distance_m(HARBOUR_PATIENT);
+    assert!(d > straight && d < 2.0 * straight, "{d} vs {straight}");
+}

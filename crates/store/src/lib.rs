@@ -109,6 +109,25 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_sent_keys(&self, incident: IncidentId) -> Result<Vec<String>>;
 
     // --- AED registry (issue 3): methods go below this line ---
+    /// Writes many AED records in one transaction: all of them or none.
+    async fn upsert_aeds(&self, aeds: &[Aed]) -> Result<()>;
 
     // --- dispatch-centre integration (issue 8): methods go below this line ---
+    /// The region's CAD integration settings: a JSON document whose schema the server owns.
+    async fn integration(&self, region: RegionId) -> Result<Option<serde_json::Value>>;
+    async fn set_integration(&self, region: RegionId, settings: &serde_json::Value, at: DateTime<Utc>) -> Result<()>;
+    /// Every region's integration settings.
+    async fn integrations(&self) -> Result<Vec<(RegionId, serde_json::Value)>>;
+    async fn incident_by_external_id(&self, region: RegionId, external_id: &str) -> Result<Option<IncidentId>>;
+    async fn cad_message(&self, region: RegionId, key: &str) -> Result<Option<CadMessage>>;
+    /// Records a CAD message; the same region and key again replaces it.
+    async fn record_cad_message(&self, m: &CadMessage) -> Result<()>;
+    /// The latest source timestamp of the CAD messages recorded for an incident.
+    async fn cad_latest(&self, incident: IncidentId) -> Result<Option<DateTime<Utc>>>;
+    /// Mission events of `region` committed after position `after`, in commit order.
+    async fn event_log(&self, region: RegionId, after: i64, limit: u32) -> Result<Vec<LoggedEvent>>;
+    /// The position of the latest committed mission event (0 when none).
+    async fn event_log_head(&self) -> Result<i64>;
+    async fn webhook_cursor(&self, region: RegionId) -> Result<Option<WebhookCursor>>;
+    async fn save_webhook_cursor(&self, c: &WebhookCursor) -> Result<()>;
 }

@@ -182,6 +182,31 @@ pub struct AedDetails {
     pub owner_contact: Option<String>,
     pub source: Option<String>,
     pub source_id: Option<String>,
+    // AED registry (issue 3): fields below default when absent from stored JSON.
+    #[serde(default)]
+    pub manufacturer: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub pad_expiry: Option<NaiveDate>,
+    #[serde(default)]
+    pub battery_expiry: Option<NaiveDate>,
+    #[serde(default)]
+    pub last_maintenance: Option<NaiveDate>,
+    /// When the owner last confirmed the record.
+    #[serde(default)]
+    pub last_confirmed_at: Option<DateTime<Utc>>,
+    /// Restricted, like `owner_contact`.
+    #[serde(default)]
+    pub owner_name: Option<String>,
+    /// Why `opening_hours` (as received) did not parse: the AED is kept as "hours unknown".
+    #[serde(default)]
+    pub hours_error: Option<String>,
+    /// Open questions for an operator (moved point, likely duplicate, new registration).
+    #[serde(default)]
+    pub review: Vec<AedReviewFlag>,
 }
 
 /// A mission as stored.
@@ -272,4 +297,59 @@ pub struct OutboxStats {
     pub pending: u64,
     pub sent: u64,
     pub dead: u64,
+}
+
+/// Why an AED record waits for an operator (AED registry, issue 3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AedReviewFlag {
+    /// A sync saw the point more than 100 m away; the stored position is kept until approved.
+    Moved { lat: f64, lon: f64, distance_m: f64, source: Option<String> },
+    /// Another record lies within a few metres.
+    Duplicate { of: AedId, distance_m: f64 },
+    /// Registered by an owner; pending review.
+    NewRegistration,
+}
+
+// --- dispatch-centre integration (issue 8) ---
+
+/// A CAP / EIDO message that created or changed an incident, under its
+/// idempotency key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CadMessage {
+    pub region_id: RegionId,
+    /// CAP `"<sender>|<identifier>"`, EIDO `"eido|<$id>"`.
+    pub key: String,
+    pub incident: IncidentId,
+    /// `alert`, `update`, `cancel` or `eido`.
+    pub kind: String,
+    /// The source's own timestamp (CAP `sent`, EIDO `lastUpdateTimeStamp`).
+    pub source_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A mission event with its position in the global, durable commit order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedEvent {
+    /// Strictly increasing across all incidents, in commit order.
+    pub pos: i64,
+    pub region_id: RegionId,
+    pub incident: IncidentId,
+    pub seq: u64,
+    pub event: Event,
+}
+
+/// Where a region's status webhook stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookCursor {
+    pub region_id: RegionId,
+    /// Position of the last event acknowledged (or given up on).
+    pub last_pos: i64,
+    /// Failed attempts at the next event.
+    pub attempts: u32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub delivered: u64,
+    pub skipped: u64,
+    pub updated_at: DateTime<Utc>,
 }

@@ -33,6 +33,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/0001_init.sql")),
     // AED registry (issue 3): 0002 goes here.
     // Dispatch-centre integration (issue 8): 0003 goes here.
+    ("0003_integration", include_str!("../migrations/0003_integration.sql")),
 ];
 const READERS: usize = 4;
 const MAX_BATCH: usize = 1_024;
@@ -1204,6 +1205,217 @@ impl Store for SqliteStore {
     }
 
     // --- AED registry (issue 3): methods go below this line ---
+    async fn upsert_aeds(&self, aeds: &[Aed]) -> Result<()> {
+        let aeds = aeds.to_vec();
+        self.write(move |c| {
+            let mut s = c
+                .prepare(&format!(
+                    "INSERT INTO aeds ({AED_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)
+                     ON CONFLICT (id) DO UPDATE SET region_id=excluded.region_id, name=excluded.name, lat=excluded.lat, lon=excluded.lon,
+                     access=excluded.access, opening_hours=excluded.opening_hours, readiness=excluded.readiness,
+                     status=excluded.status, details=excluded.details, updated_at=excluded.updated_at"
+                ))
+                .map_err(backend)?;
+            for a in &aeds {
+                s.execute(params![
+                    a.id.to_string(),
+                    a.region_id.to_string(),
+                    a.name,
+                    a.position.lat,
+                    a.position.lon,
+                    enum_str(&a.access),
+                    a.opening_hours,
+                    enum_str(&a.readiness),
+                    enum_str(&a.status),
+                    json(&a.details),
+                    ts(a.updated_at)
+                ])
+                .map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
 
     // --- dispatch-centre integration (issue 8): methods go below this line ---
+    async fn integration(&self, region: RegionId) -> Result<Option<serde_json::Value>> {
+        self.read(move |c| {
+            let s: Option<String> = c
+                .query_row("SELECT settings FROM region_integrations WHERE region_id = ?1", [region.to_string()], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            s.map(|s| from_json(&s)).transpose().map_err(backend)
+        })
+        .await
+    }
+
+    async fn set_integration(&self, region: RegionId, settings: &serde_json::Value, at: DateTime<Utc>) -> Result<()> {
+        let v = settings.to_string();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO region_integrations (region_id, settings, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (region_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+                params![region.to_string(), v, ts(at)],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn integrations(&self) -> Result<Vec<(RegionId, serde_json::Value)>> {
+        self.read(|c| {
+            let mut s = c.prepare("SELECT region_id, settings FROM region_integrations ORDER BY region_id").map_err(backend)?;
+            let rows = s
+                .query_map([], |r| Ok((RegionId(uuid_col(r, 0)?), from_json(&r.get::<_, String>(1)?)?)))
+                .map_err(backend)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn incident_by_external_id(&self, region: RegionId, external_id: &str) -> Result<Option<IncidentId>> {
+        let e = external_id.to_string();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT id FROM incidents WHERE region_id = ?1 AND external_id = ?2",
+                params![region.to_string(), e],
+                |r| Ok(IncidentId(uuid_col(r, 0)?)),
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn cad_message(&self, region: RegionId, key: &str) -> Result<Option<CadMessage>> {
+        let k = key.to_string();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT region_id, key, incident_id, kind, source_at, received_at FROM cad_messages WHERE region_id = ?1 AND key = ?2",
+                params![region.to_string(), k],
+                |r| {
+                    Ok(CadMessage {
+                        region_id: RegionId(uuid_col(r, 0)?),
+                        key: r.get(1)?,
+                        incident: IncidentId(uuid_col(r, 2)?),
+                        kind: r.get(3)?,
+                        source_at: parse_ts(&r.get::<_, String>(4)?)?,
+                        received_at: parse_ts(&r.get::<_, String>(5)?)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn record_cad_message(&self, m: &CadMessage) -> Result<()> {
+        let m = m.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO cad_messages (region_id, key, incident_id, kind, source_at, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (region_id, key) DO UPDATE SET incident_id = excluded.incident_id, kind = excluded.kind,
+                   source_at = excluded.source_at, received_at = excluded.received_at",
+                params![m.region_id.to_string(), m.key, m.incident.to_string(), m.kind, ts(m.source_at), ts(m.received_at)],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn cad_latest(&self, incident: IncidentId) -> Result<Option<DateTime<Utc>>> {
+        self.read(move |c| {
+            let s: Option<String> = c
+                .query_row("SELECT MAX(source_at) FROM cad_messages WHERE incident_id = ?1", [incident.to_string()], |r| r.get(0))
+                .map_err(backend)?;
+            opt_ts(s).map_err(backend)
+        })
+        .await
+    }
+
+    async fn event_log(&self, region: RegionId, after: i64, limit: u32) -> Result<Vec<LoggedEvent>> {
+        self.read(move |c| {
+            // mission_events is a rowid table written only by the single writer
+            // thread and never deleted from: its rowid is the commit order.
+            let mut s = c
+                .prepare(
+                    "SELECT e.rowid, i.region_id, e.incident_id, e.seq, e.event FROM mission_events e
+                     JOIN incidents i ON i.id = e.incident_id
+                     WHERE e.rowid > ?1 AND i.region_id = ?2 ORDER BY e.rowid LIMIT ?3",
+                )
+                .map_err(backend)?;
+            let rows = s
+                .query_map(params![after, region.to_string(), limit], |r| {
+                    Ok(LoggedEvent {
+                        pos: r.get(0)?,
+                        region_id: RegionId(uuid_col(r, 1)?),
+                        incident: IncidentId(uuid_col(r, 2)?),
+                        seq: r.get(3)?,
+                        event: from_json(&r.get::<_, String>(4)?)?,
+                    })
+                })
+                .map_err(backend)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn event_log_head(&self) -> Result<i64> {
+        self.read(|c| c.query_row("SELECT COALESCE(MAX(rowid), 0) FROM mission_events", [], |r| r.get(0)).map_err(backend)).await
+    }
+
+    async fn webhook_cursor(&self, region: RegionId) -> Result<Option<WebhookCursor>> {
+        self.read(move |c| {
+            c.query_row(
+                "SELECT region_id, last_pos, attempts, next_attempt_at, last_error, delivered, skipped, updated_at
+                 FROM webhook_cursors WHERE region_id = ?1",
+                [region.to_string()],
+                |r| {
+                    Ok(WebhookCursor {
+                        region_id: RegionId(uuid_col(r, 0)?),
+                        last_pos: r.get(1)?,
+                        attempts: r.get(2)?,
+                        next_attempt_at: opt_ts(r.get(3)?)?,
+                        last_error: r.get(4)?,
+                        delivered: r.get(5)?,
+                        skipped: r.get(6)?,
+                        updated_at: parse_ts(&r.get::<_, String>(7)?)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn save_webhook_cursor(&self, w: &WebhookCursor) -> Result<()> {
+        let w = w.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO webhook_cursors (region_id, last_pos, attempts, next_attempt_at, last_error, delivered, skipped, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (region_id) DO UPDATE SET last_pos = excluded.last_pos, attempts = excluded.attempts,
+                   next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error,
+                   delivered = excluded.delivered, skipped = excluded.skipped, updated_at = excluded.updated_at",
+                params![
+                    w.region_id.to_string(),
+                    w.last_pos,
+                    w.attempts,
+                    w.next_attempt_at.map(ts),
+                    w.last_error,
+                    w.delivered,
+                    w.skipped,
+                    ts(w.updated_at)
+                ],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
 }

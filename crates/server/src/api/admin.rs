@@ -451,6 +451,7 @@ pub async fn upsert_aed(State(app): State<AppState>, Auth(who): Auth, Query(q): 
             owner_contact: opt_text("owner_contact", w.owner_contact.as_deref(), 200)?,
             source: Some("manual".into()),
             source_id: None,
+            ..Default::default()
         },
         updated_at: app.now(),
     };

@@ -5,6 +5,7 @@
 //! document requires a bearer token.
 
 pub mod admin;
+pub mod cad;
 pub mod dispatch;
 pub mod events;
 pub mod types;
@@ -62,6 +63,7 @@ pub fn router(app: AppState) -> Router {
         .merge(volunteer::routes())
         .merge(admin::routes())
         .merge(events::routes())
+        .merge(cad::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);

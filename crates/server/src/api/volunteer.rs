@@ -45,6 +45,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(report_status))
         .routes(routes!(leave))
         .routes(routes!(survey))
+        .routes(routes!(route))
 }
 
 fn volunteer_of(who: &Principal) -> ApiResult<(VolunteerId, RegionId)> {
@@ -978,4 +979,38 @@ pub async fn survey(State(app): State<AppState>, Auth(who): Auth, Path(id): Path
     let heavy = r.wants_contact || r.impact == "moderate" || r.impact == "severe";
     let support = heavy.then(|| "Thank you. A trained nurse from your region will call you within a day to talk it through. If you need someone now, call your region's support line.".to_string());
     Ok((StatusCode::CREATED, Json(SurveyResponse { support })))
+}
+
+/// The walking route from the volunteer's latest position to the patient, via
+/// the assigned AED until it is collected: a GeoJSON Feature (LineString) with
+/// `distance_m` and `duration_s`. Straight lines where the region has no graph.
+#[utoipa::path(get, path = "/api/v1/missions/{id}/route", tag = "volunteer", params(("id" = String, Path)),
+    responses((status = 200, body = Object, description = "GeoJSON Feature"), (status = 409, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn route(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    let (region, m, me) = my_mission(&app, &who, &id).await?;
+    let a = m.alert(me).ok_or_else(|| ApiError::not_found("mission"))?;
+    let task = a.task.as_ref().filter(|_| a.state.responding() && m.is_live()).ok_or_else(|| {
+        ApiError::conflict("not_responding", "a route is shown to responders of a live mission")
+    })?;
+    let from = app.index().position(me).map_or(a.position, |p| p.0);
+    let to = m.incident.location;
+    let via = task.aed.as_ref().filter(|_| matches!(a.state, AlertState::Accepted | AlertState::EnRoute)).map(|x| x.position);
+    let speed = m.policy.speed_mps;
+    if let Some(router) = app.router_for(region) {
+        let r = match via {
+            Some(v) => router.router().route_via(from, v, to),
+            None => router.router().route(from, to),
+        };
+        if let Some(r) = r {
+            return Ok(Json(r.to_geojson(speed)));
+        }
+    }
+    let pts: Vec<firstlink_domain::geo::LatLon> = std::iter::once(from).chain(via).chain(std::iter::once(to)).collect();
+    let metres: f64 = pts.windows(2).map(|w| w[0].distance_m(w[1]) * m.policy.detour_factor).sum();
+    Ok(Json(serde_json::json!({
+        "type": "Feature",
+        "geometry": { "type": "LineString", "coordinates": pts.iter().map(|p| [p.lon, p.lat]).collect::<Vec<_>>() },
+        "properties": { "distance_m": metres.round(), "duration_s": (metres / speed).round(), "estimated": true }
+    })))
 }
