@@ -7,6 +7,8 @@
 
 pub mod model;
 pub mod sqlite;
+#[cfg(feature = "suite")]
+pub mod suite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

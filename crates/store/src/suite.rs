@@ -1,0 +1,226 @@
+//! The storage test suite: what every backend must do, written once against
+//! the `Store` trait. A backend's tests call [`run`] (or the single checks)
+//! with a fresh, empty store; the SQLite backend runs it in
+//! `tests/sqlite.rs`, another backend runs the same functions unchanged.
+
+use chrono::{Duration, TimeZone, Utc};
+use firstlink_domain::geo::LatLon;
+use firstlink_domain::ids::{AedId, IncidentId, RegionId, VolunteerId};
+use firstlink_domain::incident::{LocationType, NewIncident};
+use firstlink_domain::mission::{Event, EventKind, Mission};
+use firstlink_domain::policy::DispatchPolicy;
+use firstlink_domain::volunteer::Tier;
+
+use crate::*;
+
+fn t0() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, 10, 0, 0).unwrap()
+}
+
+async fn region(s: &dyn Store, slug: &str) -> Region {
+    let r = Region {
+        id: RegionId::new(),
+        slug: slug.into(),
+        name: slug.into(),
+        timezone: "Europe/Copenhagen".into(),
+        country: "DK".into(),
+        policy: DispatchPolicy::firstlink(),
+        created_at: t0(),
+    };
+    s.create_region(&r).await.unwrap();
+    r
+}
+
+fn volunteer(region: RegionId, phone: &str) -> Volunteer {
+    Volunteer {
+        id: VolunteerId::new(),
+        region_id: region,
+        name: "Kim Larsen".into(),
+        phone: Some(phone.into()),
+        email: None,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$x$y".into(),
+        language: "da".into(),
+        languages: vec!["da".into(), "en".into()],
+        birth_date: chrono::NaiveDate::from_ymd_opt(1980, 2, 29).unwrap(),
+        tier: Tier::IncludingHomes,
+        training_kind: Some("BLS".into()),
+        training_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 15),
+        consent_at: Some(t0()),
+        verified_at: None,
+        suspended_at: None,
+        available: true,
+        quiet: firstlink_domain::volunteer::QuietHours::new(1380, 420),
+        created_at: t0(),
+    }
+}
+
+fn mission(external: &str) -> Mission {
+    let inc = NewIncident {
+        external_id: external.into(),
+        location: LatLon::new(55.68, 12.57).unwrap(),
+        address: "Nørregade 1".into(),
+        reported_at: t0(),
+        location_type: LocationType::Residence,
+        ems_eta_seconds: Some(600),
+        exclusions: vec![],
+        notes: Some("3rd floor".into()),
+        test: false,
+    };
+    Mission::new(IncidentId::new(), inc, DispatchPolicy::firstlink(), t0())
+}
+
+fn step(region: RegionId, m: &Mission) -> MissionStep {
+    MissionStep { region_id: region, mission: m.clone(), events: vec![], outbox: vec![], claims: vec![], releases: vec![], at: t0() }
+}
+
+fn note(key: &str, v: VolunteerId, inc: Option<IncidentId>, at: chrono::DateTime<Utc>) -> NewOutbox {
+    NewOutbox {
+        dedupe_key: key.into(),
+        volunteer: Some(v),
+        incident: inc,
+        recipient: None,
+        message: OutboxMessage { id: key.into(), kind: "alert".into(), incident: inc, data: serde_json::json!({ "k": key }), urgent: true, ttl_seconds: 60 },
+        not_before: at,
+    }
+}
+
+/// Regions, keys, operators, sessions and settings round-trip; uniqueness holds.
+pub async fn accounts(s: &dyn Store) {
+    let r = region(s, "acc").await;
+    assert!(matches!(s.create_region(&Region { id: RegionId::new(), ..r.clone() }).await, Err(StoreError::Conflict(_))));
+    assert_eq!(s.regions().await.unwrap(), vec![r.clone()]);
+    let p = DispatchPolicy::hjertelober();
+    s.update_policy(r.id, &p).await.unwrap();
+    assert_eq!(s.regions().await.unwrap()[0].policy, p);
+    assert!(matches!(s.update_policy(RegionId::new(), &p).await, Err(StoreError::NotFound)));
+    let k = ApiKey { id: "k1".into(), region_id: r.id, name: "cad".into(), hash: "h".into(), created_at: t0(), revoked_at: None };
+    s.create_api_key(&k).await.unwrap();
+    assert_eq!(s.api_key("k1").await.unwrap(), Some(k.clone()));
+    s.revoke_api_key("k1", t0()).await.unwrap();
+    assert_eq!(s.api_key("k1").await.unwrap().unwrap().revoked_at, Some(t0()));
+    assert!(s.api_key("nope").await.unwrap().is_none());
+    let o = Operator { id: uuid::Uuid::now_v7(), username: "ann".into(), password_hash: "h".into(), role: OperatorRole::Dispatcher, regions: vec![r.id], created_at: t0(), disabled_at: None };
+    s.create_operator(&o).await.unwrap();
+    assert!(matches!(s.create_operator(&Operator { id: uuid::Uuid::now_v7(), ..o.clone() }).await, Err(StoreError::Conflict(_))));
+    assert_eq!(s.operator_by_username("ann").await.unwrap(), Some(o.clone()));
+    let sess = Session { token_hash: "abc".into(), kind: SessionKind::Operator, subject: o.id, created_at: t0(), expires_at: t0() + Duration::hours(1) };
+    s.create_session(&sess).await.unwrap();
+    assert_eq!(s.session("abc").await.unwrap(), Some(sess));
+    s.delete_sessions_of(o.id).await.unwrap();
+    assert!(s.session("abc").await.unwrap().is_none());
+    s.set_setting("vapid", "one").await.unwrap();
+    s.set_setting("vapid", "two").await.unwrap();
+    assert_eq!(s.setting("vapid").await.unwrap().as_deref(), Some("two"));
+}
+
+/// Volunteers: contacts unique per region, every field round-trips; positions keep the newest.
+pub async fn volunteers_and_positions(s: &dyn Store) {
+    let r = region(s, "vol").await;
+    let r2 = region(s, "vol2").await;
+    let v = volunteer(r.id, "+4511111111");
+    s.create_volunteer(&v).await.unwrap();
+    assert_eq!(s.volunteer(v.id).await.unwrap(), Some(v.clone()));
+    let dup = Volunteer { id: VolunteerId::new(), ..v.clone() };
+    assert!(matches!(s.create_volunteer(&dup).await, Err(StoreError::Conflict(_))));
+    s.create_volunteer(&Volunteer { id: VolunteerId::new(), region_id: r2.id, ..v.clone() }).await.unwrap();
+    let found = s.volunteer_by_contact(r.id, Some("+4511111111"), None).await.unwrap().unwrap();
+    assert_eq!(found.id, v.id);
+    let mut v2 = v.clone();
+    v2.verified_at = Some(t0());
+    v2.quiet = None;
+    s.update_volunteer(&v2).await.unwrap();
+    assert_eq!(s.volunteer(v.id).await.unwrap(), Some(v2));
+    assert_eq!(s.volunteers(Some(r.id), Some("Larsen"), 10).await.unwrap().len(), 1);
+    let p = LatLon::new(55.7, 12.5).unwrap();
+    s.save_positions(&[PositionFix { volunteer: v.id, position: p, at_unix: 100 }]).await.unwrap();
+    s.save_positions(&[PositionFix { volunteer: v.id, position: LatLon::new(1.0, 1.0).unwrap(), at_unix: 50 }]).await.unwrap();
+    let got = s.positions().await.unwrap();
+    assert_eq!(got, vec![PositionFix { volunteer: v.id, position: p, at_unix: 100 }], "an older fix never overwrites a newer one");
+    assert_eq!(s.purge_positions(101).await.unwrap(), vec![v.id]);
+    assert!(s.positions().await.unwrap().is_empty());
+    s.set_verification(v.id, "hash", t0()).await.unwrap();
+    let (h, _, n) = s.verification_attempt(v.id).await.unwrap().unwrap();
+    assert_eq!((h.as_str(), n), ("hash", 1));
+    assert_eq!(s.verification_attempt(v.id).await.unwrap().unwrap().2, 2);
+    let d = Device { id: uuid::Uuid::now_v7(), volunteer: v.id, recipient: Recipient::Fcm { token: "t".into() }, created_at: t0() };
+    s.add_device(&d).await.unwrap();
+    s.add_device(&Device { id: uuid::Uuid::now_v7(), ..d.clone() }).await.unwrap();
+    assert_eq!(s.devices(v.id).await.unwrap().len(), 1, "the same endpoint registered again replaces the old");
+    s.delete_volunteer(v.id).await.unwrap();
+    assert!(s.volunteer(v.id).await.unwrap().is_none());
+    assert!(s.devices(v.id).await.unwrap().is_empty());
+}
+
+/// Incidents are unique per region and external id; a step commits all of its parts or none.
+pub async fn missions_are_atomic(s: &dyn Store) {
+    let r = region(s, "mis").await;
+    let r2 = region(s, "mis2").await;
+    let m = mission("cad-1");
+    assert_eq!(s.create_incident(&step(r.id, &m)).await.unwrap(), Created::New);
+    let again = mission("cad-1");
+    assert_eq!(s.create_incident(&step(r.id, &again)).await.unwrap(), Created::Existing(m.id));
+    assert_eq!(s.create_incident(&step(r2.id, &again)).await.unwrap(), Created::New, "another region, another incident");
+    let v = VolunteerId::new();
+    let aed = AedId::new();
+    let ev = |n: u64| (n, Event { at: t0(), kind: EventKind::Message { text: format!("m{n}") } });
+    let mut st = step(r.id, &m);
+    st.events = vec![ev(1), ev(2)];
+    st.outbox = vec![note("alert:1", v, Some(m.id), t0())];
+    st.claims = vec![(aed, v)];
+    s.commit_step(&st).await.unwrap();
+    // The same AED claimed by another mission: the whole step is refused and nothing of it stays.
+    let mut other = step(r2.id, &again);
+    other.mission.started = true;
+    other.events = vec![ev(1)];
+    other.outbox = vec![note("alert:2", v, Some(again.id), t0())];
+    other.claims = vec![(aed, v)];
+    assert!(s.commit_step(&other).await.is_err());
+    assert!(!s.mission(again.id).await.unwrap().unwrap().mission.started);
+    assert!(s.events(again.id, 0).await.unwrap().is_empty());
+    assert_eq!(s.outbox_due(t0(), 10).await.unwrap().len(), 1);
+    // Releasing frees it.
+    let mut rel = step(r.id, &m);
+    rel.releases = vec![aed];
+    s.commit_step(&rel).await.unwrap();
+    assert!(s.claims().await.unwrap().is_empty());
+    s.commit_step(&other).await.unwrap();
+    assert_eq!(s.claims().await.unwrap().len(), 1);
+    // Events come back in order, after a given sequence number.
+    let evs = s.events(m.id, 1).await.unwrap();
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0].0, 2);
+    assert_eq!(s.live_missions().await.unwrap().len(), 2);
+    assert_eq!(s.missions(r.id, false, 10).await.unwrap().len(), 1);
+    let unknown = step(r.id, &mission("never-created"));
+    assert!(matches!(s.commit_step(&unknown).await, Err(StoreError::NotFound)));
+}
+
+/// The outbox records a key once, hands out what is due, and tracks attempts.
+pub async fn outbox(s: &dyn Store) {
+    let v = VolunteerId::new();
+    let later = t0() + Duration::minutes(5);
+    s.enqueue(&[note("a", v, None, t0()), note("b", v, None, later)]).await.unwrap();
+    s.enqueue(&[note("a", v, None, t0())]).await.unwrap();
+    let due = s.outbox_due(t0(), 10).await.unwrap();
+    assert_eq!(due.iter().map(|d| d.dedupe_key.as_str()).collect::<Vec<_>>(), vec!["a"], "recorded once; b not yet due");
+    assert_eq!(due[0].message.data["k"], "a");
+    s.outbox_retry(due[0].id, later, "503").await.unwrap();
+    assert!(s.outbox_due(t0(), 10).await.unwrap().is_empty());
+    let due = s.outbox_due(later, 10).await.unwrap();
+    assert_eq!(due.len(), 2);
+    assert_eq!(due.iter().find(|d| d.dedupe_key == "a").unwrap().attempts, 1);
+    s.outbox_sent(due[0].id, later).await.unwrap();
+    s.outbox_dead(due[1].id, "gone").await.unwrap();
+    assert!(s.outbox_due(later + Duration::days(1), 10).await.unwrap().is_empty());
+    let st = s.outbox_stats().await.unwrap();
+    assert_eq!((st.pending, st.sent, st.dead), (0, 1, 1));
+    assert_eq!(s.outbox_next_due().await.unwrap(), None);
+}
+
+/// Runs every check on one fresh store.
+pub async fn run(s: &dyn Store) {
+    accounts(s).await;
+    volunteers_and_positions(s).await;
+    missions_are_atomic(s).await;
+    outbox(s).await;
+}
