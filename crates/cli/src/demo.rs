@@ -94,10 +94,10 @@ pub fn read_map(pbf: &[u8]) -> anyhow::Result<DemoMap> {
             let walkable = w.tags().any(|(k, v)| k == "highway" && WALK.contains(&v));
             if walkable {
                 ways.push(w.refs().collect());
-            } else if let (Some(kind), Some(name)) = place_kind(&mut w.tags()) {
-                if let Some(first) = w.refs().next() {
-                    places.push((name, kind, first));
-                }
+            } else if let (Some(kind), Some(name)) = place_kind(&mut w.tags())
+                && let Some(first) = w.refs().next()
+            {
+                places.push((name, kind, first));
             }
         }
         Element::Relation(_) => {}
@@ -541,7 +541,7 @@ pub async fn run(config: Config, volunteers: usize, incident_every: u64) -> anyh
                 tick.tick().await;
                 n += 1;
                 sim.step(1.0).await;
-                if n % 30 == 0 {
+                if n.is_multiple_of(30) {
                     sim.drift(&map).await;
                     hand_over(&app).await;
                 }

@@ -1,6 +1,7 @@
 //! The `firstlink` command: `serve`, `demo`, and administration.
 
 mod admin;
+mod aeds;
 mod demo;
 
 use std::path::PathBuf;
@@ -70,6 +71,13 @@ enum Command {
         serve: ServeArgs,
         #[command(subcommand)]
         command: admin::AdminCommand,
+    },
+    /// The AED registry: import OSM PBF, GeoJSON or CSV.
+    Aeds {
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[command(subcommand)]
+        command: aeds::AedsCommand,
     },
 }
 
@@ -180,6 +188,10 @@ async fn main() -> std::process::ExitCode {
         }),
         Command::Admin { serve, command } => match config(cli.config.as_ref(), serve, None) {
             Ok(c) => admin::run(c, command).await,
+            Err(e) => Err(e),
+        },
+        Command::Aeds { serve, command } => match config(cli.config.as_ref(), serve, None) {
+            Ok(c) => aeds::run(c, command).await,
             Err(e) => Err(e),
         },
     };

@@ -296,7 +296,7 @@ impl VolunteerIndex {
         filter: &CandidateFilter,
         skip: &dyn Fn(VolunteerId) -> bool,
     ) -> Vec<Candidate> {
-        if k == 0 || !(radius_m > 0.0) {
+        if k == 0 || radius_m.is_nan() || radius_m <= 0.0 {
             return Vec::new();
         }
         let (clat_e7, clon_e7) = to_e7(centre);

@@ -739,7 +739,7 @@ impl Mission {
             .into_iter()
             .filter(|a| !held.contains(&a.id))
             .collect();
-        aeds.sort_by(|a, b| a.id.cmp(&b.id));
+        aeds.sort_by_key(|a| a.id);
         let aed_pos: Vec<LatLon> = aeds.iter().map(|a| a.position).collect();
         let from_v = ctx.walk.distances_from(pos, &aed_pos, f64::INFINITY);
         let to_p = ctx.walk.distances_from(patient, &aed_pos, f64::INFINITY);

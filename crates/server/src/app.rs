@@ -208,6 +208,7 @@ impl App {
             }
         }
         let aeds = self.store.aeds(None).await?;
+        let claims = self.store.claims().await?;
         {
             let regions = read(&self.regions);
             let mut reg = self.aeds_mut();
@@ -216,8 +217,7 @@ impl App {
                     reg.upsert(a, r.tz, &r.region.country);
                 }
             }
-            drop(regions);
-            for c in self.store.claims().await? {
+            for c in claims {
                 reg.claim(c.aed, c.incident, c.volunteer);
             }
         }

@@ -36,7 +36,7 @@ pub fn spawn(app: &Arc<App>) {
                 tracing::error!(error = %e, "housekeeping failed");
             }
             rounds += 1;
-            if rounds % 60 == 0 {
+            if rounds.is_multiple_of(60) {
                 match app.store.volunteers(None, None, u32::MAX).await {
                     Ok(vs) => vs.iter().for_each(|v| app.index_volunteer(v)),
                     Err(e) => tracing::error!(error = %e, "eligibility refresh failed"),

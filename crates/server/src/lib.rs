@@ -18,6 +18,7 @@ pub mod housekeeping;
 pub mod metrics;
 pub mod missions;
 pub mod outbox;
+pub mod registry_jobs;
 pub mod web;
 pub mod webhooks;
 

@@ -52,9 +52,9 @@ impl Default for Metrics {
         let mut r = Registry::with_prefix("firstlink");
         let m = Self {
             incidents: Family::default(),
-            first_alert: Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0].into_iter()),
+            first_alert: Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0]),
             answers: Family::default(),
-            answer_delay: Histogram::new([5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 300.0].into_iter()),
+            answer_delay: Histogram::new([5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 300.0]),
             delivered: Family::default(),
             failures: Family::default(),
             alerts: Counter::default(),

@@ -201,10 +201,8 @@ impl Missions {
         let mut idx = app.index_mut();
         for e in &out.effects {
             match e {
-                Effect::Claim { aed, volunteer } => {
-                    if !aeds.claim(*aed, id, *volunteer) {
-                        tracing::error!(aed.id = %aed, incident.id = %id, "AED claimed twice; the planner excludes claimed AEDs");
-                    }
+                Effect::Claim { aed, volunteer } if !aeds.claim(*aed, id, *volunteer) => {
+                    tracing::error!(aed.id = %aed, incident.id = %id, "AED claimed twice; the planner excludes claimed AEDs");
                 }
                 Effect::Busy { volunteer, busy: true } => idx.set_busy(*volunteer, true),
                 _ => {}

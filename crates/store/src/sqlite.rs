@@ -762,7 +762,7 @@ impl Store for SqliteStore {
     }
 
     async fn volunteers(&self, region: Option<RegionId>, query: Option<&str>, limit: u32) -> Result<Vec<Volunteer>> {
-        let q = query.map(|q| format!("%{}%", q.replace('%', "").replace('_', "")));
+        let q = query.map(|q| format!("%{}%", q.replace(['%', '_'], "")));
         self.read(move |c| {
             let mut s = c
                 .prepare(&format!(

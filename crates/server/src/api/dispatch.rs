@@ -162,7 +162,7 @@ pub async fn list_incidents(State(app): State<AppState>, Auth(who): Auth, Query(
             out.push(view(&app, r, &m).await);
         }
     }
-    out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    out.sort_by_key(|v| std::cmp::Reverse(v.created_at));
     out.truncate(limit as usize);
     Ok(Json(out))
 }

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod cad;
 pub mod dispatch;
 pub mod events;
+pub mod registry;
 pub mod types;
 pub mod volunteer;
 
@@ -63,6 +64,7 @@ pub fn router(app: AppState) -> Router {
         .merge(volunteer::routes())
         .merge(admin::routes())
         .merge(events::routes())
+        .merge(registry::routes())
         .merge(cad::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
@@ -141,7 +143,7 @@ async fn resolve(app: &App, token: &str, hash: &str) -> ApiResult<Option<Princip
         }
         let (secret, phc) = (secret.to_string(), k.hash.clone());
         let ok = tokio::task::spawn_blocking(move || verify_password(&secret, &phc)).await.map_err(ApiError::internal)?;
-        return Ok(ok.then(|| Principal::Dispatch { region: k.region_id, key_id: k.id }));
+        return Ok(ok.then_some(Principal::Dispatch { region: k.region_id, key_id: k.id }));
     }
     let kind = if token.starts_with("flo_") {
         SessionKind::Operator

@@ -1,0 +1,308 @@
+//! AED registry endpoints: the public map feed, operator review, health,
+//! owner confirmation and fetch-and-return.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use firstlink_domain::aed::AedAccess;
+use firstlink_domain::geo::LatLon;
+use firstlink_domain::ids::AedId;
+use firstlink_registry::health::Health;
+use firstlink_store::{Aed, AedReviewFlag, AedStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{AppState, Auth, Body, ClientIp, audit};
+use crate::app::App;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+
+/// Most features in one public answer.
+const PUBLIC_LIMIT: usize = 50_000;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(public_aeds))
+        .routes(routes!(registry_health))
+        .routes(routes!(review_queue))
+        .routes(routes!(approve_aed))
+        .routes(routes!(merge_aed))
+        .routes(routes!(confirm_aed))
+        .routes(routes!(returned_aed))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct PublicQuery {
+    /// Region slug; all regions when absent.
+    pub region: Option<String>,
+    /// `min_lon,min_lat,max_lon,max_lat` (GeoJSON order).
+    pub bbox: Option<String>,
+    /// Only AEDs open right now.
+    pub open_now: Option<bool>,
+    /// Preferred language for `description`.
+    pub lang: Option<String>,
+}
+
+fn parse_bbox(s: &str) -> ApiResult<(f64, f64, f64, f64)> {
+    let v: Vec<f64> = s.split(',').map(|p| p.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| {
+        ApiError::field("bbox", "expected four numbers: min_lon,min_lat,max_lon,max_lat")
+    })?;
+    let [a, b, c, d] = v[..] else {
+        return Err(ApiError::field("bbox", "expected four numbers: min_lon,min_lat,max_lon,max_lat"));
+    };
+    if LatLon::new(b, a).is_err() || LatLon::new(d, c).is_err() || a > c || b > d {
+        return Err(ApiError::field("bbox", "corners out of range or in the wrong order (min_lon,min_lat,max_lon,max_lat)"));
+    }
+    Ok((a, b, c, d))
+}
+
+/// Who the public may know about: active and usable by the public or by customers.
+fn is_public(a: &Aed) -> bool {
+    a.status == AedStatus::Active && matches!(a.access, AedAccess::Public | AedAccess::Customers)
+}
+
+/// Public AEDs as a GeoJSON FeatureCollection for a public map: no restricted
+/// fields. `open_now` is null when the hours are unknown; `next_change` is the
+/// closing time of an open AED and the next opening of a closed one.
+#[utoipa::path(get, path = "/api/v1/public/aeds", tag = "public", params(PublicQuery),
+    responses((status = 200, description = "GeoJSON FeatureCollection", body = Object, content_type = "application/geo+json"),
+        (status = 400, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+pub async fn public_aeds(State(app): State<AppState>, ip: ClientIp, Query(q): Query<PublicQuery>) -> ApiResult<Response> {
+    ip.limit(&app)?;
+    let region = match &q.region {
+        Some(slug) => Some(app.region_by_slug(slug).ok_or_else(|| ApiError::not_found("region"))?.region.id),
+        None => None,
+    };
+    let bbox = q.bbox.as_deref().map(parse_bbox).transpose()?;
+    let now = app.now();
+    let reg = app.aeds();
+    let mut list: Vec<&Aed> = reg
+        .all(region)
+        .filter(|a| is_public(a))
+        .filter(|a| bbox.is_none_or(|(x0, y0, x1, y1)| (x0..=x1).contains(&a.position.lon) && (y0..=y1).contains(&a.position.lat)))
+        .collect();
+    list.sort_by_key(|a| a.id);
+    let mut features = Vec::new();
+    for a in list {
+        let state = reg.open_state(a.id, now);
+        if q.open_now == Some(true) && !state.is_some_and(|s| s.0) {
+            continue;
+        }
+        let d = &a.details;
+        let description = q
+            .lang
+            .as_deref()
+            .and_then(|l| d.location_desc.iter().find(|(x, _)| x == l))
+            .or(d.location_desc.first())
+            .map(|(_, s)| s.clone());
+        features.push(json!({
+            "type": "Feature",
+            "id": a.id,
+            "geometry": { "type": "Point", "coordinates": [a.position.lon, a.position.lat] },
+            "properties": {
+                "name": a.name,
+                "open_now": state.map(|s| s.0),
+                "next_change": state.and_then(|s| s.1),
+                "opening_hours": a.opening_hours,
+                "access": a.access,
+                "indoor": d.indoor,
+                "level": d.level,
+                "description": description,
+            }
+        }));
+        if features.len() >= PUBLIC_LIMIT {
+            break;
+        }
+    }
+    drop(reg);
+    let body = json!({ "type": "FeatureCollection", "features": features });
+    Ok(([(CONTENT_TYPE, "application/geo+json")], Json(body)).into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct RegionQuery {
+    pub region: String,
+}
+
+fn operated_region(app: &App, who: &Principal, slug: &str) -> ApiResult<firstlink_store::Region> {
+    let r = app.region_by_slug(slug).ok_or_else(|| ApiError::not_found("region"))?;
+    if !who.can_operate(r.region.id) {
+        return Err(ApiError::forbidden());
+    }
+    Ok(r.region)
+}
+
+/// Registry health: share confirmed recently, expiring consumables, unknown hours.
+#[utoipa::path(get, path = "/api/v1/aeds/health", tag = "operator", params(RegionQuery),
+    responses((status = 200, body = Object)), security(("bearer" = [])))]
+pub async fn registry_health(State(app): State<AppState>, Auth(who): Auth, Query(q): Query<RegionQuery>) -> ApiResult<Json<Health>> {
+    let r = operated_region(&app, &who, &q.region)?;
+    let list: Vec<Aed> = app.aeds().all(Some(r.id)).cloned().collect();
+    Ok(Json(firstlink_registry::health::health(&list, app.now(), 365, 60)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReviewItem {
+    pub id: AedId,
+    pub name: String,
+    #[schema(value_type = String)]
+    pub status: AedStatus,
+    pub source: Option<String>,
+    pub source_id: Option<String>,
+    pub hours_error: Option<String>,
+    /// `moved`, `duplicate` or `new_registration` with their details.
+    #[schema(value_type = Vec<Object>)]
+    pub flags: Vec<AedReviewFlag>,
+}
+
+/// Records waiting for an operator: pending review or flagged by a sync.
+#[utoipa::path(get, path = "/api/v1/aeds/review", tag = "operator", params(RegionQuery),
+    responses((status = 200, body = Vec<ReviewItem>)), security(("bearer" = [])))]
+pub async fn review_queue(State(app): State<AppState>, Auth(who): Auth, Query(q): Query<RegionQuery>) -> ApiResult<Json<Vec<ReviewItem>>> {
+    let r = operated_region(&app, &who, &q.region)?;
+    let mut out: Vec<ReviewItem> = app
+        .aeds()
+        .all(Some(r.id))
+        .filter(|a| a.status == AedStatus::PendingReview || (a.status != AedStatus::Removed && !a.details.review.is_empty()))
+        .map(|a| ReviewItem {
+            id: a.id,
+            name: a.name.clone(),
+            status: a.status,
+            source: a.details.source.clone(),
+            source_id: a.details.source_id.clone(),
+            hours_error: a.details.hours_error.clone(),
+            flags: a.details.review.clone(),
+        })
+        .collect();
+    out.sort_by_key(|i| i.id);
+    Ok(Json(out))
+}
+
+async fn load_for_operator(app: &App, who: &Principal, id: AedId) -> ApiResult<Aed> {
+    let a = app.store.aed(id).await?.ok_or_else(|| ApiError::not_found("aed"))?;
+    if !who.can_operate(a.region_id) {
+        return Err(ApiError::not_found("aed"));
+    }
+    Ok(a)
+}
+
+async fn save(app: &App, a: Aed) -> ApiResult<()> {
+    app.store.upsert_aed(&a).await?;
+    let rt = app.region(a.region_id).ok_or_else(|| ApiError::not_found("region"))?;
+    app.aeds_mut().upsert(a, rt.tz, &rt.region.country);
+    Ok(())
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Approve {
+    /// Move the AED to the position a sync reported (default false: keep it).
+    #[serde(default)]
+    pub accept_move: bool,
+}
+
+/// Approve a record: it becomes active and its review flags are cleared.
+#[utoipa::path(post, path = "/api/v1/aeds/{id}/approve", tag = "operator", params(("id" = AedId, Path)), request_body = Approve,
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn approve_aed(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<AedId>, Body(b): Body<Approve>) -> ApiResult<Json<Value>> {
+    let mut a = load_for_operator(&app, &who, id).await?;
+    if b.accept_move
+        && let Some(AedReviewFlag::Moved { lat, lon, .. }) = a.details.review.iter().find(|f| matches!(f, AedReviewFlag::Moved { .. }))
+    {
+        a.position = LatLon::new(*lat, *lon).map_err(|e| ApiError::field("accept_move", e.to_string()))?;
+    }
+    a.details.review.clear();
+    a.status = AedStatus::Active;
+    a.updated_at = app.now();
+    let (region, pos) = (a.region_id, a.position);
+    save(&app, a).await?;
+    audit(&app, &who, "aed.approve", Some(region), Some(id.to_string()), json!({ "accept_move": b.accept_move })).await;
+    Ok(Json(json!({ "id": id, "status": "active", "location": { "lat": pos.lat, "lon": pos.lon } })))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Merge {
+    /// The record that stays.
+    pub into: AedId,
+}
+
+/// Merge a duplicate into another record: this one is marked removed.
+#[utoipa::path(post, path = "/api/v1/aeds/{id}/merge", tag = "operator", params(("id" = AedId, Path)), request_body = Merge,
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn merge_aed(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<AedId>, Body(m): Body<Merge>) -> ApiResult<Json<Value>> {
+    if m.into == id {
+        return Err(ApiError::field("into", "an AED cannot be merged into itself"));
+    }
+    let mut dup = load_for_operator(&app, &who, id).await?;
+    let mut keep = load_for_operator(&app, &who, m.into).await?;
+    if keep.region_id != dup.region_id || keep.status == AedStatus::Removed {
+        return Err(ApiError::field("into", "must be a live AED of the same region"));
+    }
+    // Keep what only the duplicate knew.
+    let (k, d) = (&mut keep.details, &dup.details);
+    macro_rules! fill {
+        ($($f:ident),*) => { $( if k.$f.is_none() { k.$f.clone_from(&d.$f); } )* };
+    }
+    fill!(indoor, level, locked, access_code, owner_contact, owner_name, manufacturer, model, serial, pad_expiry, battery_expiry, last_maintenance, last_confirmed_at);
+    if keep.opening_hours.is_none() {
+        keep.opening_hours.clone_from(&dup.opening_hours);
+    }
+    keep.details.review.retain(|f| !matches!(f, AedReviewFlag::Duplicate { of, .. } if *of == id));
+    let now = app.now();
+    keep.updated_at = now;
+    dup.status = AedStatus::Removed;
+    dup.details.review.clear();
+    dup.updated_at = now;
+    let region = dup.region_id;
+    app.store.upsert_aeds(&[keep.clone(), dup.clone()]).await?;
+    if let Some(rt) = app.region(region) {
+        let mut reg = app.aeds_mut();
+        reg.upsert(keep, rt.tz, &rt.region.country);
+        reg.upsert(dup, rt.tz, &rt.region.country);
+    }
+    audit(&app, &who, "aed.merge", Some(region), Some(id.to_string()), json!({ "into": m.into })).await;
+    Ok(Json(json!({ "id": id, "merged_into": m.into })))
+}
+
+/// The owner (or an operator on their behalf) confirms the record is right.
+#[utoipa::path(post, path = "/api/v1/aeds/{id}/confirm", tag = "operator", params(("id" = AedId, Path)),
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn confirm_aed(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<AedId>) -> ApiResult<Json<Value>> {
+    let mut a = load_for_operator(&app, &who, id).await?;
+    let now = app.now();
+    a.details.last_confirmed_at = Some(now);
+    a.updated_at = now;
+    let region = a.region_id;
+    save(&app, a).await?;
+    audit(&app, &who, "aed.confirm", Some(region), Some(id.to_string()), json!({})).await;
+    Ok(Json(json!({ "id": id, "last_confirmed_at": now })))
+}
+
+/// Fetch and return: the AED is back in its cabinet and available again. The
+/// responder who took it or an operator of its region may say so.
+#[utoipa::path(post, path = "/api/v1/aeds/{id}/returned", tag = "volunteer", params(("id" = AedId, Path)),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn returned_aed(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<AedId>) -> ApiResult<axum::http::StatusCode> {
+    let (region, out) = {
+        let reg = app.aeds();
+        let a = reg.get(id).ok_or_else(|| ApiError::not_found("aed"))?;
+        (a.region_id, reg.out_for_return(id))
+    };
+    let allowed = match &who {
+        Principal::Volunteer { id: v, .. } => out.is_some_and(|o| o.volunteer == *v),
+        p => p.can_operate(region),
+    };
+    if !allowed {
+        return Err(ApiError::not_found("aed"));
+    }
+    if !app.aeds_mut().returned(id) {
+        return Err(ApiError::conflict("not_out", "this AED is not waiting to be returned"));
+    }
+    audit(&app, &who, "aed.returned", Some(region), Some(id.to_string()), json!({})).await;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
