@@ -137,3 +137,16 @@ pub fn ms(x: f64) -> String {
 pub fn verdict(ok: bool) -> String {
     if ok { "met".into() } else { "MISSED".into() }
 }
+
+/// Nanoseconds this thread has spent on a CPU (from /proc/thread-self/schedstat).
+pub fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// The 1, 5 and 15 minute load averages, as /proc/loadavg reports them.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}

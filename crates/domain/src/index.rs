@@ -40,6 +40,7 @@ impl Hasher for MixHasher {
             self.write_u64(u64::from_le_bytes(buf));
         }
     }
+    #[inline]
     fn write_u64(&mut self, v: u64) {
         self.0 = (self.0.rotate_left(26) ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
@@ -222,7 +223,9 @@ impl VolunteerIndex {
             if e.at > at_unix {
                 return false;
             }
-            if self.cell_ids.get(&key) == Some(&slot.cell) {
+            // Most updates stay in their cell: compare cells by arithmetic on
+            // the entry already in hand, without a hash look-up.
+            if cell_of(e.lat_e7, e.lon_e7) == (ci, cj) {
                 *e = Entry { slot: s, lat_e7, lon_e7, at: at_unix };
                 return true;
             }
@@ -234,6 +237,11 @@ impl VolunteerIndex {
             self.cells.push(Vec::new());
         }
         let cell = &mut self.cells[c as usize];
+        if cell.len() == cell.capacity() {
+            // Grow by half, from one: most cells hold a handful of volunteers,
+            // and the default growth (to 4, then doubling) wastes memory on them.
+            cell.reserve_exact(cell.len() / 2 + 1);
+        }
         cell.push(Entry { slot: s, lat_e7, lon_e7, at: at_unix });
         let slot = &mut self.slots[s as usize];
         slot.cell = c;

@@ -99,7 +99,7 @@ impl Config {
             None => Ok(self.data_dir.join("firstlink.db")),
             Some(u) => match u.strip_prefix("sqlite://") {
                 Some(p) => Ok(PathBuf::from(p)),
-                None => Err(format!("unsupported database_url {u:?}: this build supports sqlite://PATH")),
+                None => Err(format!("unsupported database_url {u:?}: this build supports sqlite://PATH and postgres://USER@HOST:PORT/DB")),
             },
         }
     }

@@ -32,6 +32,10 @@ pub use config::Config;
 
 /// Opens the configured store.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn firstlink_store::Store>> {
+    if let Some(url) = config.database_url.as_deref().filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+        // Connects and migrates on first use (App::load), so this stays synchronous.
+        return Ok(Arc::new(firstlink_store_pg::PgStore::lazy(url).map_err(|e| anyhow::anyhow!("{e}"))?));
+    }
     let path = config.sqlite_path().map_err(anyhow::Error::msg)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;

@@ -411,6 +411,12 @@ async fn eido_incidents_are_created_updated_and_refused_like_cap() {
     let (s, b) = post_eido(&t, &key, &v0).await;
     assert_eq!((s, b["error"]["code"].as_str()), (409, Some("stale_update")), "{b}");
     assert_eq!(incident_count(&t, region).await, 1);
+
+    // The endpoints are in the OpenAPI document.
+    let (_, doc) = t.get_json(&key, "/api/v1/openapi.json").await;
+    for p in ["/api/v1/cap", "/api/v1/eido", "/api/v1/regions/{slug}/integration"] {
+        assert!(doc["paths"].get(p).is_some(), "{p} missing from the OpenAPI document");
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -111,8 +111,14 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_sent_keys(&self, incident: IncidentId) -> Result<Vec<String>>;
 
     // --- AED registry (issue 3): methods go below this line ---
-    /// Writes many AED records in one transaction: all of them or none.
-    async fn upsert_aeds(&self, aeds: &[Aed]) -> Result<()>;
+    /// Writes many AED records, in one transaction where the backend can
+    /// (SQLite: all of them or none). The default writes them one by one.
+    async fn upsert_aeds(&self, aeds: &[Aed]) -> Result<()> {
+        for a in aeds {
+            self.upsert_aed(a).await?;
+        }
+        Ok(())
+    }
 
     // --- dispatch-centre integration (issue 8): methods go below this line ---
     /// The region's CAD integration settings: a JSON document whose schema the server owns.

@@ -224,3 +224,144 @@ pub async fn run(s: &dyn Store) {
     missions_are_atomic(s).await;
     outbox(s).await;
 }
+
+// --- checks for the extension methods (AED registry, dispatch-centre integration) ---
+
+fn aed_record(region: RegionId, name: &str) -> Aed {
+    Aed {
+        id: AedId::new(),
+        region_id: region,
+        name: name.into(),
+        position: LatLon::new(55.6761, 12.5683).unwrap(),
+        access: firstlink_domain::aed::AedAccess::Customers,
+        opening_hours: Some("Mo-Fr 08:00-17:00".into()),
+        readiness: firstlink_domain::aed::Readiness::MaintenanceDue,
+        status: AedStatus::Active,
+        details: AedDetails {
+            indoor: Some(true),
+            level: Some("1".into()),
+            location_desc: vec![("da".into(), "Ved indgangen".into()), ("en".into(), "By the entrance".into())],
+            locked: Some(false),
+            access_code: Some("1234".into()),
+            owner_contact: Some("+4522222222".into()),
+            source: Some("osm".into()),
+            source_id: Some("node/1".into()),
+            manufacturer: Some("Zoll".into()),
+            model: Some("AED Plus".into()),
+            serial: None,
+            pad_expiry: chrono::NaiveDate::from_ymd_opt(2027, 3, 1),
+            battery_expiry: None,
+            last_maintenance: chrono::NaiveDate::from_ymd_opt(2026, 1, 2),
+            last_confirmed_at: Some(t0()),
+            owner_name: Some("Kiosk".into()),
+            hours_error: None,
+            review: vec![AedReviewFlag::NewRegistration, AedReviewFlag::Duplicate { of: AedId::new(), distance_m: 2.5 }],
+        },
+        updated_at: t0(),
+    }
+}
+
+/// AED records round-trip with every detail; `upsert_aeds` writes all of them
+/// or none (both backends can, so both must).
+pub async fn aed_registry(s: &dyn Store) {
+    let r = region(s, "aedreg").await;
+    let a = aed_record(r.id, "Kiosk");
+    s.upsert_aed(&a).await.unwrap();
+    assert_eq!(s.aed(a.id).await.unwrap(), Some(a.clone()));
+    let renamed = Aed { name: "Kiosk 2".into(), updated_at: t0() + Duration::hours(1), ..a.clone() };
+    let b = aed_record(r.id, "Library");
+    s.upsert_aeds(&[renamed.clone(), b.clone()]).await.unwrap();
+    assert_eq!(s.aed(a.id).await.unwrap(), Some(renamed.clone()));
+    assert_eq!(s.aeds(Some(r.id)).await.unwrap().len(), 2);
+    assert!(s.aeds(Some(RegionId::new())).await.unwrap().is_empty());
+    // One record of an unknown region refuses the whole batch.
+    let c = aed_record(r.id, "School");
+    let orphan = aed_record(RegionId::new(), "Nowhere");
+    assert!(s.upsert_aeds(&[c.clone(), orphan]).await.is_err());
+    assert!(s.aed(c.id).await.unwrap().is_none(), "nothing of a refused batch stays");
+    assert_eq!(s.aeds(None).await.unwrap().len(), 2);
+    s.upsert_aeds(&[]).await.unwrap();
+}
+
+/// CAD settings, messages and incidents by external id; the event log in
+/// commit order across incidents; webhook cursors.
+pub async fn dispatch_integration(s: &dyn Store) {
+    let r = region(s, "cad").await;
+    let r2 = region(s, "cad2").await;
+    assert!(s.integration(r.id).await.unwrap().is_none());
+    s.set_integration(r.id, &serde_json::json!({ "cap": { "enabled": true }, "v": 1 }), t0()).await.unwrap();
+    let settings = serde_json::json!({ "cap": { "enabled": false, "senders": ["a", "b"] }, "ratio": 1.5 });
+    s.set_integration(r.id, &settings, t0()).await.unwrap();
+    assert_eq!(s.integration(r.id).await.unwrap(), Some(settings.clone()));
+    assert_eq!(s.integrations().await.unwrap(), vec![(r.id, settings)]);
+
+    let m = mission("cad-9");
+    s.create_incident(&step(r.id, &m)).await.unwrap();
+    assert_eq!(s.incident_by_external_id(r.id, "cad-9").await.unwrap(), Some(m.id));
+    assert!(s.incident_by_external_id(r2.id, "cad-9").await.unwrap().is_none());
+
+    let msg = CadMessage { region_id: r.id, key: "sender|1".into(), incident: m.id, kind: "alert".into(), source_at: t0(), received_at: t0() };
+    s.record_cad_message(&msg).await.unwrap();
+    assert_eq!(s.cad_message(r.id, "sender|1").await.unwrap(), Some(msg.clone()));
+    assert!(s.cad_message(r2.id, "sender|1").await.unwrap().is_none());
+    let update = CadMessage { kind: "update".into(), source_at: t0() + Duration::minutes(1), ..msg.clone() };
+    s.record_cad_message(&update).await.unwrap();
+    assert_eq!(s.cad_message(r.id, "sender|1").await.unwrap(), Some(update), "the same key again replaces it");
+    s.record_cad_message(&CadMessage { key: "sender|0".into(), ..msg.clone() }).await.unwrap();
+    assert_eq!(s.cad_latest(m.id).await.unwrap(), Some(t0() + Duration::minutes(1)));
+    assert!(s.cad_latest(IncidentId::new()).await.unwrap().is_none());
+
+    // Event positions follow the commit order across incidents and regions.
+    let head = s.event_log_head().await.unwrap();
+    let ev = |n: u64| (n, Event { at: t0(), kind: EventKind::Message { text: format!("e{n}") } });
+    let mut st = step(r.id, &m);
+    st.events = vec![ev(1), ev(2)];
+    s.commit_step(&st).await.unwrap();
+    let m2 = mission("cad-10");
+    s.create_incident(&step(r2.id, &m2)).await.unwrap();
+    let mut st2 = step(r2.id, &m2);
+    st2.events = vec![ev(1)];
+    s.commit_step(&st2).await.unwrap();
+    let mut st3 = step(r.id, &m);
+    st3.events = vec![ev(3)];
+    s.commit_step(&st3).await.unwrap();
+    let log = s.event_log(r.id, head, 10).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert!(log.iter().all(|e| e.incident == m.id && e.region_id == r.id && e.pos > head));
+    assert!(log.windows(2).all(|w| w[0].pos < w[1].pos));
+    assert_eq!(log[1].event, ev(2).1);
+    let other = s.event_log(r2.id, head, 10).await.unwrap();
+    assert_eq!(other.len(), 1);
+    assert!(log[1].pos < other[0].pos && other[0].pos < log[2].pos, "commit order across incidents");
+    assert_eq!(s.event_log_head().await.unwrap(), log[2].pos);
+    let page = s.event_log(r.id, log[0].pos, 1).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2]);
+    // A refused step leaves no event behind.
+    let mut dup = step(r.id, &m);
+    dup.events = vec![ev(3)];
+    assert!(s.commit_step(&dup).await.is_err());
+    assert_eq!(s.event_log_head().await.unwrap(), log[2].pos);
+
+    assert!(s.webhook_cursor(r.id).await.unwrap().is_none());
+    let mut c = WebhookCursor {
+        region_id: r.id,
+        last_pos: log[0].pos,
+        attempts: 2,
+        next_attempt_at: Some(t0() + Duration::seconds(30)),
+        last_error: Some("503".into()),
+        delivered: 1,
+        skipped: 0,
+        updated_at: t0(),
+    };
+    s.save_webhook_cursor(&c).await.unwrap();
+    assert_eq!(s.webhook_cursor(r.id).await.unwrap(), Some(c.clone()));
+    c.last_pos = log[2].pos;
+    c.attempts = 0;
+    c.next_attempt_at = None;
+    c.last_error = None;
+    c.delivered = 3;
+    c.skipped = 1;
+    s.save_webhook_cursor(&c).await.unwrap();
+    assert_eq!(s.webhook_cursor(r.id).await.unwrap(), Some(c));
+    assert!(s.webhook_cursor(r2.id).await.unwrap().is_none());
+}

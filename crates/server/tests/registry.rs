@@ -1,0 +1,228 @@
+//! The AED registry over HTTP: the public map feed, claimed AEDs, restricted
+//! codes, fetch and return, operator review.
+
+mod support;
+
+use chrono::{Duration, Utc};
+use firstlink_domain::aed::AedAccess;
+use firstlink_domain::policy::DispatchPolicy;
+use firstlink_domain::volunteer::Tier;
+use firstlink_store::{AedReviewFlag, AedStatus, OperatorRole};
+use serde_json::{Value, json};
+use support::*;
+
+async fn incident(t: &TestApp, key: &str, ext: &str, at: firstlink_domain::geo::LatLon) -> String {
+    let r = t.post_incident(key, incident_body(ext, at)).await;
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+}
+
+async fn alerted(t: &TestApp, tok: &str) {
+    eventually(20, "alert", || async { (t.get_json(tok, "/api/v1/me/alert").await.0 == 200).then_some(()) }).await;
+}
+
+async fn public(t: &TestApp, query: &str) -> (u16, Value, String) {
+    let r = t.http.get(t.url(&format!("/api/v1/public/aeds{query}"))).send().await.unwrap();
+    let s = r.status().as_u16();
+    let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let text = r.text().await.unwrap();
+    (s, serde_json::from_str(&text).unwrap_or(Value::Null), if s == 200 { ct } else { text })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_feed_is_geojson_without_restricted_fields() {
+    let t = spawn_app().await;
+    let (region, _) = t.region("pub", fast_policy(DispatchPolicy::firstlink())).await;
+    let p = cph();
+    let open = t.aed(region, "Station", p, "24/7", Some("4321")).await;
+    let closed = t.aed(region, "Night closed", p.offset(90.0, 500.0), "Mo-Su 00:00-00:01", None).await;
+    let private = t.aed(region, "Office", p.offset(180.0, 300.0), "24/7", Some("9999")).await;
+    {
+        let mut a = t.app.store.aed(private).await.unwrap().unwrap();
+        a.access = AedAccess::Private;
+        a.details.owner_contact = Some("+45 1234 5678".into());
+        t.app.store.upsert_aed(&a).await.unwrap();
+        t.app.aeds_mut().upsert(a, chrono_tz::Europe::Copenhagen, "DK");
+        let mut o = t.app.store.aed(open).await.unwrap().unwrap();
+        o.details.owner_contact = Some("owner@example.org".into());
+        o.details.location_desc = vec![("da".into(), "Ved indgangen".into()), ("en".into(), "By the entrance".into())];
+        o.details.indoor = Some(false);
+        t.app.store.upsert_aed(&o).await.unwrap();
+        t.app.aeds_mut().upsert(o, chrono_tz::Europe::Copenhagen, "DK");
+    }
+    let (s, fc, ct) = public(&t, "?region=pub&lang=en").await;
+    assert_eq!(s, 200);
+    assert!(ct.starts_with("application/geo+json"), "{ct}");
+    assert_eq!(fc["type"], "FeatureCollection");
+    let f = fc["features"].as_array().unwrap();
+    assert_eq!(f.len(), 2, "the private AED is not public: {fc}");
+    let text = fc.to_string();
+    for secret in ["4321", "9999", "owner@example.org", "+45 1234 5678", "access_code", "owner_contact"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    let by = |id: firstlink_domain::ids::AedId| f.iter().find(|x| x["id"] == json!(id)).unwrap().clone();
+    let o = by(open);
+    assert_eq!(o["geometry"], json!({ "type": "Point", "coordinates": [p.lon, p.lat] }));
+    assert_eq!(o["properties"]["name"], "Station");
+    assert_eq!(o["properties"]["open_now"], true);
+    assert_eq!(o["properties"]["next_change"], Value::Null);
+    assert_eq!(o["properties"]["access"], "public");
+    assert_eq!(o["properties"]["indoor"], false);
+    assert_eq!(o["properties"]["description"], "By the entrance");
+    let c = by(closed);
+    assert_eq!(c["properties"]["open_now"], false);
+    let next: chrono::DateTime<Utc> = serde_json::from_value(c["properties"]["next_change"].clone()).unwrap();
+    assert!(next > Utc::now() && next < Utc::now() + Duration::days(1), "next opening {next}");
+    // open_now and bbox filters.
+    let (_, fc, _) = public(&t, "?region=pub&open_now=true").await;
+    assert_eq!(fc["features"].as_array().unwrap().len(), 1);
+    let q = p.offset(90.0, 500.0);
+    let (_, fc, _) = public(&t, &format!("?bbox={},{},{},{}", q.lon - 0.001, q.lat - 0.001, q.lon + 0.001, q.lat + 0.001)).await;
+    assert_eq!(fc["features"].as_array().unwrap().len(), 1);
+    assert_eq!(fc["features"][0]["id"], json!(closed));
+    // Bad input: a clear field error; unknown region: 404.
+    let (s, b, _) = public(&t, "?bbox=1,2,3").await;
+    assert_eq!((s, b["error"]["field"].as_str()), (400, Some("bbox")), "{b}");
+    assert_eq!(public(&t, "?region=nowhere").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_only_aed_is_claimed_the_next_acceptor_goes_straight_to_the_patient() {
+    let t = spawn_app().await;
+    let (region, key) = t.region("claimed", fast_policy(DispatchPolicy::hjertelober())).await;
+    let p = cph();
+    let aed = t.aed(region, "Only AED", p.offset(0.0, 100.0), "24/7", Some("2468")).await;
+    let (_, a) = t.volunteer(region, p.offset(0.0, 200.0), Tier::IncludingHomes).await;
+    let (_, b) = t.volunteer(region, p.offset(180.0, 250.0), Tier::IncludingHomes).await;
+    let id = incident(&t, &key, "c1", p).await;
+    alerted(&t, &a).await;
+    alerted(&t, &b).await;
+    let (_, ra) = t.post_json(&a, &format!("/api/v1/missions/{id}/accept"), json!({})).await;
+    assert_eq!(ra["mission"]["task"]["role"], "fetch_aed", "{ra}");
+    assert_eq!(ra["mission"]["task"]["aed"]["id"], json!(aed));
+    assert_eq!(ra["mission"]["task"]["aed"]["access_code"], "2468");
+    assert!(t.app.aeds().claimed_by(aed).is_some());
+    let (_, rb) = t.post_json(&b, &format!("/api/v1/missions/{id}/accept"), json!({})).await;
+    assert_eq!(rb["mission"]["task"]["role"], "cpr", "{rb}");
+    assert_eq!(rb["mission"]["task"]["aed"], Value::Null);
+    assert!(!rb.to_string().contains("2468"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volunteer_not_assigned_to_an_aed_never_sees_its_code() {
+    let t = spawn_app().await;
+    let (region, key) = t.region("codes", fast_policy(DispatchPolicy::hjertelober())).await;
+    let p = cph();
+    let code = "80317";
+    t.aed(region, "Coded cabinet", p.offset(0.0, 100.0), "24/7", Some(code)).await;
+    let (_, a) = t.volunteer(region, p.offset(0.0, 200.0), Tier::IncludingHomes).await;
+    let (_, b) = t.volunteer(region, p.offset(180.0, 250.0), Tier::IncludingHomes).await;
+    let id = incident(&t, &key, "k1", p).await;
+    alerted(&t, &a).await;
+    alerted(&t, &b).await;
+    let mut seen_by_b = Vec::new();
+    // Before accepting.
+    for path in ["/api/v1/me/alert".to_string(), format!("/api/v1/missions/{id}"), "/api/v1/me/missions".into(), format!("/api/v1/missions/{id}/route")] {
+        seen_by_b.push(t.get_json(&b, &path).await.1.to_string());
+    }
+    let (_, ra) = t.post_json(&a, &format!("/api/v1/missions/{id}/accept"), json!({})).await;
+    assert!(ra.to_string().contains(code), "the assigned responder sees the code: {ra}");
+    // During: B accepts (goes direct) and reports progress.
+    seen_by_b.push(t.post_json(&b, &format!("/api/v1/missions/{id}/accept"), json!({})).await.1.to_string());
+    seen_by_b.push(t.post_json(&b, &format!("/api/v1/missions/{id}/status"), json!({ "status": "on_scene" })).await.1.to_string());
+    for path in ["/api/v1/me/alert".to_string(), format!("/api/v1/missions/{id}"), format!("/api/v1/missions/{id}/route")] {
+        seen_by_b.push(t.get_json(&b, &path).await.1.to_string());
+    }
+    // After the end.
+    let (s, _) = t.post_json(&key, &format!("/api/v1/incidents/{id}/end"), json!({ "reason": "done" })).await;
+    assert_eq!(s, 200);
+    for path in ["/api/v1/me/alert".to_string(), format!("/api/v1/missions/{id}"), "/api/v1/me/missions".into()] {
+        seen_by_b.push(t.get_json(&b, &path).await.1.to_string());
+    }
+    // Nor does the assigned responder after the mission, nor the public.
+    let (_, after_a) = t.get_json(&a, &format!("/api/v1/missions/{id}")).await;
+    seen_by_b.push(after_a.to_string());
+    seen_by_b.push(t.http.get(t.url("/api/v1/public/aeds")).send().await.unwrap().text().await.unwrap());
+    for (i, body) in seen_by_b.iter().enumerate() {
+        assert!(!body.contains(code), "response {i} shows the code: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collected_aed_stays_unavailable_until_returned() {
+    let t = spawn_app().await;
+    firstlink_server::registry_jobs::spawn(&t.app);
+    let (region, key) = t.region("fetch", fast_policy(DispatchPolicy::hjertelober())).await;
+    let p = cph();
+    let aed = t.aed(region, "Lobby AED", p.offset(0.0, 100.0), "24/7", None).await;
+    let (_, a) = t.volunteer(region, p.offset(0.0, 200.0), Tier::IncludingHomes).await;
+    let id = incident(&t, &key, "f1", p).await;
+    alerted(&t, &a).await;
+    let (_, ra) = t.post_json(&a, &format!("/api/v1/missions/{id}/accept"), json!({})).await;
+    assert_eq!(ra["mission"]["task"]["aed"]["id"], json!(aed));
+    let (s, _) = t.post_json(&a, &format!("/api/v1/missions/{id}/status"), json!({ "status": "aed_collected" })).await;
+    assert_eq!(s, 200);
+    // The job marks it collected from the mission feed.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (s, _) = t.post_json(&key, &format!("/api/v1/incidents/{id}/end"), json!({ "reason": "done" })).await;
+    assert_eq!(s, 200);
+    eventually(10, "out for return", || async { t.app.aeds().out_for_return(aed).is_some().then_some(()) }).await;
+    assert!(t.app.aeds().claimed_by(aed).is_none());
+    // Not usable on the next mission.
+    let id2 = incident(&t, &key, "f2", p).await;
+    alerted(&t, &a).await;
+    let (_, r2) = t.post_json(&a, &format!("/api/v1/missions/{id2}/accept"), json!({})).await;
+    assert_eq!(r2["mission"]["task"]["role"], "cpr", "{r2}");
+    // Another operator's region cannot confirm; the responder can.
+    let (other, _) = t.region("elsewhere", fast_policy(DispatchPolicy::firstlink())).await;
+    let op = t.operator("op-else", OperatorRole::Operator, vec![other]).await;
+    assert_eq!(t.post_json(&op, &format!("/api/v1/aeds/{aed}/returned"), json!({})).await.0, 404);
+    let r = t.http.post(t.url(&format!("/api/v1/aeds/{aed}/returned"))).bearer_auth(&a).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(t.app.aeds().out_for_return(aed).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_review_approve_and_merge_and_see_health() {
+    let t = spawn_app().await;
+    let (region, _) = t.region("review", fast_policy(DispatchPolicy::firstlink())).await;
+    let p = cph();
+    let a = t.aed(region, "Original", p, "24/7", Some("1111")).await;
+    let b = t.aed(region, "Copy", p.offset(0.0, 2.0), "Mo-Fr 08:00-16:00", None).await;
+    {
+        let mut x = t.app.store.aed(b).await.unwrap().unwrap();
+        x.details.review = vec![AedReviewFlag::Duplicate { of: a, distance_m: 2.0 }];
+        x.details.manufacturer = Some("Philips".into());
+        t.app.store.upsert_aed(&x).await.unwrap();
+        t.app.aeds_mut().upsert(x, chrono_tz::Europe::Copenhagen, "DK");
+        let mut y = t.app.store.aed(a).await.unwrap().unwrap();
+        y.status = AedStatus::PendingReview;
+        let moved = p.offset(90.0, 300.0);
+        y.details.review = vec![AedReviewFlag::Moved { lat: moved.lat, lon: moved.lon, distance_m: 300.0, source: Some("osm".into()) }];
+        t.app.store.upsert_aed(&y).await.unwrap();
+        t.app.aeds_mut().upsert(y, chrono_tz::Europe::Copenhagen, "DK");
+    }
+    let op = t.operator("op-review", OperatorRole::Operator, vec![region]).await;
+    let (s, q) = t.get_json(&op, "/api/v1/aeds/review?region=review").await;
+    assert_eq!((s, q.as_array().unwrap().len()), (200, 2), "{q}");
+    let (s, h) = t.get_json(&op, "/api/v1/aeds/health?region=review").await;
+    assert_eq!(s, 200);
+    assert_eq!((h["total"].as_u64(), h["pending_review"].as_u64(), h["flagged"].as_u64()), (Some(2), Some(1), Some(2)), "{h}");
+    // Merge the copy into the original; approve the original with its move.
+    let (s, _) = t.post_json(&op, &format!("/api/v1/aeds/{b}/merge"), json!({ "into": a })).await;
+    assert_eq!(s, 200);
+    let (s, r) = t.post_json(&op, &format!("/api/v1/aeds/{a}/approve"), json!({ "accept_move": true })).await;
+    assert_eq!(s, 200, "{r}");
+    let kept = t.app.store.aed(a).await.unwrap().unwrap();
+    assert_eq!(kept.status, AedStatus::Active);
+    assert!(kept.details.review.is_empty());
+    assert!((kept.position.distance_m(p) - 300.0).abs() < 1.0);
+    assert_eq!(kept.details.manufacturer.as_deref(), Some("Philips"));
+    assert_eq!(t.app.store.aed(b).await.unwrap().unwrap().status, AedStatus::Removed);
+    let (s, c) = t.post_json(&op, &format!("/api/v1/aeds/{a}/confirm"), json!({})).await;
+    assert_eq!(s, 200, "{c}");
+    let (_, h) = t.get_json(&op, "/api/v1/aeds/health?region=review").await;
+    assert_eq!((h["active"].as_u64(), h["confirmed_recently"].as_u64(), h["flagged"].as_u64()), (Some(1), Some(1), Some(0)), "{h}");
+    // The existing operator list still works with the extended record.
+    assert_eq!(t.get_json(&op, "/api/v1/aeds?region=review").await.0, 200);
+}
