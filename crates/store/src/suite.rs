@@ -219,10 +219,11 @@ pub async fn outbox(s: &dyn Store) {
 
 /// Runs every check on one fresh store.
 pub async fn run(s: &dyn Store) {
+    // The outbox check counts what is due, so it runs before anything else enqueues.
+    outbox(s).await;
     accounts(s).await;
     volunteers_and_positions(s).await;
     missions_are_atomic(s).await;
-    outbox(s).await;
 }
 
 // --- checks for the extension methods (AED registry, dispatch-centre integration) ---
