@@ -338,7 +338,9 @@ fn outbox_for(m: &Mission, effects: &[Effect], events: &[(u64, firstlink_domain:
                         "answer_by": now + chrono::Duration::seconds(i64::from(m.policy.answer_timeout_s)),
                     }),
                     urgent: true,
-                    ttl_seconds: m.policy.answer_timeout_s,
+                    // A late alert still helps while the mission needs people;
+                    // the stand-down replaces it on the phone when it does not.
+                    ttl_seconds: m.policy.answer_timeout_s + 60,
                 },
                 not_before: now,
             }),
