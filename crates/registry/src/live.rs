@@ -3,6 +3,7 @@
 //! opening hours; live claims and AEDs out for return are tracked here.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -21,6 +22,16 @@ struct Entry {
     always: bool,
     tz: Tz,
     holidays: Option<CountryHolidays>,
+    /// The last evaluation: the state holds from `.0` until `.1` (next change).
+    cache: Mutex<Option<Cached>>,
+}
+
+#[derive(Clone, Copy)]
+struct Cached {
+    from: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+    /// `None`: unknown.
+    open: Option<bool>,
 }
 
 /// An AED taken on a mission that has not been confirmed back in place.
@@ -62,7 +73,7 @@ impl AedRegistry {
             self.grid.remove(aed.id, old.aed.position);
         }
         self.grid.insert(aed.id, aed.position);
-        self.entries.insert(aed.id, Entry { aed, hours, always, tz, holidays });
+        self.entries.insert(aed.id, Entry { aed, hours, always, tz, holidays, cache: Mutex::new(None) });
     }
 
     pub fn get(&self, id: AedId) -> Option<&Aed> {
@@ -145,7 +156,16 @@ impl AedRegistry {
     /// Open or closed at `at`, and the next change (`None`: hours unknown).
     pub fn open_state(&self, id: AedId, at: DateTime<Utc>) -> Option<(bool, Option<DateTime<Utc>>)> {
         let e = self.entries.get(&id)?;
-        evaluate(e, at, true)
+        evaluate(e, at)
+    }
+
+    /// Evaluates every AED's opening hours at `at` so that queries until each
+    /// AED's next change are answered from the cache (call at start and
+    /// periodically, e.g. every few minutes, from a background task).
+    pub fn warm(&self, at: DateTime<Utc>) {
+        for e in self.entries.values() {
+            let _ = evaluate(e, at);
+        }
     }
 
     /// Like [`AedSource::usable_near`], for a responder who may use AEDs with
@@ -161,7 +181,7 @@ impl AedRegistry {
             if self.claims.contains_key(&a.id) || self.out.contains_key(&a.id) || centre.distance_m(a.position) > radius_m {
                 return;
             }
-            let (readiness, open_until) = match evaluate(e, at, false) {
+            let (readiness, open_until) = match evaluate(e, at) {
                 Some((true, until)) => (a.readiness, until),
                 Some((false, _)) => return,
                 // Unknown hours: usable only when nothing better is reachable.
@@ -174,22 +194,35 @@ impl AedRegistry {
 }
 
 /// Open now, and until when / from when (`None` = no change ahead); `None` = unknown.
-/// With `closed_next` false a closed AED's next opening is not computed.
-fn evaluate(e: &Entry, at: DateTime<Utc>, closed_next: bool) -> Option<(bool, Option<DateTime<Utc>>)> {
+/// The state is constant until the next change, so one evaluation serves
+/// every query in that interval.
+fn evaluate(e: &Entry, at: DateTime<Utc>) -> Option<(bool, Option<DateTime<Utc>>)> {
     if e.always {
         return Some((true, None));
     }
     let h = e.hours.as_ref()?;
-    let cal: &dyn HolidayCalendar = match &e.holidays {
+    let hit = e.cache.lock().ok().and_then(|c| *c).filter(|c| c.from <= at && c.until.is_none_or(|u| at < u));
+    let c = match hit {
         Some(c) => c,
-        None => &NoHolidays,
+        None => {
+            let cal: &dyn HolidayCalendar = match &e.holidays {
+                Some(c) => c,
+                None => &NoHolidays,
+            };
+            let ctx = Context::new(cal).with_location(e.aed.position.lat, e.aed.position.lon);
+            let open = match h.state_at_instant(at, e.tz, &ctx) {
+                State::Open => Some(true),
+                State::Closed => Some(false),
+                State::Unknown => None,
+            };
+            let c = Cached { from: at, until: h.next_change(at, e.tz, &ctx), open };
+            if let Ok(mut g) = e.cache.lock() {
+                *g = Some(c);
+            }
+            c
+        }
     };
-    let ctx = Context::new(cal).with_location(e.aed.position.lat, e.aed.position.lon);
-    match h.state_at_instant(at, e.tz, &ctx) {
-        State::Open => Some((true, h.next_change(at, e.tz, &ctx))),
-        State::Closed => Some((false, if closed_next { h.next_change(at, e.tz, &ctx) } else { None })),
-        State::Unknown => None,
-    }
+    c.open.map(|o| (o, c.until))
 }
 
 impl AedSource for AedRegistry {

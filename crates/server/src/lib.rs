@@ -55,6 +55,7 @@ pub async fn launch(app: &Arc<App>) -> anyhow::Result<()> {
     missions::Missions::spawn_scheduler(app);
     outbox::Outbox::spawn(app);
     housekeeping::spawn(app);
+    registry_jobs::spawn(app);
     webhooks::spawn(app);
     Ok(())
 }
