@@ -151,7 +151,6 @@ async fn a_volunteer_not_assigned_to_an_aed_never_sees_its_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_collected_aed_stays_unavailable_until_returned() {
     let t = spawn_app().await;
-    firstlink_server::registry_jobs::spawn(&t.app);
     let (region, key) = t.region("fetch", fast_policy(DispatchPolicy::hjertelober())).await;
     let p = cph();
     let aed = t.aed(region, "Lobby AED", p.offset(0.0, 100.0), "24/7", None).await;
