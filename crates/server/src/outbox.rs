@@ -29,8 +29,17 @@ pub struct Outbox {
     notifier: Notifier,
     cfg: OutboxConfig,
     wake: Notify,
-    inflight: Mutex<HashSet<i64>>,
+    /// Entries being delivered now, and entries finished since the current
+    /// poll began (with when), so that a due list read before an entry was
+    /// marked sent never sends it again.
+    inflight: Mutex<Inflight>,
     first_alerts: Mutex<HashSet<String>>,
+}
+
+#[derive(Default)]
+struct Inflight {
+    running: HashSet<i64>,
+    finished: std::collections::HashMap<i64, std::time::Instant>,
 }
 
 enum Attempt {
@@ -78,7 +87,7 @@ pub fn render(msg: &OutboxMessage, lang: Lang, public_url: &str) -> (String, Str
 
 impl Outbox {
     pub fn new(notifier: Notifier, cfg: OutboxConfig) -> Self {
-        Self { notifier, cfg, wake: Notify::new(), inflight: Mutex::new(HashSet::new()), first_alerts: Mutex::new(HashSet::new()) }
+        Self { notifier, cfg, wake: Notify::new(), inflight: Mutex::new(Inflight::default()), first_alerts: Mutex::new(HashSet::new()) }
     }
 
     pub fn wake(&self) {
@@ -102,10 +111,18 @@ impl Outbox {
             let sem = Arc::new(Semaphore::new(app.outbox.cfg.concurrency.max(1)));
             loop {
                 let now = app.now();
+                let polled_at = std::time::Instant::now();
+                // Finished before this poll: the list read below already reflects them.
+                app.outbox.inflight.lock().unwrap_or_else(|e| e.into_inner()).finished.retain(|_, t| *t >= polled_at);
                 match app.store.outbox_due(now, 256).await {
                     Ok(items) => {
                         for item in items {
-                            let fresh = app.outbox.inflight.lock().unwrap_or_else(|e| e.into_inner()).insert(item.id);
+                            let fresh = {
+                                let mut f = app.outbox.inflight.lock().unwrap_or_else(|e| e.into_inner());
+                                // Finished after this poll began: this copy of it may be stale.
+                                let stale = f.finished.get(&item.id).is_some_and(|t| *t >= polled_at);
+                                !stale && f.running.insert(item.id)
+                            };
                             if !fresh {
                                 continue;
                             }
@@ -114,7 +131,11 @@ impl Outbox {
                             tokio::spawn(async move {
                                 let id = item.id;
                                 deliver(&app, item).await;
-                                app.outbox.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                                {
+                                    let mut f = app.outbox.inflight.lock().unwrap_or_else(|e| e.into_inner());
+                                    f.running.remove(&id);
+                                    f.finished.insert(id, std::time::Instant::now());
+                                }
                                 drop(permit);
                                 app.outbox.wake();
                             });
