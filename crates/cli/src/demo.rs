@@ -274,7 +274,6 @@ struct Sim {
     rng: Mutex<ChaCha8Rng>,
     states: Mutex<HashMap<VolunteerId, SimState>>,
     speeds: Mutex<HashMap<VolunteerId, f64>>,
-    tx: mpsc::UnboundedSender<(VolunteerId, String, Option<IncidentId>)>,
 }
 
 struct Sink(mpsc::UnboundedSender<(VolunteerId, String, Option<IncidentId>)>);
@@ -491,7 +490,7 @@ pub async fn run(config: Config, volunteers: usize, incident_every: u64) -> anyh
     }
     let app = firstlink_server::build(config)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    *app.local_sink.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Sink(tx.clone())));
+    *app.local_sink.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Sink(tx)));
     firstlink_server::launch(&app).await?;
     let map = Arc::new(read_map(COPENHAGEN_PBF)?);
     let creds: Credentials = if app.region_by_slug(REGION).is_some() {
@@ -519,7 +518,6 @@ pub async fn run(config: Config, volunteers: usize, incident_every: u64) -> anyh
         rng: Mutex::new(ChaCha8Rng::from_entropy()),
         states: Mutex::new(HashMap::new()),
         speeds: Mutex::new(HashMap::new()),
-        tx,
     });
     {
         let sim = Arc::clone(&sim);
@@ -551,6 +549,5 @@ pub async fn run(config: Config, volunteers: usize, incident_every: u64) -> anyh
             }
         });
     }
-    let _ = &sim.tx;
     firstlink_server::serve(app, |addr| banner(addr, &creds, n_vol, n_aed, incident_every)).await
 }

@@ -460,8 +460,8 @@ mod tests {
             id
         };
         let ok = mk(&mut idx, ELIGIBLE, 1_000);
-        let stale = mk(&mut idx, ELIGIBLE, 10);
-        let off = mk(&mut idx, VolunteerFlags { eligible: false, ..ELIGIBLE }, 1_000);
+        let _stale = mk(&mut idx, ELIGIBLE, 10);
+        let _off = mk(&mut idx, VolunteerFlags { eligible: false, ..ELIGIBLE }, 1_000);
         let public_only = mk(&mut idx, VolunteerFlags { homes: false, ..ELIGIBLE }, 1_000);
         let quiet = mk(&mut idx, VolunteerFlags { quiet: QuietHours::new(11 * 60, 13 * 60), ..ELIGIBLE }, 1_000);
         let busy = mk(&mut idx, ELIGIBLE, 1_000);
@@ -475,7 +475,6 @@ mod tests {
         let mut want = vec![public_only, quiet];
         want.sort();
         assert_eq!(got, want);
-        let _ = (stale, off);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use firstlink_domain::ids::{AedId, IncidentId, VolunteerId};
 use firstlink_domain::incident::{Exclusion, LocationType, NewIncident};
 use firstlink_domain::index::{VolunteerFlags, VolunteerIndex};
 use firstlink_domain::mission::*;
-use firstlink_domain::policy::{DispatchPolicy, RoleStrategy};
+use firstlink_domain::policy::DispatchPolicy;
 use proptest::prelude::*;
 
 fn t0() -> DateTime<Utc> {
@@ -399,6 +399,5 @@ proptest! {
                 prop_assert_eq!(w.index.is_busy(a.volunteer), should);
             }
         }
-        let _ = RoleStrategy::AllDirect;
     }
 }
