@@ -100,6 +100,11 @@ async fn dispatch_integration() {
     with_store(|s, _| async move { suite::dispatch_integration(&*s).await }).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitoring() {
+    with_store(|s, _| async move { suite::monitoring(&*s).await }).await;
+}
+
 /// Every check of the suite, each on a fresh store (as the tests above), one
 /// after the other, timed without the database set-up (compare with
 /// `sqlite_parity.rs`).
@@ -156,7 +161,7 @@ async fn concurrent_starts_migrate_once() {
             tokio::spawn(conn);
             let names: Vec<String> =
                 c.query("SELECT name FROM schema_migrations ORDER BY name", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
-            assert_eq!(names, vec!["0001_init", "0003_integration"]);
+            assert_eq!(names, vec!["0001_init", "0003_integration", "0004_monitoring"]);
         }
     })
     .await;

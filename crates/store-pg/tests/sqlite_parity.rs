@@ -25,6 +25,12 @@ async fn dispatch_integration() {
     suite::dispatch_integration(&s).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitoring() {
+    let (_d, s) = fresh();
+    suite::monitoring(&s).await;
+}
+
 /// Every check of the suite, each on a fresh store, timed without the set-up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suite_timed() {

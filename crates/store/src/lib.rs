@@ -6,6 +6,7 @@
 //! is durable (committed), so the server never acknowledges what could be lost.
 
 pub mod model;
+pub mod monitoring;
 pub mod sqlite;
 #[cfg(feature = "suite")]
 pub mod suite;
@@ -18,6 +19,7 @@ use firstlink_domain::policy::DispatchPolicy;
 use uuid::Uuid;
 
 pub use model::*;
+pub use monitoring::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -138,4 +140,23 @@ pub trait Store: Send + Sync + 'static {
     async fn event_log_head(&self) -> Result<i64>;
     async fn webhook_cursor(&self, region: RegionId) -> Result<Option<WebhookCursor>>;
     async fn save_webhook_cursor(&self, c: &WebhookCursor) -> Result<()>;
+
+    // --- AED readiness monitoring (issue 6): methods go below this line ---
+    /// Inserts or replaces a monitoring unit.
+    async fn save_unit(&self, u: &MonitorUnit) -> Result<()>;
+    async fn units(&self) -> Result<Vec<MonitorUnit>>;
+    /// Rule states of units, saved in one transaction (periodic checkpoint).
+    async fn save_unit_states(&self, states: &[(Uuid, serde_json::Value)], at: DateTime<Utc>) -> Result<()>;
+    async fn unit_states(&self) -> Result<Vec<(Uuid, serde_json::Value)>>;
+    /// Applies a monitoring decision atomically (see [`MonitorWrite`]).
+    async fn commit_monitor(&self, w: &MonitorWrite) -> Result<()>;
+    /// Tickets, newest first; `open_only` leaves out resolved ones.
+    async fn tickets(&self, region: Option<RegionId>, aed: Option<AedId>, open_only: bool, limit: u32) -> Result<Vec<Ticket>>;
+    async fn ticket(&self, id: Uuid) -> Result<Option<Ticket>>;
+    /// An AED's readiness changes, newest first.
+    async fn readiness_history(&self, aed: AedId, limit: u32) -> Result<Vec<ReadinessRecord>>;
+    /// Inserts or replaces telemetry buckets (keyed by unit and start).
+    async fn save_telemetry(&self, buckets: &[TelemetryBucket]) -> Result<()>;
+    /// A unit's buckets from `since` on, oldest first.
+    async fn telemetry(&self, unit: Uuid, since: DateTime<Utc>, limit: u32) -> Result<Vec<TelemetryBucket>>;
 }

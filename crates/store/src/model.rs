@@ -43,6 +43,9 @@ pub enum OperatorRole {
     Operator,
     /// Also manages regions, keys and accounts.
     Admin,
+    /// Services AEDs: sees readiness and service tickets of their regions,
+    /// acknowledges and resolves tickets. No incidents, no volunteers.
+    Technician,
 }
 
 impl OperatorRole {
@@ -51,6 +54,7 @@ impl OperatorRole {
             Self::Dispatcher => "dispatcher",
             Self::Operator => "operator",
             Self::Admin => "admin",
+            Self::Technician => "technician",
         }
     }
 
@@ -58,6 +62,7 @@ impl OperatorRole {
         match s {
             "dispatcher" => Some(Self::Dispatcher),
             "operator" => Some(Self::Operator),
+            "technician" => Some(Self::Technician),
             "admin" => Some(Self::Admin),
             _ => None,
         }

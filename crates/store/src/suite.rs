@@ -366,3 +366,109 @@ pub async fn dispatch_integration(s: &dyn Store) {
     assert_eq!(s.webhook_cursor(r.id).await.unwrap(), Some(c));
     assert!(s.webhook_cursor(r2.id).await.unwrap().is_none());
 }
+
+/// Monitoring units, tickets (one open per AED and cause), readiness history
+/// and telemetry buckets (issue 6).
+pub async fn monitoring(s: &dyn Store) {
+    let r = region(s, "monitoring").await;
+    let aed = aed_record(r.id, "Station");
+    s.upsert_aed(&aed).await.unwrap();
+    let mut unit = MonitorUnit {
+        id: uuid::Uuid::now_v7(),
+        region_id: r.id,
+        aed_id: Some(aed.id),
+        hardware: "cabinet-1".into(),
+        firmware: Some("1.2.3".into()),
+        interval_s: 300,
+        key_generation: 1,
+        revoked_at: None,
+        lorawan: Some(LorawanBinding { device_id: "ws301-1".into(), codec: "milesight-ws301".into() }),
+        created_at: t0(),
+    };
+    s.save_unit(&unit).await.unwrap();
+    unit.key_generation = 2;
+    s.save_unit(&unit).await.unwrap();
+    assert_eq!(s.units().await.unwrap(), vec![unit.clone()]);
+    // A second unit may not claim the same LoRaWAN device.
+    let twin = MonitorUnit { id: uuid::Uuid::now_v7(), ..unit.clone() };
+    assert!(matches!(s.save_unit(&twin).await, Err(StoreError::Conflict("lorawan device id"))));
+
+    s.save_unit_states(&[(unit.id, serde_json::json!({ "n": 1 }))], t0()).await.unwrap();
+    assert_eq!(s.unit_states().await.unwrap(), vec![(unit.id, serde_json::json!({ "n": 1 }))]);
+
+    let ticket = Ticket {
+        id: uuid::Uuid::now_v7(),
+        region_id: r.id,
+        aed_id: aed.id,
+        unit_id: Some(unit.id),
+        cause: "status_fault".into(),
+        state: TicketState::Open,
+        opened_at: t0(),
+        acknowledged_at: None,
+        acknowledged_by: None,
+        normal_since: None,
+        escalated_at: None,
+        resolved_at: None,
+        resolved_by: None,
+        note: None,
+    };
+    let notice = NewOutbox {
+        dedupe_key: format!("ticket:{}", ticket.id),
+        volunteer: None,
+        incident: None,
+        recipient: Some(Recipient::Email { address: "tech@example.org".into() }),
+        message: OutboxMessage { id: "t1".into(), kind: "aed_ticket".into(), incident: None, data: serde_json::json!({}), urgent: false, ttl_seconds: 3600 },
+        not_before: t0(),
+    };
+    let w = MonitorWrite {
+        at: t0(),
+        readiness: Some(ReadinessRecord { aed_id: aed.id, at: t0(), readiness: firstlink_domain::aed::Readiness::NotReady, causes: vec!["status_fault".into()] }),
+        unit_state: Some((unit.id, serde_json::json!({ "n": 2 }))),
+        tickets: vec![ticket.clone()],
+        outbox: vec![notice],
+    };
+    let queued_before = s.outbox_stats().await.unwrap().pending;
+    s.commit_monitor(&w).await.unwrap();
+    assert_eq!(s.aed(aed.id).await.unwrap().unwrap().readiness, firstlink_domain::aed::Readiness::NotReady);
+    assert_eq!(s.readiness_history(aed.id, 10).await.unwrap(), vec![w.readiness.clone().unwrap()]);
+    assert_eq!(s.unit_states().await.unwrap()[0].1, serde_json::json!({ "n": 2 }));
+    assert_eq!(s.outbox_stats().await.unwrap().pending, queued_before + 1);
+    assert_eq!(s.ticket(ticket.id).await.unwrap(), Some(ticket.clone()));
+
+    // A second open ticket for the same AED and cause is refused, and the
+    // whole write with it (the readiness stays as it was).
+    let dup = Ticket { id: uuid::Uuid::now_v7(), ..ticket.clone() };
+    let w2 = MonitorWrite {
+        at: t0() + Duration::minutes(1),
+        readiness: Some(ReadinessRecord { aed_id: aed.id, at: t0() + Duration::minutes(1), readiness: firstlink_domain::aed::Readiness::Ready, causes: vec![] }),
+        tickets: vec![dup.clone()],
+        ..Default::default()
+    };
+    assert!(matches!(s.commit_monitor(&w2).await, Err(StoreError::Conflict("open ticket"))));
+    assert_eq!(s.aed(aed.id).await.unwrap().unwrap().readiness, firstlink_domain::aed::Readiness::NotReady);
+
+    // Resolved, it frees the slot for a new ticket with the same cause.
+    let resolved = Ticket { state: TicketState::Resolved, resolved_at: Some(t0() + Duration::hours(1)), note: Some("pads replaced".into()), ..ticket.clone() };
+    s.commit_monitor(&MonitorWrite { at: t0(), tickets: vec![resolved.clone()], ..Default::default() }).await.unwrap();
+    let later = Ticket { opened_at: t0() + Duration::hours(2), ..dup };
+    s.commit_monitor(&MonitorWrite { at: t0(), tickets: vec![later.clone()], ..Default::default() }).await.unwrap();
+    assert_eq!(s.tickets(Some(r.id), None, true, 10).await.unwrap(), vec![later.clone()]);
+    assert_eq!(s.tickets(Some(r.id), Some(aed.id), false, 10).await.unwrap(), vec![later, resolved]);
+    assert!(s.tickets(Some(RegionId::new()), None, false, 10).await.unwrap().is_empty());
+
+    let bucket = |m: i64, n: u32| TelemetryBucket {
+        unit_id: unit.id,
+        start: t0() + Duration::minutes(m),
+        messages: n,
+        temp_min: Some(4.5),
+        temp_max: Some(6.0),
+        temp_last: Some(5.0),
+        light: Some("ok".into()),
+        unit_battery: Some(80),
+        door_opens: 0,
+    };
+    s.save_telemetry(&[bucket(0, 1), bucket(15, 3)]).await.unwrap();
+    s.save_telemetry(&[bucket(15, 4)]).await.unwrap();
+    assert_eq!(s.telemetry(unit.id, t0() + Duration::minutes(10), 10).await.unwrap(), vec![bucket(15, 4)]);
+    assert_eq!(s.telemetry(unit.id, t0(), 10).await.unwrap().len(), 2);
+}
