@@ -104,7 +104,7 @@ pub async fn run(config: Config, cmd: &AdminCommand) -> anyhow::Result<()> {
             println!("revoked {id}");
         }
         AdminCommand::CreateOperator { username, role, region, password_env } => {
-            let role = OperatorRole::parse(role).ok_or_else(|| anyhow::anyhow!("role must be dispatcher, operator or admin"))?;
+            let role = OperatorRole::parse(role).ok_or_else(|| anyhow::anyhow!("role must be dispatcher, operator, technician or admin"))?;
             let mut regions = Vec::new();
             for s in region {
                 regions.push(app.region_by_slug(s).ok_or_else(|| anyhow::anyhow!("no region {s:?}"))?.region.id);

@@ -94,6 +94,15 @@ pub enum Text {
         /// Link to the survey.
         url: String,
     },
+    /// To a technician: an AED needs service (or, escalated, still does).
+    AedService {
+        /// The AED's name.
+        aed_name: String,
+        /// The rule's cause code, e.g. `status_fault`.
+        cause: String,
+        /// Nobody acknowledged the ticket in time.
+        escalated: bool,
+    },
     /// A login / phone verification code.
     VerificationCode {
         /// The code.
@@ -148,6 +157,10 @@ fn s(v: &str) -> String {
 
 fn en(text: &Text) -> (String, String) {
     match text {
+        Text::AedService { aed_name, cause, escalated } => (
+            format!("{}{aed_name}", if *escalated { "Escalated: " } else { "AED needs service: " }),
+            format!("AED {aed_name} needs service ({cause}). Open the firstlink console to acknowledge the ticket."),
+        ),
         Text::Alert {
             distance_m,
             minutes,
@@ -207,6 +220,10 @@ fn en(text: &Text) -> (String, String) {
 
 fn sv(text: &Text) -> (String, String) {
     match text {
+        Text::AedService { aed_name, cause, escalated } => (
+            format!("{}{aed_name}", if *escalated { "Eskalerat: " } else { "Hjärtstartare behöver service: " }),
+            format!("Hjärtstartaren {aed_name} behöver service ({cause}). Öppna firstlink-konsolen för att kvittera ärendet."),
+        ),
         Text::Alert {
             distance_m,
             minutes,
@@ -264,6 +281,10 @@ fn sv(text: &Text) -> (String, String) {
 
 fn da(text: &Text) -> (String, String) {
     match text {
+        Text::AedService { aed_name, cause, escalated } => (
+            format!("{}{aed_name}", if *escalated { "Eskaleret: " } else { "Hjertestarter kræver service: " }),
+            format!("Hjertestarteren {aed_name} kræver service ({cause}). Åbn firstlink-konsollen for at kvittere for sagen."),
+        ),
         Text::Alert {
             distance_m,
             minutes,
@@ -321,6 +342,10 @@ fn da(text: &Text) -> (String, String) {
 
 fn nb(text: &Text) -> (String, String) {
     match text {
+        Text::AedService { aed_name, cause, escalated } => (
+            format!("{}{aed_name}", if *escalated { "Eskalert: " } else { "Hjertestarter trenger service: " }),
+            format!("Hjertestarteren {aed_name} trenger service ({cause}). Åpne firstlink-konsollen for å kvittere ut saken."),
+        ),
         Text::Alert {
             distance_m,
             minutes,
@@ -378,6 +403,10 @@ fn nb(text: &Text) -> (String, String) {
 
 fn fi(text: &Text) -> (String, String) {
     match text {
+        Text::AedService { aed_name, cause, escalated } => (
+            format!("{}{aed_name}", if *escalated { "Eskaloitu: " } else { "Sydäniskuri tarvitsee huoltoa: " }),
+            format!("Sydäniskuri {aed_name} tarvitsee huoltoa ({cause}). Kuittaa tiketti firstlink-konsolissa."),
+        ),
         Text::Alert {
             distance_m,
             minutes,
@@ -437,6 +466,10 @@ fn fi(text: &Text) -> (String, String) {
 
 fn de(text: &Text) -> (String, String) {
     match text {
+        Text::AedService { aed_name, cause, escalated } => (
+            format!("{}{aed_name}", if *escalated { "Eskaliert: " } else { "Defibrillator braucht Wartung: " }),
+            format!("Der Defibrillator {aed_name} braucht Wartung ({cause}). Bestätigen Sie das Ticket in der firstlink-Konsole."),
+        ),
         Text::Alert {
             distance_m,
             minutes,

@@ -1240,6 +1240,11 @@ mod texts {
             Text::ReturnAed {
                 aed_name: "ICA Maxi entrance".to_owned(),
             },
+            Text::AedService {
+                aed_name: "Rådhuspladsen 1".to_owned(),
+                cause: "status_fault".to_owned(),
+                escalated: true,
+            },
         ]
     }
 
@@ -1260,6 +1265,9 @@ mod texts {
                     Text::VerificationCode { code } => assert!(r.body.contains(code)),
                     Text::Survey { url } => assert!(r.body.contains(url)),
                     Text::ReturnAed { aed_name } => assert!(r.body.contains(aed_name)),
+                    Text::AedService { aed_name, cause, .. } => {
+                        assert!(r.body.contains(aed_name) && r.body.contains(cause))
+                    }
                     _ => {}
                 }
             }

@@ -76,6 +76,18 @@ impl AedRegistry {
         self.entries.insert(aed.id, Entry { aed, hours, always, tz, holidays, cache: Mutex::new(None) });
     }
 
+    /// Sets an AED's readiness as monitoring reports it; false for an unknown AED.
+    /// Dispatch sees the change at its next query.
+    pub fn set_readiness(&mut self, id: AedId, readiness: Readiness) -> bool {
+        match self.entries.get_mut(&id) {
+            Some(e) => {
+                e.aed.readiness = readiness;
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn get(&self, id: AedId) -> Option<&Aed> {
         self.entries.get(&id).map(|e| &e.aed)
     }

@@ -49,6 +49,7 @@ pub struct App {
     /// Pedestrian routers of the regions that have a graph.
     pub graphs: RwLock<HashMap<RegionId, Arc<GraphEstimator>>>,
     pub missions: Missions,
+    pub monitor: crate::monitor::Monitor,
     pub outbox: Outbox,
     pub bus: broadcast::Sender<BusEvent>,
     pub tokens: TokenCache,
@@ -84,6 +85,7 @@ impl App {
             regions: RwLock::new(HashMap::new()),
             graphs: RwLock::new(HashMap::new()),
             missions: Missions::default(),
+            monitor: Default::default(),
             bus,
             tokens: TokenCache::default(),
             metrics: Metrics::default(),
@@ -221,6 +223,7 @@ impl App {
                 reg.claim(c.aed, c.incident, c.volunteer);
             }
         }
+        self.monitor.load(self).await?;
         self.missions.resume(self).await?;
         self.ready.store(true, Ordering::SeqCst);
         tracing::info!(

@@ -37,8 +37,18 @@ impl Principal {
         match self {
             Self::Dispatch { region: r, .. } => *r == region,
             Self::Operator { role: OperatorRole::Admin, .. } => true,
+            Self::Operator { role: OperatorRole::Technician, .. } => false,
             Self::Operator { regions, .. } => regions.contains(&region),
             Self::Volunteer { .. } => false,
+        }
+    }
+
+    /// Sees AED readiness and works service tickets.
+    pub fn can_service(&self, region: RegionId) -> bool {
+        match self {
+            Self::Operator { role: OperatorRole::Admin, .. } => true,
+            Self::Operator { role: OperatorRole::Operator | OperatorRole::Technician, regions, .. } => regions.contains(&region),
+            _ => false,
         }
     }
 
@@ -69,6 +79,7 @@ impl Principal {
         match self {
             Self::Dispatch { region, .. } => Some(vec![*region]),
             Self::Operator { role: OperatorRole::Admin, .. } => None,
+            Self::Operator { role: OperatorRole::Technician, .. } => Some(vec![]),
             Self::Operator { regions, .. } => Some(regions.clone()),
             Self::Volunteer { .. } => Some(vec![]),
         }

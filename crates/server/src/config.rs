@@ -35,6 +35,43 @@ pub struct Config {
     /// A region without an entry uses `<data_dir>/graphs/<slug>.flg` if it
     /// exists, else straight line × the policy's detour factor.
     pub graphs: std::collections::BTreeMap<String, PathBuf>,
+    /// AED readiness monitoring (units in AED cabinets).
+    pub monitor: MonitorConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// An external MQTT broker to subscribe to, e.g. `mqtt://127.0.0.1:1883`; none = only the embedded endpoint.
+    pub mqtt_url: Option<String>,
+    /// Client id at the external broker (keep it stable: the session persists).
+    pub mqtt_client_id: String,
+    pub mqtt_username: Option<String>,
+    pub mqtt_password: Option<String>,
+    /// Also take LoRaWAN uplinks from The Things Stack's MQTT integration (`v3/+/devices/+/up`).
+    pub lorawan: bool,
+    /// Where the embedded MQTT endpoint for units listens; empty = off.
+    pub broker_listen: String,
+    /// 64 hex digits; default: `<data_dir>/monitor.key`, generated at first start.
+    /// Every node of a cluster needs the same key.
+    pub master_key: Option<String>,
+    /// Rule states and telemetry buckets are saved this often.
+    pub checkpoint_seconds: u32,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            mqtt_url: None,
+            mqtt_client_id: "firstlink".into(),
+            mqtt_username: None,
+            mqtt_password: None,
+            lorawan: true,
+            broker_listen: "127.0.0.1:1884".into(),
+            master_key: None,
+            checkpoint_seconds: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,6 +107,7 @@ impl Default for Config {
             outbox: OutboxConfig::default(),
             notify: firstlink_notify::NotifyConfig::default(),
             graphs: Default::default(),
+            monitor: MonitorConfig::default(),
         }
     }
 }

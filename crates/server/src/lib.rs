@@ -6,7 +6,8 @@
 //! - [`aeds`]: the AED registry as dispatch sees it;
 //! - [`auth`]: tokens, roles, rate limits;
 //! - [`api`]: HTTP routes, wire types, OpenAPI;
-//! - [`housekeeping`]: position retention and index refresh.
+//! - [`housekeeping`]: position retention and index refresh;
+//! - [`monitor`]: AED readiness monitoring (MQTT, LoRaWAN, HTTPS ingest; tickets).
 
 pub mod aeds;
 pub mod api;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod housekeeping;
 pub mod metrics;
 pub mod missions;
+pub mod monitor;
 pub mod outbox;
 pub mod registry_jobs;
 pub mod web;
@@ -57,6 +59,7 @@ pub async fn launch(app: &Arc<App>) -> anyhow::Result<()> {
     housekeeping::spawn(app);
     registry_jobs::spawn(app);
     webhooks::spawn(app);
+    monitor::spawn(app).await?;
     Ok(())
 }
 

@@ -79,6 +79,7 @@ pub fn render(msg: &OutboxMessage, lang: Lang, public_url: &str) -> (String, Str
         "return_aed" => Text::ReturnAed { aed_name: s("aed_name") },
         "survey" => Text::Survey { url: format!("{public_url}/app/#/survey/{}", s("incident_id")) },
         "verification" => Text::VerificationCode { code: s("code") },
+        "aed_service" => Text::AedService { aed_name: s("aed_name"), cause: s("cause"), escalated: d.get("escalated").and_then(|v| v.as_bool()).unwrap_or(false) },
         other => Text::DispatcherMessage { text: other.to_string() },
     };
     let r = texts::render(lang, &text);
@@ -234,7 +235,13 @@ async fn attempt(app: &Arc<App>, item: &OutboxItem) -> Attempt {
     if targets.is_empty() {
         return Attempt::Dead("no registered device and no SMS fallback".into());
     }
-    let lang = volunteer.as_ref().and_then(|v| Lang::from_tag(&v.language)).unwrap_or(Lang::En);
+    // A volunteer's own language; messages to others (technicians) carry theirs.
+    let lang = volunteer
+        .as_ref()
+        .map(|v| v.language.as_str())
+        .or_else(|| item.message.data.get("lang").and_then(|l| l.as_str()))
+        .and_then(Lang::from_tag)
+        .unwrap_or(Lang::En);
     let public_url = app.config.public_url.clone().unwrap_or_default();
     let (title, body) = render(&item.message, lang, &public_url);
     let mut data = item.message.data.clone();

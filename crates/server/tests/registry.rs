@@ -11,16 +11,6 @@ use firstlink_store::{AedReviewFlag, AedStatus, OperatorRole};
 use serde_json::{Value, json};
 use support::*;
 
-async fn incident(t: &TestApp, key: &str, ext: &str, at: firstlink_domain::geo::LatLon) -> String {
-    let r = t.post_incident(key, incident_body(ext, at)).await;
-    assert_eq!(r.status(), 201);
-    r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
-}
-
-async fn alerted(t: &TestApp, tok: &str) {
-    eventually(20, "alert", || async { (t.get_json(tok, "/api/v1/me/alert").await.0 == 200).then_some(()) }).await;
-}
-
 async fn public(t: &TestApp, query: &str) -> (u16, Value, String) {
     let r = t.http.get(t.url(&format!("/api/v1/public/aeds{query}"))).send().await.unwrap();
     let s = r.status().as_u16();

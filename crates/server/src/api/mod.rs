@@ -8,6 +8,7 @@ pub mod admin;
 pub mod cad;
 pub mod dispatch;
 pub mod events;
+pub mod monitoring;
 pub mod registry;
 pub mod types;
 pub mod volunteer;
@@ -66,6 +67,7 @@ pub fn router(app: AppState) -> Router {
         .merge(events::routes())
         .merge(registry::routes())
         .merge(cad::routes())
+        .merge(monitoring::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);

@@ -96,8 +96,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     config.data_dir = dir.path().to_path_buf();
     config.public_rate_per_minute = 1_000;
     config.outbox.base_backoff_ms = 100;
+    config.monitor.broker_listen = "127.0.0.1:0".into();
     config.notify = serde_json::from_value(json!({
-        "web_push": { "vapid_private_key": private, "subject": "mailto:test@example.org" }
+        "web_push": { "vapid_private_key": private, "subject": "mailto:test@example.org" },
+        "webhook": {}
     }))
     .unwrap();
     configure(&mut config);
@@ -275,6 +277,18 @@ pub fn incident_body(external_id: &str, at: LatLon) -> Value {
         "ems_eta_seconds": 900,
         "notes": "2nd floor, door code 1234"
     })
+}
+
+/// Posts an incident at `at`; returns its id.
+pub async fn incident(t: &TestApp, key: &str, ext: &str, at: LatLon) -> String {
+    let r = t.post_incident(key, incident_body(ext, at)).await;
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+}
+
+/// Waits until the volunteer with session `tok` has an alert.
+pub async fn alerted(t: &TestApp, tok: &str) {
+    eventually(20, "alert", || async { (t.get_json(tok, "/api/v1/me/alert").await.0 == 200).then_some(()) }).await;
 }
 
 /// Polls `f` until it returns Some, or panics after `secs`.

@@ -1,0 +1,926 @@
+//! AED readiness monitoring at run time: monitoring units in AED cabinets
+//! report over MQTT (an external broker, the embedded broker in
+//! [`broker`]), LoRaWAN through The Things Stack, or HTTPS; each message is
+//! decoded and run through the unit's readiness rules (`firstlink-monitor`,
+//! pure). A change of readiness reaches dispatch at once (the in-memory AED
+//! registry), then is committed with its tickets and technician
+//! notifications in one transaction ([`firstlink_store::MonitorWrite`]).
+//!
+//! Ordering: every message of a unit is handled under that unit's async
+//! mutex, from decoding to commit, so a unit's decisions are committed in
+//! the order they were made. Telemetry that arrives late never rolls the
+//! state back (the rules keep per-signal timestamps).
+//!
+//! What is durable when: readiness changes, tickets and notifications are
+//! committed before the message is acknowledged (embedded broker PUBACK,
+//! external broker manual ack, HTTP 202); plain telemetry is aggregated into
+//! 15-minute buckets and the rule state checkpointed every
+//! `monitor.checkpoint_seconds`, so a crash loses at most that much history,
+//! never a decision.
+
+pub mod broker;
+pub mod mqtt;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, Utc};
+use firstlink_domain::aed::Readiness;
+use firstlink_domain::ids::{AedId, RegionId};
+use firstlink_domain::mission::{Input, Progress};
+use firstlink_monitor::{
+    Cause, DecodeError, LorawanCodec, ModelRules, Reading, Signal, StatusLight, Transition, UnitCtx, UnitEvent, UnitKey, UnitState,
+};
+use firstlink_store::{
+    MonitorUnit, MonitorWrite, NewOutbox, OutboxMessage, ReadinessRecord, Recipient, StoreError, TelemetryBucket, Ticket, TicketState,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::app::App;
+
+/// Length of a telemetry bucket.
+const BUCKET_S: i64 = 900;
+/// Bad-input warnings logged per second at most (the rest are only counted).
+const LOG_PER_SECOND: u32 = 5;
+
+/// How a message reached us; decides whether it must carry its own MAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// An external broker: firstlink cannot see who published, so JSON
+    /// messages must carry a MAC (binary ones always do).
+    ExternalMqtt,
+    /// The embedded broker, on a connection authenticated as this unit.
+    Broker,
+    /// HTTPS with the unit's secret as bearer token.
+    Https,
+}
+
+/// A unit's message as received.
+#[derive(Debug, Clone, Copy)]
+pub enum Payload<'a> {
+    Json(&'a [u8]),
+    Binary(&'a [u8]),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("unknown monitoring unit")]
+    UnknownUnit,
+    #[error("the unit's credentials are revoked")]
+    Revoked,
+    #[error("wrong unit credentials")]
+    BadCredentials,
+    #[error("{0}")]
+    Decode(#[from] DecodeError),
+    #[error("the message's timestamp is in the future")]
+    FromFuture,
+    #[error("the message is older than the unit's state can take (more than 7 days)")]
+    TooOld,
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl IngestError {
+    /// Stable code for metrics and HTTP errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownUnit => "unknown_unit",
+            Self::Revoked => "revoked_unit",
+            Self::BadCredentials => "bad_credentials",
+            Self::Decode(e) => e.code(),
+            Self::FromFuture => "from_future",
+            Self::TooOld => "too_old",
+            Self::Store(_) => "store",
+        }
+    }
+
+    /// The sender's fault (counted and dropped) rather than ours (retried).
+    pub fn is_client_error(&self) -> bool {
+        !matches!(self, Self::Store(_))
+    }
+}
+
+/// Where a region's service tickets go.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceRouting {
+    /// The region's technicians: notified of every new ticket.
+    pub technicians: Vec<Contact>,
+    /// Service partners by AED owner name (the AED record's `owner_name`):
+    /// they get the tickets of their owners' AEDs instead of the technicians.
+    pub partners: std::collections::BTreeMap<String, Vec<Contact>>,
+    /// An unacknowledged ticket escalates after this long (0 = never).
+    pub escalate_after_minutes: u32,
+    /// Who hears of escalations (empty: the technicians again).
+    pub escalation: Vec<Contact>,
+}
+
+/// One person or system that receives service notifications.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    pub name: String,
+    pub email: Option<String>,
+    /// E.164, e.g. "+4512345678".
+    pub phone: Option<String>,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+    /// Language of the notification texts (en, da, sv, nb, fi, de).
+    #[serde(default)]
+    pub lang: Option<String>,
+}
+
+impl Contact {
+    fn recipients(&self) -> Vec<Recipient> {
+        let mut v = Vec::new();
+        if let Some(a) = &self.email {
+            v.push(Recipient::Email { address: a.clone() });
+        }
+        if let Some(p) = &self.phone {
+            v.push(Recipient::Sms { phone: p.clone() });
+        }
+        if let Some(u) = &self.webhook_url {
+            v.push(Recipient::Webhook { url: u.clone(), secret: self.webhook_secret.clone().unwrap_or_default() });
+        }
+        v
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() {
+            return Err("a contact needs a name".into());
+        }
+        if self.email.is_none() && self.phone.is_none() && self.webhook_url.is_none() {
+            return Err(format!("contact {:?} has no e-mail, phone or webhook", self.name));
+        }
+        if let Some(e) = &self.email
+            && !e.contains('@')
+        {
+            return Err(format!("contact {:?}: {e:?} is not an e-mail address", self.name));
+        }
+        if let Some(p) = &self.phone
+            && !(p.starts_with('+') && p.len() >= 8 && p[1..].chars().all(|c| c.is_ascii_digit()))
+        {
+            return Err(format!("contact {:?}: phone must be E.164 (+ and digits)", self.name));
+        }
+        if let Some(u) = &self.webhook_url
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            return Err(format!("contact {:?}: webhook_url must be http(s)", self.name));
+        }
+        Ok(())
+    }
+}
+
+/// Messages accepted and refused, by reason.
+#[derive(Default)]
+pub struct Counters {
+    pub accepted: AtomicU64,
+    pub transitions: AtomicU64,
+    rejected: Mutex<HashMap<&'static str, u64>>,
+    log_window: Mutex<(i64, u32)>,
+}
+
+impl Counters {
+    pub fn rejected(&self) -> HashMap<&'static str, u64> {
+        self.rejected.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Counts a refused message and logs it, at most a few per second.
+    pub fn reject(&self, what: &str, err: &IngestError) {
+        *self.rejected.lock().unwrap_or_else(|e| e.into_inner()).entry(err.code()).or_default() += 1;
+        let now = Utc::now().timestamp();
+        let mut w = self.log_window.lock().unwrap_or_else(|e| e.into_inner());
+        if w.0 != now {
+            *w = (now, 0);
+        }
+        w.1 += 1;
+        if w.1 <= LOG_PER_SECOND {
+            tracing::warn!(source = what, code = err.code(), error = %err, "telemetry refused");
+        }
+    }
+}
+
+struct Meta {
+    unit: MonitorUnit,
+    key: UnitKey,
+}
+
+struct Slot {
+    meta: RwLock<Meta>,
+    inner: tokio::sync::Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    state: UnitState,
+    bucket: Option<TelemetryBucket>,
+    finished: Vec<TelemetryBucket>,
+    dirty: bool,
+}
+
+impl Inner {
+    fn record(&mut self, unit: Uuid, r: &Reading) {
+        let start = bucket_start(r.at);
+        match &self.bucket {
+            Some(b) if b.start == start => {}
+            Some(b) if b.start > start => return, // late: the chart keeps its newer bucket
+            _ => {
+                if let Some(b) = self.bucket.take() {
+                    self.finished.push(b);
+                }
+                self.bucket = Some(TelemetryBucket {
+                    unit_id: unit,
+                    start,
+                    messages: 0,
+                    temp_min: None,
+                    temp_max: None,
+                    temp_last: None,
+                    light: None,
+                    unit_battery: None,
+                    door_opens: 0,
+                });
+            }
+        }
+        let Some(b) = self.bucket.as_mut() else { return };
+        b.messages += 1;
+        for s in &r.signals {
+            match *s {
+                Signal::TemperatureC(t) => {
+                    b.temp_min = Some(b.temp_min.map_or(t, |m| m.min(t)));
+                    b.temp_max = Some(b.temp_max.map_or(t, |m| m.max(t)));
+                    b.temp_last = Some(t);
+                }
+                Signal::StatusLight(l) => b.light = Some(light_code(l).into()),
+                Signal::UnitBatteryPct(p) => b.unit_battery = Some(p),
+                Signal::DoorOpen(true) => b.door_opens += 1,
+                _ => {}
+            }
+        }
+    }
+}
+
+fn light_code(l: StatusLight) -> &'static str {
+    match l {
+        StatusLight::Ok => "ok",
+        StatusLight::Fault => "fault",
+        StatusLight::Off => "off",
+        StatusLight::Unknown => "unknown",
+    }
+}
+
+fn bucket_start(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(chrono::Duration::seconds(BUCKET_S)).unwrap_or(t)
+}
+
+/// Everything the rules need about a unit's AED, copied out of the registry.
+struct AedFacts {
+    region: RegionId,
+    name: String,
+    owner: Option<String>,
+    position: firstlink_domain::geo::LatLon,
+    pad_expiry: Option<chrono::NaiveDate>,
+    battery_expiry: Option<chrono::NaiveDate>,
+    model: Option<String>,
+}
+
+/// The monitoring runtime: units, their rule states, open tickets.
+#[derive(Default)]
+pub struct Monitor {
+    master: OnceLock<[u8; 32]>,
+    units: RwLock<HashMap<Uuid, Arc<Slot>>>,
+    lorawan: RwLock<HashMap<String, Uuid>>,
+    /// Unresolved tickets by AED and cause.
+    tickets: Mutex<HashMap<(AedId, String), Ticket>>,
+    /// Rules per AED model (the AED record's `model`); `""` is the default.
+    rules: RwLock<HashMap<String, Arc<ModelRules>>>,
+    routing: RwLock<HashMap<RegionId, ServiceRouting>>,
+    pub counters: Counters,
+    broker_addr: OnceLock<std::net::SocketAddr>,
+    external_connected: std::sync::atomic::AtomicBool,
+}
+
+fn rd<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn wr<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    l.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Settings keys.
+const RULES_KEY: &str = "monitor.rules";
+fn routing_key(r: RegionId) -> String {
+    format!("monitor.routing.{r}")
+}
+
+impl Monitor {
+    /// Loads the master key, units, their checkpointed states, open tickets,
+    /// rules and routing.
+    pub async fn load(&self, app: &App) -> anyhow::Result<()> {
+        let master = load_master_key(&app.config)?;
+        let _ = self.master.set(master);
+        let states: HashMap<Uuid, serde_json::Value> = app.store.unit_states().await?.into_iter().collect();
+        for u in app.store.units().await? {
+            let state = match states.get(&u.id).map(|v| serde_json::from_value::<UnitState>(v.clone())) {
+                Some(Ok(s)) => s,
+                Some(Err(e)) => {
+                    tracing::warn!(unit = %u.id, error = %e, "checkpointed unit state unreadable; starting afresh");
+                    UnitState::default()
+                }
+                // Never reported: silent two intervals after provisioning.
+                None => UnitState::new(u.created_at),
+            };
+            self.put_unit(u, state);
+        }
+        let unresolved = app.store.tickets(None, None, true, u32::MAX).await?;
+        lock(&self.tickets).extend(unresolved.into_iter().map(|t| ((t.aed_id, t.cause.clone()), t)));
+        if let Some(s) = app.store.setting(RULES_KEY).await? {
+            let map: HashMap<String, ModelRules> = serde_json::from_str(&s)?;
+            *wr(&self.rules) = map.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
+        }
+        for r in app.regions() {
+            if let Some(s) = app.store.setting(&routing_key(r.region.id)).await? {
+                wr(&self.routing).insert(r.region.id, serde_json::from_str(&s)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the embedded MQTT endpoint listens, once bound.
+    pub fn broker_addr(&self) -> Option<std::net::SocketAddr> {
+        self.broker_addr.get().copied()
+    }
+
+    pub fn set_external_connected(&self, up: bool) {
+        self.external_connected.store(up, Ordering::Relaxed);
+    }
+
+    /// Whether the external broker (when configured) is connected.
+    pub fn external_connected(&self) -> bool {
+        self.external_connected.load(Ordering::Relaxed)
+    }
+
+    fn master(&self) -> [u8; 32] {
+        // Set by `load`; a unit cannot be provisioned before, so the zero key is never used.
+        self.master.get().copied().unwrap_or([0; 32])
+    }
+
+    /// The unit's current key.
+    pub fn key_for(&self, unit: &MonitorUnit) -> UnitKey {
+        UnitKey::derive(&self.master(), unit.id, unit.key_generation)
+    }
+
+    fn put_unit(&self, u: MonitorUnit, state: UnitState) {
+        let key = self.key_for(&u);
+        let mut lw = wr(&self.lorawan);
+        lw.retain(|_, id| *id != u.id);
+        if let Some(l) = &u.lorawan {
+            lw.insert(l.device_id.clone(), u.id);
+        }
+        drop(lw);
+        let mut units = wr(&self.units);
+        match units.get(&u.id) {
+            Some(slot) => *wr(&slot.meta) = Meta { unit: u, key },
+            None => {
+                let inner = Inner { state, ..Default::default() };
+                units.insert(u.id, Arc::new(Slot { meta: RwLock::new(Meta { unit: u.clone(), key }), inner: tokio::sync::Mutex::new(inner) }));
+            }
+        }
+    }
+
+    /// Adds or changes a unit (after the store committed it). When the unit
+    /// left an AED, that AED is unmonitored from now on.
+    pub fn upsert_unit(&self, app: &App, u: MonitorUnit) {
+        let before = self.unit(u.id).and_then(|x| x.aed_id);
+        if let Some(old) = before.filter(|a| Some(*a) != u.aed_id) {
+            app.aeds_mut().set_readiness(old, Readiness::Unmonitored);
+        }
+        self.put_unit(u, UnitState::new(app.now()));
+    }
+
+    pub fn unit(&self, id: Uuid) -> Option<MonitorUnit> {
+        rd(&self.units).get(&id).map(|s| rd(&s.meta).unit.clone())
+    }
+
+    pub fn units(&self, region: Option<RegionId>) -> Vec<MonitorUnit> {
+        let mut v: Vec<_> = rd(&self.units)
+            .values()
+            .map(|s| rd(&s.meta).unit.clone())
+            .filter(|u| region.is_none_or(|r| u.region_id == r))
+            .collect();
+        v.sort_by_key(|u| u.id);
+        v
+    }
+
+    /// The unit monitoring an AED, if any.
+    pub fn unit_of(&self, aed: AedId) -> Option<MonitorUnit> {
+        rd(&self.units).values().map(|s| rd(&s.meta).unit.clone()).find(|u| u.aed_id == Some(aed) && u.revoked_at.is_none())
+    }
+
+    /// What the unit last reported and its active causes.
+    pub async fn unit_status(&self, id: Uuid) -> Option<UnitStatus> {
+        let slot = rd(&self.units).get(&id).cloned()?;
+        let inner = slot.inner.lock().await;
+        Some(UnitStatus {
+            readiness: inner.state.readiness(),
+            causes: inner.state.causes().iter().map(|c| c.code().to_string()).collect(),
+            last_seen: inner.state.last_seen(),
+            last: serde_json::to_value(inner.state.last_value()).unwrap_or_default(),
+        })
+    }
+
+    pub fn rules(&self) -> HashMap<String, ModelRules> {
+        rd(&self.rules).iter().map(|(k, v)| (k.clone(), (**v).clone())).collect()
+    }
+
+    pub async fn set_rules(&self, app: &App, rules: HashMap<String, ModelRules>) -> Result<(), StoreError> {
+        app.store.set_setting(RULES_KEY, &serde_json::to_string(&rules).unwrap_or_default()).await?;
+        *wr(&self.rules) = rules.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
+        Ok(())
+    }
+
+    pub fn routing(&self, region: RegionId) -> ServiceRouting {
+        rd(&self.routing).get(&region).cloned().unwrap_or_default()
+    }
+
+    pub async fn set_routing(&self, app: &App, region: RegionId, r: ServiceRouting) -> Result<(), StoreError> {
+        app.store.set_setting(&routing_key(region), &serde_json::to_string(&r).unwrap_or_default()).await?;
+        wr(&self.routing).insert(region, r);
+        Ok(())
+    }
+
+    fn rules_for(&self, model: Option<&str>) -> Arc<ModelRules> {
+        let rules = rd(&self.rules);
+        model
+            .and_then(|m| rules.get(m))
+            .or_else(|| rules.get(""))
+            .cloned()
+            .unwrap_or_else(|| Arc::new(ModelRules::default()))
+    }
+
+    fn slot(&self, id: Uuid) -> Option<Arc<Slot>> {
+        rd(&self.units).get(&id).cloned()
+    }
+
+    /// Handles one message of `unit`. Returns once its consequences are durable.
+    pub async fn ingest(&self, app: &Arc<App>, unit: Uuid, via: Via, payload: Payload<'_>) -> Result<(), IngestError> {
+        let slot = self.slot(unit).ok_or(IngestError::UnknownUnit)?;
+        let reading = {
+            let m = rd(&slot.meta);
+            if m.unit.revoked_at.is_some() {
+                return Err(IngestError::Revoked);
+            }
+            match payload {
+                Payload::Json(b) => firstlink_monitor::decode_json(b, &m.key, via == Via::ExternalMqtt)?,
+                Payload::Binary(b) => firstlink_monitor::decode_binary(b, &m.key)?,
+            }
+        };
+        self.apply(app, &slot, &reading).await
+    }
+
+    /// Handles a The Things Stack uplink (topic `v3/{app}/devices/{device}/up`).
+    pub async fn ingest_lorawan(&self, app: &Arc<App>, topic: &str, payload: &[u8]) -> Result<(), IngestError> {
+        let up = firstlink_monitor::parse_tts_uplink(topic, payload)?;
+        let id = rd(&self.lorawan).get(&up.device_id).copied().ok_or(IngestError::UnknownUnit)?;
+        let slot = self.slot(id).ok_or(IngestError::UnknownUnit)?;
+        let codec = {
+            let m = rd(&slot.meta);
+            if m.unit.revoked_at.is_some() {
+                return Err(IngestError::Revoked);
+            }
+            let name = m.unit.lorawan.as_ref().map(|l| l.codec.clone()).unwrap_or_default();
+            name.parse::<LorawanCodec>().map_err(|_| IngestError::Decode(DecodeError::Malformed(format!("unknown codec {name:?}"))))?
+        };
+        let f_port = up.f_port.ok_or_else(|| IngestError::Decode(DecodeError::Malformed("uplink without f_port".into())))?;
+        let signals = firstlink_monitor::decode_lorawan(codec, f_port, &up.frm_payload)?;
+        let reading = Reading { at: up.received_at, seq: None, signals };
+        self.apply(app, &slot, &reading).await
+    }
+
+    fn facts(app: &App, unit: &MonitorUnit) -> Option<AedFacts> {
+        let aeds = app.aeds();
+        let a = aeds.get(unit.aed_id?)?;
+        Some(AedFacts {
+            region: a.region_id,
+            name: a.name.clone(),
+            owner: a.details.owner_name.clone(),
+            position: a.position,
+            pad_expiry: a.details.pad_expiry,
+            battery_expiry: a.details.battery_expiry,
+            model: a.details.model.clone(),
+        })
+    }
+
+    async fn apply(&self, app: &Arc<App>, slot: &Slot, reading: &Reading) -> Result<(), IngestError> {
+        let mut inner = slot.inner.lock().await;
+        let now = app.now();
+        let unit = rd(&slot.meta).unit.clone();
+        let facts = Self::facts(app, &unit);
+        let rules = self.rules_for(facts.as_ref().and_then(|f| f.model.as_deref()));
+        let ctx = ctx_of(&rules, &unit, facts.as_ref());
+        let tr = inner.state.apply(&ctx, reading, now).map_err(|e| match e {
+            firstlink_monitor::Rejected::FromFuture => IngestError::FromFuture,
+            firstlink_monitor::Rejected::TooOld => IngestError::TooOld,
+        })?;
+        inner.record(unit.id, reading);
+        inner.dirty = true;
+        self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        if tr.is_noop() && Self::in_step(app, &unit, &inner.state) {
+            return Ok(());
+        }
+        self.act(app, &unit, facts, &mut inner, tr, now).await
+    }
+
+    /// Whether dispatch already sees the readiness the unit's rules say.
+    fn in_step(app: &App, unit: &MonitorUnit, state: &UnitState) -> bool {
+        unit.aed_id.and_then(|a| app.aeds().get(a).map(|x| x.readiness)).is_none_or(|r| r == state.readiness())
+    }
+
+    /// Makes a transition effective: dispatch at once, then the durable record.
+    async fn act(
+        &self,
+        app: &Arc<App>,
+        unit: &MonitorUnit,
+        facts: Option<AedFacts>,
+        inner: &mut Inner,
+        tr: Transition,
+        now: DateTime<Utc>,
+    ) -> Result<(), IngestError> {
+        self.counters.transitions.fetch_add(1, Ordering::Relaxed);
+        let state = serde_json::to_value(&inner.state).unwrap_or_default();
+        let (Some(aed), Some(facts)) = (unit.aed_id, facts) else {
+            // Not bound to an AED (or the AED is gone): the state is all there is.
+            app.store.save_unit_states(&[(unit.id, state)], now).await?;
+            inner.dirty = false;
+            return Ok(());
+        };
+        let mut w = MonitorWrite { at: now, unit_state: Some((unit.id, state)), ..Default::default() };
+        // Compared with what dispatch sees (not only the rules' previous
+        // state), so a newly bound AED takes its unit's readiness too.
+        let after = inner.state.readiness();
+        let before = app.aeds().get(aed).map(|a| a.readiness);
+        if before != Some(after) {
+            // Dispatch stops (or starts) offering the AED now; the record follows.
+            app.aeds_mut().set_readiness(aed, after);
+            let causes = inner.state.causes().iter().map(|c| c.code().to_string()).collect();
+            w.readiness = Some(ReadinessRecord { aed_id: aed, at: now, readiness: after, causes });
+            tracing::info!(aed.id = %aed, unit = %unit.id, from = ?before, to = ?after, "AED readiness changed");
+        }
+        let routing = self.routing(facts.region);
+        // A responder was sent to this AED: taking it out is the point.
+        let claim = app.aeds().claimed_by(aed);
+        let mut collected = Vec::new();
+        {
+            let open = lock(&self.tickets);
+            for c in &tr.opened {
+                if claim.is_some() && *c == Cause::AedRemoved {
+                    continue;
+                }
+                self.open_ticket(&open, unit, aed, &facts, &routing, c.code(), now, &mut w);
+            }
+            for c in &tr.cleared {
+                if let Some(t) = open.get(&(aed, c.code().to_string())).filter(|t| t.normal_since.is_none()) {
+                    w.tickets.push(Ticket { normal_since: Some(now), ..t.clone() });
+                }
+            }
+            for e in &tr.events {
+                let check = match e {
+                    UnitEvent::DoorOpened { .. } => "door_opened",
+                    UnitEvent::AedRemoved { .. } => "aed_removed",
+                    _ => continue,
+                };
+                match claim {
+                    // The cabinet opening is the collection.
+                    Some(claim) => {
+                        if !collected.contains(&claim) {
+                            collected.push(claim);
+                        }
+                    }
+                    None => self.open_ticket(&open, unit, aed, &facts, &routing, check, now, &mut w),
+                }
+            }
+        }
+        app.store.commit_monitor(&w).await?;
+        inner.dirty = false;
+        {
+            let mut open = lock(&self.tickets);
+            for t in &w.tickets {
+                let k = (t.aed_id, t.cause.clone());
+                if t.state == TicketState::Resolved {
+                    open.remove(&k);
+                } else {
+                    open.insert(k, t.clone());
+                }
+            }
+        }
+        if !w.outbox.is_empty() {
+            app.outbox.wake();
+        }
+        for (incident, volunteer) in collected {
+            let input = Input::Progress { volunteer, progress: Progress::AedCollected };
+            if let Err(e) = app.missions.input(app, incident, input).await {
+                tracing::info!(incident.id = %incident, error = %e, "cabinet opened; the mission did not take it as collected");
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens a ticket for (AED, cause) unless one is unresolved; a ticket
+    /// whose signal had gone back to normal is reopened instead.
+    #[allow(clippy::too_many_arguments)]
+    fn open_ticket(
+        &self,
+        open: &HashMap<(AedId, String), Ticket>,
+        unit: &MonitorUnit,
+        aed: AedId,
+        facts: &AedFacts,
+        routing: &ServiceRouting,
+        cause: &str,
+        now: DateTime<Utc>,
+        w: &mut MonitorWrite,
+    ) {
+        if w.tickets.iter().any(|t| t.aed_id == aed && t.cause == cause) {
+            return;
+        }
+        if let Some(t) = open.get(&(aed, cause.to_string())) {
+            if t.normal_since.is_some() {
+                w.tickets.push(Ticket { normal_since: None, ..t.clone() });
+            }
+            return;
+        }
+        let t = Ticket {
+            id: Uuid::now_v7(),
+            region_id: facts.region,
+            aed_id: aed,
+            unit_id: Some(unit.id),
+            cause: cause.to_string(),
+            state: TicketState::Open,
+            opened_at: now,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            normal_since: None,
+            escalated_at: None,
+            resolved_at: None,
+            resolved_by: None,
+            note: None,
+        };
+        let to = match facts.owner.as_ref().and_then(|o| routing.partners.get(o)) {
+            Some(p) if !p.is_empty() => p.as_slice(),
+            _ => routing.technicians.as_slice(),
+        };
+        w.outbox.extend(notices(&t, &facts.name, to, false));
+        w.tickets.push(t);
+    }
+
+    /// Runs the time-driven rules of every unit whose deadline has come,
+    /// then escalates unacknowledged tickets. Public so tests can drive it
+    /// with any instant.
+    pub async fn tick_at(&self, app: &Arc<App>, now: DateTime<Utc>) {
+        let slots: Vec<Arc<Slot>> = rd(&self.units).values().cloned().collect();
+        for slot in slots {
+            let Ok(mut inner) = slot.inner.try_lock() else { continue };
+            let unit = rd(&slot.meta).unit.clone();
+            if unit.revoked_at.is_some() {
+                continue;
+            }
+            let facts = Self::facts(app, &unit);
+            let rules = self.rules_for(facts.as_ref().and_then(|f| f.model.as_deref()));
+            let ctx = ctx_of(&rules, &unit, facts.as_ref());
+            if inner.state.next_deadline(&ctx).is_none_or(|d| d > now) {
+                continue;
+            }
+            let tr = inner.state.tick(&ctx, now);
+            inner.dirty = true;
+            if !(tr.is_noop() && Self::in_step(app, &unit, &inner.state))
+                && let Err(e) = self.act(app, &unit, facts, &mut inner, tr, now).await
+            {
+                tracing::error!(unit = %unit.id, error = %e, "could not record a monitoring decision");
+            }
+        }
+        self.escalate(app, now).await;
+    }
+
+    async fn escalate(&self, app: &Arc<App>, now: DateTime<Utc>) {
+        let due: Vec<Ticket> = lock(&self.tickets)
+            .values()
+            .filter(|t| t.state == TicketState::Open && t.escalated_at.is_none())
+            .filter(|t| {
+                let m = self.routing(t.region_id).escalate_after_minutes;
+                m > 0 && t.opened_at + chrono::Duration::minutes(i64::from(m)) <= now
+            })
+            .cloned()
+            .collect();
+        for t in due {
+            let routing = self.routing(t.region_id);
+            let name = app.aeds().get(t.aed_id).map(|a| a.name.clone()).unwrap_or_default();
+            let to = if routing.escalation.is_empty() { &routing.technicians } else { &routing.escalation };
+            let t = Ticket { escalated_at: Some(now), ..t };
+            let w = MonitorWrite { at: now, outbox: notices(&t, &name, to, true), tickets: vec![t.clone()], ..Default::default() };
+            match app.store.commit_monitor(&w).await {
+                Ok(()) => {
+                    tracing::warn!(ticket = %t.id, aed.id = %t.aed_id, cause = t.cause, "service ticket escalated");
+                    lock(&self.tickets).insert((t.aed_id, t.cause.clone()), t);
+                    app.outbox.wake();
+                }
+                Err(e) => tracing::error!(ticket = %t.id, error = %e, "could not escalate a ticket"),
+            }
+        }
+    }
+
+    /// Acknowledges or resolves a ticket (after the store committed it).
+    pub async fn save_ticket(&self, app: &App, t: Ticket) -> Result<(), StoreError> {
+        app.store.commit_monitor(&MonitorWrite { at: app.now(), tickets: vec![t.clone()], ..Default::default() }).await?;
+        let mut open = lock(&self.tickets);
+        let k = (t.aed_id, t.cause.clone());
+        if t.state == TicketState::Resolved {
+            open.remove(&k);
+        } else {
+            open.insert(k, t);
+        }
+        Ok(())
+    }
+
+    /// Saves rule states and telemetry buckets changed since the last checkpoint.
+    pub async fn checkpoint(&self, app: &App) -> Result<(), StoreError> {
+        let now = app.now();
+        let slots: Vec<Arc<Slot>> = rd(&self.units).values().cloned().collect();
+        let mut states = Vec::new();
+        let mut buckets = Vec::new();
+        for slot in slots {
+            let mut inner = slot.inner.lock().await;
+            if !inner.dirty && inner.finished.is_empty() {
+                continue;
+            }
+            let id = rd(&slot.meta).unit.id;
+            states.push((id, serde_json::to_value(&inner.state).unwrap_or_default()));
+            buckets.append(&mut inner.finished);
+            buckets.extend(inner.bucket.clone());
+            inner.dirty = false;
+        }
+        for chunk in states.chunks(1_000) {
+            app.store.save_unit_states(chunk, now).await?;
+        }
+        for chunk in buckets.chunks(1_000) {
+            app.store.save_telemetry(chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// Readiness per state for a region's AEDs, monitored or not.
+    pub fn summary(&self, app: &App, region: RegionId) -> FleetSummary {
+        let aeds = app.aeds();
+        let mut by: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
+        let mut total = 0;
+        for a in aeds.all(Some(region)) {
+            total += 1;
+            *by.entry(serde_json::to_value(a.readiness).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()).or_default() += 1;
+        }
+        let units = self.units(Some(region));
+        let open = lock(&self.tickets);
+        let open_tickets = open.values().filter(|t| t.region_id == region).count() as u32;
+        FleetSummary {
+            aeds: total,
+            monitored: units.iter().filter(|u| u.aed_id.is_some() && u.revoked_at.is_none()).count() as u32,
+            units: units.len() as u32,
+            by_readiness: by,
+            open_tickets,
+            unacknowledged_tickets: open.values().filter(|t| t.region_id == region && t.state == TicketState::Open).count() as u32,
+        }
+    }
+}
+
+/// The unit's current status as the console shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UnitStatus {
+    #[schema(value_type = String)]
+    pub readiness: Readiness,
+    pub causes: Vec<String>,
+    pub last_seen: Option<DateTime<Utc>>,
+    /// The last value of each signal.
+    #[schema(value_type = Object)]
+    pub last: serde_json::Value,
+}
+
+/// A region's fleet at a glance.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FleetSummary {
+    pub aeds: u32,
+    pub monitored: u32,
+    pub units: u32,
+    pub by_readiness: std::collections::BTreeMap<String, u32>,
+    pub open_tickets: u32,
+    pub unacknowledged_tickets: u32,
+}
+
+fn ctx_of<'a>(rules: &'a ModelRules, unit: &MonitorUnit, facts: Option<&AedFacts>) -> UnitCtx<'a> {
+    UnitCtx {
+        rules,
+        registered: facts.map(|f| f.position),
+        interval_s: unit.interval_s,
+        pad_expiry: facts.and_then(|f| f.pad_expiry),
+        battery_expiry: facts.and_then(|f| f.battery_expiry),
+    }
+}
+
+/// One notification per recipient of every contact, keyed so each is
+/// recorded once; due at once (wall-clock), whatever instant the rules ran at.
+fn notices(t: &Ticket, aed_name: &str, to: &[Contact], escalated: bool) -> Vec<NewOutbox> {
+    let stage = if escalated { "escalated" } else { "opened" };
+    let mut out = Vec::new();
+    for (i, c) in to.iter().enumerate() {
+        for (j, r) in c.recipients().into_iter().enumerate() {
+            out.push(NewOutbox {
+                dedupe_key: format!("ticket:{}:{stage}:{i}:{j}", t.id),
+                volunteer: None,
+                incident: None,
+                recipient: Some(r),
+                message: OutboxMessage {
+                    id: format!("ticket-{}-{stage}", t.id),
+                    kind: "aed_service".into(),
+                    incident: None,
+                    data: serde_json::json!({
+                        "ticket_id": t.id,
+                        "aed_id": t.aed_id,
+                        "aed_name": aed_name,
+                        "cause": t.cause,
+                        "escalated": escalated,
+                        "opened_at": t.opened_at,
+                        "lang": c.lang.clone().unwrap_or_else(|| "en".into()),
+                    }),
+                    urgent: false,
+                    ttl_seconds: 24 * 3600,
+                },
+                not_before: Utc::now(),
+            });
+        }
+    }
+    out
+}
+
+/// The master key unit keys derive from: `monitor.master_key` (64 hex
+/// digits) or `<data_dir>/monitor.key`, created on first start (mode 0600).
+fn load_master_key(config: &crate::config::Config) -> anyhow::Result<[u8; 32]> {
+    let parse = |s: &str| -> anyhow::Result<[u8; 32]> {
+        let v = hex::decode(s.trim()).map_err(|e| anyhow::anyhow!("monitor master key: {e}"))?;
+        v.try_into().map_err(|_| anyhow::anyhow!("monitor master key must be 32 bytes (64 hex digits)"))
+    };
+    if let Some(k) = &config.monitor.master_key {
+        return parse(k);
+    }
+    let path = config.data_dir.join("monitor.key");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        return parse(&s);
+    }
+    let key: [u8; 32] = rand::random();
+    std::fs::create_dir_all(&config.data_dir)?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    use std::io::Write;
+    let mut f = opts.open(&path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    f.write_all(hex::encode(key).as_bytes())?;
+    f.sync_all()?;
+    Ok(key)
+}
+
+/// Starts the ingest sources and the ticker.
+pub async fn spawn(app: &Arc<App>) -> anyhow::Result<()> {
+    let cfg = &app.config.monitor;
+    if !cfg.broker_listen.is_empty() {
+        let addr = broker::bind(app, &cfg.broker_listen).await?;
+        let _ = app.monitor.broker_addr.set(addr);
+    }
+    if let Some(url) = cfg.mqtt_url.clone().filter(|u| !u.is_empty()) {
+        mqtt::spawn(app, &url)?;
+    }
+    let a = Arc::clone(app);
+    let every = Duration::from_secs(u64::from(cfg.checkpoint_seconds.max(1)));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_checkpoint = tokio::time::Instant::now();
+        loop {
+            tick.tick().await;
+            a.monitor.tick_at(&a, a.now()).await;
+            if last_checkpoint.elapsed() >= every {
+                last_checkpoint = tokio::time::Instant::now();
+                if let Err(e) = a.monitor.checkpoint(&a).await {
+                    tracing::error!(error = %e, "monitoring checkpoint failed");
+                }
+            }
+        }
+    });
+    Ok(())
+}
