@@ -13,7 +13,8 @@
 //!   scope; each single-valued CAP element at most once; no unknown element in
 //!   the CAP namespace as a child of `alert`, `info` or `area` (elements in
 //!   other namespaces are ignored, except an enveloped XML-DSig `Signature`,
-//!   which sets [`ParsedCap::signed`]; it is *not* verified here);
+//!   which sets [`ParsedCap::signed`]; it is *not* verified here, see
+//!   [`crate::dsig`]);
 //! - identifier and sender non-empty, without whitespace, `,`, `<` or `&`;
 //! - enumerations: status, msgType, scope, category, responseType, urgency,
 //!   severity, certainty;
@@ -64,7 +65,7 @@ use crate::xml::{self, Element, XmlError, XmlLimits};
 
 /// Largest CAP document accepted, in bytes.
 pub const CAP_MAX_BYTES: usize = 256 * 1024;
-const LIMITS: XmlLimits = XmlLimits {
+pub(crate) const LIMITS: XmlLimits = XmlLimits {
     max_bytes: CAP_MAX_BYTES,
     max_depth: 16,
     max_elements: 10_000,
@@ -143,6 +144,9 @@ pub struct ParsedCap {
     pub test: bool,
     /// An enveloped XML-DSig `Signature` element is present (not verified).
     pub signed: bool,
+    /// When the alert stops being valid: the latest `info/expires` when every
+    /// `info` block has one; None when any block has none, or there is none.
+    pub expires: Option<DateTime<Utc>>,
     pub message: CapMessage,
 }
 
@@ -539,6 +543,7 @@ struct Alert<'a> {
     references: Option<Vec<CapRef>>,
     infos: Vec<&'a Element>,
     signed: bool,
+    expires: Option<DateTime<Utc>>,
 }
 
 fn read_alert<'a>(
@@ -577,9 +582,15 @@ fn read_alert<'a>(
     ch.opt(P, "incidents")?;
 
     let infos: Vec<&Element> = ch.all("info").collect();
+    let mut expires: Option<DateTime<Utc>> = None;
+    let mut every_info_expires = !infos.is_empty();
     for info in &infos {
-        check_info(info, ns, version)?;
+        match check_info(info, ns, version)? {
+            Some(t) => expires = Some(expires.map_or(t, |e| e.max(t))),
+            None => every_info_expires = false,
+        }
     }
+    let expires = expires.filter(|_| every_info_expires);
 
     let references = match references_raw {
         None => None,
@@ -603,10 +614,16 @@ fn read_alert<'a>(
         references,
         infos,
         signed,
+        expires,
     })
 }
 
-fn check_info(info: &Element, ns: &str, version: CapVersion) -> Result<(), CapError> {
+/// Validates one `info` block; returns its `expires`, if any.
+fn check_info(
+    info: &Element,
+    ns: &str,
+    version: CapVersion,
+) -> Result<Option<DateTime<Utc>>, CapError> {
     const P: &str = "info";
     let ch = children(info, P, ns, INFO_CHILDREN)?;
     ch.opt(P, "language")?;
@@ -643,9 +660,13 @@ fn check_info(info: &Element, ns: &str, version: CapVersion) -> Result<(), CapEr
     ] {
         ch.opt(P, name)?;
     }
+    let mut expires = None;
     for name in ["effective", "onset", "expires"] {
         if let Some(t) = ch.opt_text(P, name)? {
-            parse_datetime(name, t, version)?;
+            let t = parse_datetime(name, t, version)?;
+            if name == "expires" {
+                expires = Some(t);
+            }
         }
     }
     for area in ch.all("area") {
@@ -654,7 +675,7 @@ fn check_info(info: &Element, ns: &str, version: CapVersion) -> Result<(), CapEr
         ach.opt("area", "altitude")?;
         ach.opt("area", "ceiling")?;
     }
-    Ok(())
+    Ok(expires)
 }
 
 fn parse_references(raw: &str, version: CapVersion) -> Result<Vec<CapRef>, CapError> {
@@ -752,6 +773,7 @@ impl<'a> Alert<'a> {
             sent: self.sent,
             test,
             signed: self.signed,
+            expires: self.expires,
             message,
         })
     }

@@ -4,6 +4,8 @@
 //! - [`parse_cap`]: OASIS Common Alerting Protocol 1.2 and 1.1 (XML).
 //! - [`parse_eido`] / [`parse_eido_with`]: NENA-STA-021 Emergency Incident
 //!   Data Objects (JSON).
+//! - [`verify_cap_signature`]: XML-DSig verification of a CAP alert's
+//!   enveloped signature against pinned certificates ([`dsig`]).
 //!
 //! No I/O: nothing here opens a socket or a file, resolves a URL, an entity
 //! or a DTD. Every refusal is a specific error value; no input makes these
@@ -13,6 +15,7 @@ use chrono::{DateTime, Utc};
 use firstlink_domain::incident::NewIncident;
 
 pub mod cap;
+pub mod dsig;
 pub mod eido;
 mod geom;
 mod text;
@@ -20,6 +23,10 @@ pub mod xml;
 
 pub use cap::{
     CAP_MAX_BYTES, CapError, CapMapping, CapMessage, CapRef, CapVersion, ParsedCap, parse_cap,
+};
+pub use dsig::{
+    C14nMethod, CertError, DsigError, SignatureMethod, TrustStore, TrustedCert, VerifiedSignature,
+    verify_cap_signature,
 };
 pub use eido::{EIDO_MAX_BYTES, EidoError, EidoMapping, EidoMessage, parse_eido, parse_eido_with};
 pub use xml::XmlError;

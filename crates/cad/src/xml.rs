@@ -81,8 +81,8 @@ impl Element {
     }
 }
 
-const MAX_NAMESPACE_BINDINGS: usize = 256;
-const MAX_ATTRIBUTES: usize = 64;
+pub(crate) const MAX_NAMESPACE_BINDINGS: usize = 256;
+pub(crate) const MAX_ATTRIBUTES: usize = 64;
 const MAX_REASON: usize = 160;
 
 /// Parses `input` into an element tree, enforcing `limits`.
@@ -97,14 +97,14 @@ pub fn parse(input: &[u8], limits: XmlLimits) -> Result<Element, XmlError> {
     parse_str(&text, limits)
 }
 
-fn malformed(reason: impl std::fmt::Display) -> XmlError {
+pub(crate) fn malformed(reason: impl std::fmt::Display) -> XmlError {
     let mut reason = reason.to_string();
     crate::text::truncate_in_place(&mut reason, MAX_REASON);
     XmlError::Malformed { reason }
 }
 
 /// Turns the raw bytes into UTF-8 text according to the BOM / XML declaration.
-fn decode(input: &[u8]) -> Result<Cow<'_, str>, XmlError> {
+pub(crate) fn decode(input: &[u8]) -> Result<Cow<'_, str>, XmlError> {
     if input.starts_with(&[0xFE, 0xFF])
         || input.starts_with(&[0xFF, 0xFE])
         || input.starts_with(&[0x00, b'<'])
@@ -188,7 +188,7 @@ fn resolve_ns(ns: ResolveResult<'_>) -> Result<Option<String>, XmlError> {
     }
 }
 
-fn predefined_entity(name: &str) -> Option<char> {
+pub(crate) fn predefined_entity(name: &str) -> Option<char> {
     Some(match name {
         "lt" => '<',
         "gt" => '>',
@@ -199,7 +199,7 @@ fn predefined_entity(name: &str) -> Option<char> {
     })
 }
 
-fn is_xml_char(c: char) -> bool {
+pub(crate) fn is_xml_char(c: char) -> bool {
     matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 

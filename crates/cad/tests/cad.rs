@@ -558,6 +558,45 @@ fn hand_written_alert_maps_every_field() {
 }
 
 #[test]
+fn expires_is_the_latest_of_every_info_block() {
+    let expires = |t: &str| format!("<expires>{t}</expires>");
+    let other_info = |extra: &str| {
+        format!(
+            "<info><category>Health</category><event>Other</event><urgency>Immediate</urgency>\
+             <severity>Minor</severity><certainty>Observed</certainty>{extra}</info>"
+        )
+    };
+    let first = expires("2024-03-01T11:15:00+01:00");
+    let p = Cap {
+        params: &first,
+        ..Cap::default()
+    }
+    .parse()
+    .unwrap();
+    assert_eq!(p.expires, Some(ts("2024-03-01T10:15:00Z")));
+    assert_eq!(Cap::default().parse().unwrap().expires, None);
+    let later = other_info(&expires("2024-03-01T12:00:00+00:00"));
+    let p = Cap {
+        params: &first,
+        extra_alert: &later,
+        ..Cap::default()
+    }
+    .parse()
+    .unwrap();
+    assert_eq!(p.expires, Some(ts("2024-03-01T12:00:00Z")));
+    // One block without expires: the alert as a whole does not expire.
+    let open = other_info("");
+    let p = Cap {
+        params: &first,
+        extra_alert: &open,
+        ..Cap::default()
+    }
+    .parse()
+    .unwrap();
+    assert_eq!(p.expires, None);
+}
+
+#[test]
 fn event_code_and_category_matching() {
     let by_code = Cap {
         event: "Medical",

@@ -26,10 +26,12 @@ fn read(rel: &str) -> Vec<u8> {
 }
 
 /// Maps the events of the shared samples as if they were cardiac arrests
-/// (the same mapping as firstlink-cad's own sample tests).
+/// (the same mapping as firstlink-cad's own sample tests). The samples are
+/// years old, hence `accept_expired`.
 fn sample_settings() -> Value {
     json!({
         "cap": {
+            "accept_expired": true,
             "events": ["Earthquake", "severe thunderstorm", "Homeland Security Advisory System Update", "Fire",
                        "thunderstorm", "snowfall", "Tsunami Warning", "Tsunami Cancellation", "Flash Flood Watch"],
             "event_codes": [{ "name": "SAME", "value": "CAE" }, { "name": "SAME", "value": "RMT" }, { "name": "SAME", "value": "LAE" }]
@@ -320,14 +322,16 @@ async fn cap_updates_and_cancels_change_the_mission_and_repeats_create_nothing()
     let r = t.http.post(t.url("/api/v1/cap")).header("Content-Type", "application/cap+xml").body(alert.clone()).send().await.unwrap();
     assert_eq!(r.status(), 401);
 
-    // A region that requires signatures refuses unsigned alerts, and signed
-    // ones as long as verification is not implemented.
-    put_settings(&t, &admin, "cph", json!({ "cap": { "events": [ARREST, "Earthquake"], "require_signature": true } })).await;
+    // Requiring signatures needs a trusted certificate; then unsigned alerts
+    // are refused, and signed ones that do not verify (here: SHA-1).
+    let r = t.http.put(t.url("/api/v1/regions/cph/integration")).bearer_auth(&admin).json(&json!({ "cap": { "events": [ARREST], "require_signature": true } })).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "cap.trusted_certificates");
+    put_settings(&t, &admin, "cph", json!({ "cap": { "events": [ARREST, "Earthquake"], "require_signature": true, "trusted_certificates": [dsig_pem("rsa")] } })).await;
     let (s, b) = post_cap(&t, &key, cap("C-1", "Alert", &stamp(0), ARREST, &circle("x", 55.6, 12.5), "")).await;
     assert_eq!((s, b["error"]["code"].as_str()), (422, Some("signature_required")), "{b}");
     let (s, b) = post_cap(&t, &key, read("cap/1.2/caplib-earthquake-iso8859-1.xml")).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (422, Some("signature_unverifiable")), "{b}");
-    assert!(b["error"]["message"].as_str().unwrap().contains("not supported yet"));
+    assert_eq!((s, b["error"]["code"].as_str()), (422, Some("signature_weak_algorithm")), "{b}");
     assert_eq!(incident_count(&t, region).await, 2);
 
     // Settings: operators of the region only; secrets never shown back.
@@ -340,6 +344,106 @@ async fn cap_updates_and_cancels_change_the_mission_and_repeats_create_nothing()
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "webhook.url");
     let r = t.http.put(t.url("/api/v1/regions/cph/integration")).bearer_auth(&admin).json(&json!({ "cap": { "evnts": [] } })).send().await.unwrap();
     assert_eq!(r.status(), 400);
+}
+
+/// A file of firstlink-cad's XML-DSig fixtures (made with signxml; see its README).
+fn dsig(rel: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cad/tests/fixtures/dsig").join(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn dsig_pem(name: &str) -> String {
+    String::from_utf8(dsig(&format!("keys/{name}.pem"))).unwrap()
+}
+
+fn replaced(doc: Vec<u8>, from: &str, to: &str) -> Vec<u8> {
+    let s = String::from_utf8(doc).unwrap();
+    assert_eq!(s.matches(from).count(), 1, "{from}");
+    s.replace(from, to).into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_cap_alerts_are_verified_against_the_regions_certificates() {
+    let t = spawn_app().await;
+    let admin = admin(&t).await;
+    let (region, key) = t.region("signed", DispatchPolicy::heartrunner()).await;
+
+    // Certificates are checked when saved: a 422 naming the entry, never a 500.
+    let key_pem = String::from_utf8(dsig("keys/rsa.key")).unwrap();
+    for (bad, why) in [("junk".to_string(), "no PEM certificate"), (dsig_pem("rsa1024"), "1024 bits"), (key_pem, "PRIVATE KEY"), (dsig_pem("ec-p384"), "curve")] {
+        let r = t.http.put(t.url("/api/v1/regions/signed/integration")).bearer_auth(&admin).json(&json!({ "cap": { "trusted_certificates": [dsig_pem("ec"), bad] } })).send().await.unwrap();
+        assert_eq!(r.status(), 422);
+        let b: Value = r.json().await.unwrap();
+        assert_eq!((b["error"]["code"].as_str(), b["error"]["field"].as_str()), (Some("invalid_certificate"), Some("cap.trusted_certificates[1]")), "{b}");
+        assert!(b["error"]["message"].as_str().unwrap().contains(why), "{why}: {b}");
+    }
+
+    put_settings(&t, &admin, "signed", json!({ "cap": { "events": ["Earthquake"], "require_signature": true, "trusted_certificates": [dsig_pem("rsa"), dsig_pem("ec")] } })).await;
+    let (s, v) = t.get_json(&admin, "/api/v1/regions/signed/integration").await;
+    assert_eq!((s, v["settings"]["cap"]["trusted_certificates"].as_array().map(Vec::len)), (200, Some(2)));
+
+    // Refused, each with its reason, nothing created.
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("moved circle", replaced(dsig("signed/a3-ec-inc-comments.xml"), "32.9525,-115.5527 0", "32.9625,-115.5527 0"), "signature_digest_mismatch"),
+        ("removed element", replaced(dsig("signed/a3-rsa-exc.xml"), "<web>http://www.trinet.org/scsn/scsn.html</web>", ""), "signature_digest_mismatch"),
+        ("someone else's key", dsig("signed/a3-other.xml"), "signature_untrusted_key"),
+        ("SHA-1", dsig("signed/a3-rsa-sha1.xml"), "signature_weak_algorithm"),
+        ("reference to an Id", dsig("signed/a3-rsa-id-reference.xml"), "signature_reference_invalid"),
+        ("bad base64", replaced(dsig("signed/a3-rsa-exc.xml"), "<ds:SignatureValue>", "<ds:SignatureValue>*"), "signature_malformed"),
+        ("unsigned", read("cap/1.2/oasis-cap12-appendix-a3.xml"), "signature_required"),
+    ];
+    for (what, doc, code) in cases {
+        let (s, b) = post_cap(&t, &key, doc).await;
+        assert_eq!((s, b["error"]["code"].as_str()), (422, Some(code)), "{what}: {b}");
+    }
+    assert_eq!(incident_count(&t, region).await, 0);
+
+    // Correctly signed: an incident at the alert's place.
+    let (s, b) = post_cap(&t, &key, dsig("signed/a3-rsa-exc.xml")).await;
+    assert_eq!((s, b["outcome"].as_str()), (201, Some("created")), "{b}");
+    let (_, v) = t.get_json(&key, &format!("/api/v1/incidents/{}", b["id"].as_str().unwrap())).await;
+    assert!(close(v["location"]["lat"].as_f64().unwrap(), 32.9525) && close(v["location"]["lon"].as_f64().unwrap(), -115.5527), "{v}");
+    assert_eq!(v["external_id"], "trinet@caltech.edu|TRI13970876.2");
+    // The same message signed with the EC key and inclusive C14N: a duplicate.
+    let (s, b2) = post_cap(&t, &key, dsig("signed/a3-ec-inc-comments.xml")).await;
+    assert_eq!((s, b2["outcome"].as_str(), &b2["id"]), (200, Some("duplicate"), &b["id"]), "{b2}");
+    assert_eq!(incident_count(&t, region).await, 1);
+
+    // Not required but certificates configured: unsigned alerts pass, signed
+    // ones are still verified and refused when they fail.
+    put_settings(&t, &admin, "signed", json!({ "cap": { "events": ["Earthquake", "Fire", ARREST], "accept_expired": true, "trusted_certificates": [dsig_pem("rsa")] } })).await;
+    let (s, b) = post_cap(&t, &key, cap("U-1", "Alert", &stamp(0), ARREST, &circle("Vesterbrogade 1", 55.6761, 12.5683), "")).await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = post_cap(&t, &key, dsig("signed/australia-ec-exc.xml")).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (422, Some("signature_untrusted_key")), "{b}");
+    let tampered = replaced(dsig("signed/a3-rsa-inc.xml"), "<urgency>Past</urgency>", "<urgency>Immediate</urgency>");
+    let (s, b) = post_cap(&t, &key, tampered).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (422, Some("signature_digest_mismatch")), "{b}");
+    assert_eq!(incident_count(&t, region).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_cap_alerts_are_refused_unless_the_region_accepts_them() {
+    let t = spawn_app().await;
+    let admin = admin(&t).await;
+    let (region, key) = t.region("fresh", DispatchPolicy::heartrunner()).await;
+    put_settings(&t, &admin, "fresh", json!({ "cap": { "events": [ARREST] } })).await;
+    let with_expires = |id: &str, expires: &str| {
+        cap(id, "Alert", &stamp(-600), ARREST, &circle("Vesterbrogade 1", 55.6761, 12.5683), "")
+            .replace("<description>", &format!("<expires>{expires}</expires><description>"))
+    };
+    let (s, b) = post_cap(&t, &key, with_expires("E-1", &stamp(-60))).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (422, Some("cap_expired")), "{b}");
+    assert_eq!(incident_count(&t, region).await, 0);
+    let (s, b) = post_cap(&t, &key, with_expires("E-2", &stamp(600))).await;
+    assert_eq!(s, 201, "{b}");
+    // Cancelling it works as ever.
+    let cancel = cap("E-3", "Cancel", &stamp(-1), ARREST, "", &format!("cad@cph.example,E-2,{}", stamp(-600)));
+    let (s, b) = post_cap(&t, &key, cancel).await;
+    assert_eq!((s, b["outcome"].as_str()), (200, Some("cancelled")), "{b}");
+    put_settings(&t, &admin, "fresh", json!({ "cap": { "events": [ARREST], "accept_expired": true } })).await;
+    let (s, b) = post_cap(&t, &key, with_expires("E-1", &stamp(-60))).await;
+    assert_eq!(s, 201, "{b}");
 }
 
 const GEO_PIDF: &str = r#"<?xml version="1.0" encoding="UTF-8"?><presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:gp="urn:ietf:params:xml:ns:pidf:geopriv10" xmlns:gml="http://www.opengis.net/gml" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" entity="pres:caller@example.com"><dm:device id="d1"><gp:geopriv><gp:location-info><gml:Point srsName="urn:ogc:def:crs:EPSG::4326"><gml:pos>LAT LON</gml:pos></gml:Point></gp:location-info><gp:method>GPS</gp:method></gp:geopriv></dm:device></presence>"#;

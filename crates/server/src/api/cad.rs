@@ -20,7 +20,8 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use chrono::{DateTime, Utc};
-use firstlink_cad::{CAP_MAX_BYTES, CapError, CapMapping, CapMessage, CapRef, EidoError, EidoMapping, EidoMessage, IncidentDraft, ParsedCap};
+use firstlink_cad::dsig::TRUST_MAX_CERTIFICATES;
+use firstlink_cad::{CAP_MAX_BYTES, CapError, CapMapping, CapMessage, CapRef, DsigError, EidoError, EidoMapping, EidoMessage, IncidentDraft, ParsedCap, TrustStore, TrustedCert, VerifiedSignature, verify_cap_signature};
 use firstlink_domain::ids::{IncidentId, RegionId};
 use firstlink_domain::incident::{NewIncident, limits};
 use firstlink_domain::mission::{Input, MissionError, Status};
@@ -70,8 +71,16 @@ pub struct CapSettings {
     pub event_codes: Vec<EventCode>,
     /// Optional extra filter on `info/category` (e.g. `"Health"`); never matches on its own.
     pub categories: Vec<String>,
-    /// Refuse alerts without a valid XML signature.
+    /// Refuse alerts without a valid XML signature (needs `trusted_certificates`).
     pub require_signature: bool,
+    /// The dispatch centre's signing certificates, PEM, one per entry (at most
+    /// 20). Pinned: a signature must verify with one of these keys (RSA ≥ 2048
+    /// bits or ECDSA P-256); no chain is built. When any are set, a signed
+    /// alert is verified even where signatures are not required.
+    pub trusted_certificates: Vec<String>,
+    /// Accept alerts whose every `info/expires` is already past (replays,
+    /// tests); by default they are refused with `cap_expired`.
+    pub accept_expired: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -244,6 +253,18 @@ fn validate_settings(s: &mut IntegrationSettings, previous: &IntegrationSettings
         super::types::text(&format!("cap.event_codes[{i}].name"), &c.name, 200)?;
         super::types::text(&format!("cap.event_codes[{i}].value"), &c.value, 200)?;
     }
+    if s.cap.trusted_certificates.len() > TRUST_MAX_CERTIFICATES {
+        return Err(ApiError::field("cap.trusted_certificates", format!("at most {TRUST_MAX_CERTIFICATES} certificates")));
+    }
+    for (i, pem) in s.cap.trusted_certificates.iter().enumerate() {
+        TrustedCert::from_pem(pem).map_err(|e| ApiError {
+            field: Some(format!("cap.trusted_certificates[{i}]")),
+            ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_certificate", e.to_string())
+        })?;
+    }
+    if s.cap.require_signature && s.cap.trusted_certificates.is_empty() {
+        return Err(ApiError::field("cap.trusted_certificates", "require_signature needs at least one trusted certificate (the dispatch centre's, PEM)"));
+    }
     if let Some(w) = s.webhook.as_mut() {
         let url = super::types::text("webhook.url", &w.url, 2_000)?;
         let ok = url
@@ -283,7 +304,8 @@ fn validate_settings(s: &mut IntegrationSettings, previous: &IntegrationSettings
 /// existing webhook keeps its position.
 #[utoipa::path(put, path = "/api/v1/regions/{slug}/integration", tag = "operator", params(("slug" = String, Path)),
     request_body = IntegrationSettings,
-    responses((status = 200, body = IntegrationView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
+    responses((status = 200, body = IntegrationView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn put_integration(State(app): State<AppState>, Auth(who): Auth, Path(slug): Path<String>, super::Body(mut s): super::Body<IntegrationSettings>) -> ApiResult<Json<IntegrationView>> {
     let region = operated_region(&app, &who, &slug)?;
@@ -501,7 +523,9 @@ async fn referenced(app: &App, region: RegionId, refs: &[CapRef]) -> ApiResult<V
 /// accepted too), at most 256 KiB. Alert creates an incident (201; the same
 /// message again: 200 `duplicate`); Update changes the incident of the message
 /// it references (or creates one when none is known); Cancel cancels it.
-/// Refusals: see docs/api-errors.md.
+/// The region's signature policy (XML-DSig, see `check_signature`) applies,
+/// and an Alert or Update whose every `info/expires` is past is refused
+/// (`cap_expired`) unless `cap.accept_expired`. Refusals: see docs/api-errors.md.
 #[utoipa::path(post, path = "/api/v1/cap", tag = "dispatch", params(RegionQuery),
     request_body(content = String, content_type = "application/cap+xml"),
     responses((status = 201, body = CadOutcome), (status = 200, body = CadOutcome),
@@ -519,17 +543,61 @@ pub async fn post_cap(State(app): State<AppState>, Auth(who): Auth, Query(q): Qu
     let mapping = settings.cap.mapping();
     let parsed = firstlink_cad::parse_cap(&bytes, &mapping)
         .map_err(|e| cap_refusal(&e, mapping.events.is_empty() && mapping.event_codes.is_empty()))?;
-    if settings.cap.require_signature {
-        if !parsed.signed {
-            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "signature_required", "this region only accepts signed CAP alerts (an enveloped XML signature)"));
-        }
+    if let Some(v) = check_signature(&settings.cap, &bytes)? {
+        tracing::debug!(region = %region, signer = %v.subject, method = v.method.name(), "CAP signature verified");
+    }
+    // A Cancel is never stale; a repeat of an applied message answers `duplicate`.
+    if !settings.cap.accept_expired
+        && !matches!(parsed.message, CapMessage::Cancel { .. })
+        && let Some(expires) = parsed.expires
+        && expires <= app.now()
+        && app.store.cad_message(region, &parsed.key).await?.is_none()
+    {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "signature_unverifiable",
-            "this region requires verified CAP signatures, and signature verification is not supported yet; turn off cap.require_signature or send alerts over an authenticated channel",
+            "cap_expired",
+            format!("the alert expired at {} (the latest info/expires)", expires.to_rfc3339()),
         ));
     }
     Ok(answer(apply_cap(&app, &who, region, parsed).await?))
+}
+
+/// The region's signature policy, applied to the very bytes that were parsed.
+///
+/// Signatures required: an unsigned alert is refused (`signature_required`),
+/// a signed one must verify. Not required: a signature is still verified when
+/// the region has trusted certificates, and the alert refused when it fails —
+/// a broken signature is never waved through when it could be checked. With
+/// no trusted certificates, signatures are not looked at.
+fn check_signature(cap: &CapSettings, bytes: &[u8]) -> ApiResult<Option<VerifiedSignature>> {
+    if !cap.require_signature && cap.trusted_certificates.is_empty() {
+        return Ok(None);
+    }
+    let trust = match TrustStore::from_pem(&cap.trusted_certificates) {
+        Ok(t) => t,
+        Err((i, e)) => {
+            // Checked when the settings were saved; only a rule tightened since can get here.
+            tracing::warn!(certificate = i, error = %e, "a stored trusted certificate is not usable");
+            return Err(ApiError {
+                field: Some(format!("cap.trusted_certificates[{i}]")),
+                ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "signature_unverifiable", format!("the region's trusted certificate {i} is not usable ({e}); an operator must replace it"))
+            });
+        }
+    };
+    match verify_cap_signature(bytes, &trust) {
+        Ok(v) => Ok(Some(v)),
+        Err(DsigError::Unsigned) if !cap.require_signature => Ok(None),
+        Err(DsigError::Unsigned) => {
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "signature_required", "this region only accepts signed CAP alerts (an enveloped XML signature)"))
+        }
+        Err(e) => {
+            let mut message = e.to_string();
+            if e == DsigError::NoTrustedCertificates {
+                message.push_str("; an operator must add the dispatch centre's certificate to cap.trusted_certificates");
+            }
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), message))
+        }
+    }
 }
 
 async fn apply_cap(app: &Arc<App>, who: &Principal, region: RegionId, p: ParsedCap) -> ApiResult<CadOutcome> {
