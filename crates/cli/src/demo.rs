@@ -34,6 +34,8 @@ use tokio::sync::mpsc;
 static COPENHAGEN_PBF: &[u8] = include_bytes!("../../../data/osm/copenhagen.osm.pbf");
 
 const REGION: &str = "copenhagen";
+/// AED cabinets of the demo with a (simulated) monitoring unit.
+const DEMO_UNITS: usize = 40;
 
 #[derive(Serialize, Deserialize)]
 struct Credentials {
@@ -423,7 +425,7 @@ fn normal(rng: &mut impl Rng) -> f64 {
 }
 
 
-fn banner(addr: std::net::SocketAddr, creds: &Credentials, volunteers: usize, aeds: usize, every: u64) {
+fn banner(addr: std::net::SocketAddr, creds: &Credentials, volunteers: usize, aeds: usize, every: u64, units: usize) {
     let base = format!("http://{addr}");
     println!();
     println!("firstlink demo: central Copenhagen, {volunteers} simulated volunteers, {aeds} AEDs");
@@ -435,6 +437,9 @@ fn banner(addr: std::net::SocketAddr, creds: &Credentials, volunteers: usize, ae
     println!("  volunteer app: {base}/app/       ({} / {})", creds.volunteer_email, creds.volunteer_password);
     if every > 0 {
         println!("  a training incident is posted every {every} s");
+    }
+    if units > 0 {
+        println!("  {units} AED cabinets report readiness over MQTT (simulated units; about one in six develops a fault)");
     }
     println!("dispatch-api-key: {}", creds.dispatch_api_key);
     println!();
@@ -549,5 +554,38 @@ pub async fn run(config: Config, volunteers: usize, incident_every: u64) -> anyh
             }
         });
     }
-    firstlink_server::serve(app, |addr| banner(addr, &creds, n_vol, n_aed, incident_every)).await
+    let n_units = monitor_demo(&app, &region.region.slug).await?;
+    firstlink_server::serve(app, |addr| banner(addr, &creds, n_vol, n_aed, incident_every, n_units)).await
+}
+
+/// Monitoring units in some of the demo's AED cabinets (provisioned on first
+/// start), simulated in-process against the embedded MQTT endpoint; about
+/// one in six develops a fault.
+async fn monitor_demo(app: &Arc<App>, region: &str) -> anyhow::Result<usize> {
+    let Some(addr) = app.monitor.broker_addr() else { return Ok(0) };
+    let rt = app.region_by_slug(region).ok_or_else(|| anyhow::anyhow!("demo region missing"))?;
+    if app.monitor.units(Some(rt.region.id)).is_empty() {
+        crate::devices::provision(app, region, Some(DEMO_UNITS), 60).await?;
+    }
+    let units: Vec<crate::devices::SimUnit> = app
+        .monitor
+        .units(Some(rt.region.id))
+        .into_iter()
+        .filter(|u| u.revoked_at.is_none())
+        .enumerate()
+        .filter_map(|(i, u)| {
+            let aed = app.aeds().get(u.aed_id?)?.position;
+            let creds = crate::devices::UnitCredentials {
+                id: u.id,
+                secret: app.monitor.key_for(&u).to_secret(),
+                aed_id: u.aed_id,
+                lat: aed.lat,
+                lon: aed.lon,
+            };
+            crate::devices::SimUnit::new(creds, 1.0 / 6.0, i as u64)
+        })
+        .collect();
+    let n = units.len();
+    crate::devices::simulate(units, &addr.ip().to_string(), addr.port(), true, Duration::from_secs(60), false, None).await?;
+    Ok(n)
 }

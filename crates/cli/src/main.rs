@@ -3,6 +3,7 @@
 mod admin;
 mod aeds;
 mod demo;
+mod devices;
 
 use std::path::PathBuf;
 
@@ -78,6 +79,13 @@ enum Command {
         serve: ServeArgs,
         #[command(subcommand)]
         command: aeds::AedsCommand,
+    },
+    /// AED monitoring units: provision them, simulate them.
+    Devices {
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[command(subcommand)]
+        command: devices::DevicesCommand,
     },
 }
 
@@ -192,6 +200,10 @@ async fn main() -> std::process::ExitCode {
         },
         Command::Aeds { serve, command } => match config(cli.config.as_ref(), serve, None) {
             Ok(c) => aeds::run(c, command).await,
+            Err(e) => Err(e),
+        },
+        Command::Devices { serve, command } => match config(cli.config.as_ref(), serve, None) {
+            Ok(c) => devices::run(c, command).await,
             Err(e) => Err(e),
         },
     };

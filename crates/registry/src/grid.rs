@@ -42,7 +42,7 @@ impl<K: Copy + Eq + Hash> Grid<K> {
 
     /// Calls `f` for every key in cells that may lie within `radius_m` of `centre`.
     pub fn for_each_near(&self, centre: LatLon, radius_m: f64, mut f: impl FnMut(K)) {
-        if !(radius_m >= 0.0) {
+        if radius_m.is_nan() || radius_m < 0.0 {
             return;
         }
         let dlat = radius_m / M_PER_DEG_LAT;

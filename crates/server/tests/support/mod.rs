@@ -87,6 +87,7 @@ pub fn subscription_keys() -> (String, String) {
     (b64.encode(point.as_bytes()), b64.encode(auth))
 }
 
+#[allow(clippy::field_reassign_with_default)]
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let push = MockPush::start().await;
