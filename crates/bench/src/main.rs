@@ -60,10 +60,16 @@
 //! directly without HTTP. Server and load generator run on separate Tokio
 //! runtimes so the CPU of each (and of the SQLite writer thread) is reported
 //! from `/proc/self/task`, but they share the machine's cores.
+//!
+//! ## `monitor`
+//!
+//! AED readiness telemetry end to end through Mosquitto with the rules
+//! evaluated, and memory per monitoring unit (see `monitor.rs`).
 
 mod compare;
 mod http;
 mod index;
+mod monitor;
 mod points;
 mod stats;
 
@@ -139,6 +145,25 @@ enum Cmd {
         #[arg(long, default_value_t = 2)]
         client_threads: usize,
     },
+    /// AED monitoring telemetry through an MQTT broker, rules evaluated; memory per unit.
+    Monitor {
+        #[arg(long, default_value_t = 25_000)]
+        units: usize,
+        /// Steady-state messages in the measured phase.
+        #[arg(long, default_value_t = 500_000)]
+        messages: usize,
+        /// Units that report a fault in the last phase.
+        #[arg(long, default_value_t = 1_000)]
+        faults: usize,
+        #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
+        broker: String,
+        /// Publishing connections.
+        #[arg(long, default_value_t = 2)]
+        publishers: usize,
+        /// Parent of the temporary data directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -171,6 +196,9 @@ fn main() -> anyhow::Result<()> {
                 server_threads,
                 client_threads,
             })?;
+        }
+        Cmd::Monitor { units, messages, faults, broker, publishers, data_dir } => {
+            monitor::run(&monitor::Args { units, messages, faults, broker, publishers, data_dir })?;
         }
     }
     Ok(())

@@ -72,6 +72,8 @@ fn serve(dir: &Path, mocks: &str, vapid: &str, failpoint: Option<&str>) -> Serve
         .env("FIRSTLINK_NOTIFY__SMS__AUTH_TOKEN", "gw")
         .env("FIRSTLINK_NOTIFY__SMS__FROM", "firstlink")
         .env("FIRSTLINK_OUTBOX__BASE_BACKOFF_MS", "100")
+        // Tests run side by side: the monitoring endpoint takes any free port.
+        .env("FIRSTLINK_MONITOR__BROKER_LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

@@ -27,6 +27,11 @@ struct DeliveryLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
     kind: String,
 }
@@ -45,6 +50,9 @@ pub struct Metrics {
     pub live_missions: Gauge,
     pub outbox_pending: Gauge,
     pub position_updates: Counter,
+    pub telemetry_accepted: Gauge,
+    pub readiness_decisions: Gauge,
+    telemetry_refused: Family<ReasonLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -63,6 +71,9 @@ impl Default for Metrics {
             live_missions: Gauge::default(),
             outbox_pending: Gauge::default(),
             position_updates: Counter::default(),
+            telemetry_accepted: Gauge::default(),
+            readiness_decisions: Gauge::default(),
+            telemetry_refused: Family::default(),
             registry: Mutex::new(Registry::default()),
         };
         r.register("incidents_received", "Incidents received from dispatch centres", m.incidents.clone());
@@ -81,6 +92,9 @@ impl Default for Metrics {
         r.register("live_missions", "Missions in progress", m.live_missions.clone());
         r.register("outbox_pending", "Notifications waiting to be sent", m.outbox_pending.clone());
         r.register("position_updates", "Position updates received", m.position_updates.clone());
+        r.register("telemetry_accepted", "Monitoring unit messages accepted since start", m.telemetry_accepted.clone());
+        r.register("readiness_decisions", "Monitoring decisions recorded (readiness, tickets) since start", m.readiness_decisions.clone());
+        r.register("telemetry_refused", "Monitoring unit messages refused since start, by reason", m.telemetry_refused.clone());
         *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = r;
         m
     }
@@ -123,6 +137,16 @@ impl Metrics {
                 answer("timed_out");
             }
             _ => {}
+        }
+    }
+
+    /// Copies the monitoring counters in before a scrape.
+    pub fn monitoring(&self, c: &crate::monitor::Counters) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.telemetry_accepted.set(c.accepted.load(Relaxed) as i64);
+        self.readiness_decisions.set(c.transitions.load(Relaxed) as i64);
+        for (reason, n) in c.rejected() {
+            self.telemetry_refused.get_or_create(&ReasonLabel { reason: reason.to_string() }).set(n as i64);
         }
     }
 

@@ -380,6 +380,10 @@ async fn https_ingest_refuses_bad_input_with_clear_codes() {
     assert_eq!(code(send(&secret, "application/json", encode_json(&future, &key)).await.unwrap()).await, (422, "from_future".into()));
     assert_eq!(t.app.aeds().get(aed).unwrap().readiness, Readiness::Unmonitored, "nothing refused may change readiness");
     assert_eq!(send(&secret, "application/json", encode_json(&ok_reading(2), &key)).await.unwrap().status(), 202);
+    // Refusals are counted by reason for the operator's dashboards.
+    let metrics = t.http.get(t.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"firstlink_telemetry_refused{reason="malformed"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"firstlink_telemetry_refused{reason="from_future"} 1"#));
 
     // A revoked unit is refused; a rotated key replaces the old one.
     let (st, v) = t.post_json(&s.op, &format!("/api/v1/monitoring/units/{unit}/rotate-key"), json!({})).await;

@@ -440,7 +440,11 @@ pub async fn upsert_aed(State(app): State<AppState>, Auth(who): Auth, Query(q): 
         position,
         access: w.access,
         opening_hours: hours,
-        readiness: w.readiness.unwrap_or_default(),
+        // A monitored AED's readiness is its unit's to say, not the form's.
+        readiness: match w.id.filter(|id| app.monitor.unit_of(*id).is_some()) {
+            Some(id) => app.aeds().get(id).map(|x| x.readiness).unwrap_or_default(),
+            None => w.readiness.unwrap_or_default(),
+        },
         status: w.status,
         details: AedDetails {
             indoor: w.indoor,

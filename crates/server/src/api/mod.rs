@@ -96,6 +96,7 @@ async fn metrics(State(app): State<AppState>) -> Response {
     app.metrics.volunteers.set(app.index().len() as i64);
     app.metrics.positions.set(app.index().positioned() as i64);
     app.metrics.live_missions.set(app.missions.live_count() as i64);
+    app.metrics.monitoring(&app.monitor.counters);
     if let Ok(s) = app.store.outbox_stats().await {
         app.metrics.outbox_pending.set(s.pending as i64);
     }

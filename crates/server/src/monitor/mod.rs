@@ -276,15 +276,32 @@ fn bucket_start(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(chrono::Duration::seconds(BUCKET_S)).unwrap_or(t)
 }
 
-/// Everything the rules need about a unit's AED, copied out of the registry.
+/// What tickets need about a unit's AED, copied out of the registry.
 struct AedFacts {
     region: RegionId,
     name: String,
     owner: Option<String>,
-    position: firstlink_domain::geo::LatLon,
+}
+
+/// What the rules need about a unit's AED (read on every message, so
+/// nothing here allocates).
+struct Basis {
+    rules: Arc<ModelRules>,
+    registered: Option<firstlink_domain::geo::LatLon>,
     pad_expiry: Option<chrono::NaiveDate>,
     battery_expiry: Option<chrono::NaiveDate>,
-    model: Option<String>,
+}
+
+impl Basis {
+    fn ctx(&self, interval_s: u32) -> UnitCtx<'_> {
+        UnitCtx {
+            rules: &self.rules,
+            registered: self.registered,
+            interval_s,
+            pad_expiry: self.pad_expiry,
+            battery_expiry: self.battery_expiry,
+        }
+    }
 }
 
 /// The monitoring runtime: units, their rule states, open tickets.
@@ -457,15 +474,6 @@ impl Monitor {
         Ok(())
     }
 
-    fn rules_for(&self, model: Option<&str>) -> Arc<ModelRules> {
-        let rules = rd(&self.rules);
-        model
-            .and_then(|m| rules.get(m))
-            .or_else(|| rules.get(""))
-            .cloned()
-            .unwrap_or_else(|| Arc::new(ModelRules::default()))
-    }
-
     fn slot(&self, id: Uuid) -> Option<Arc<Slot>> {
         rd(&self.units).get(&id).cloned()
     }
@@ -505,43 +513,56 @@ impl Monitor {
         self.apply(app, &slot, &reading).await
     }
 
-    fn facts(app: &App, unit: &MonitorUnit) -> Option<AedFacts> {
+    fn facts(app: &App, aed: AedId) -> Option<AedFacts> {
         let aeds = app.aeds();
-        let a = aeds.get(unit.aed_id?)?;
-        Some(AedFacts {
-            region: a.region_id,
-            name: a.name.clone(),
-            owner: a.details.owner_name.clone(),
-            position: a.position,
-            pad_expiry: a.details.pad_expiry,
-            battery_expiry: a.details.battery_expiry,
-            model: a.details.model.clone(),
-        })
+        let a = aeds.get(aed)?;
+        Some(AedFacts { region: a.region_id, name: a.name.clone(), owner: a.details.owner_name.clone() })
+    }
+
+    fn basis(&self, app: &App, aed: Option<AedId>) -> Basis {
+        let aeds = app.aeds();
+        let a = aed.and_then(|id| aeds.get(id));
+        let rules = {
+            let book = rd(&self.rules);
+            a.and_then(|a| a.details.model.as_deref())
+                .and_then(|m| book.get(m))
+                .or_else(|| book.get(""))
+                .cloned()
+                .unwrap_or_else(|| Arc::clone(default_rules()))
+        };
+        Basis {
+            rules,
+            registered: a.map(|a| a.position),
+            pad_expiry: a.and_then(|a| a.details.pad_expiry),
+            battery_expiry: a.and_then(|a| a.details.battery_expiry),
+        }
     }
 
     async fn apply(&self, app: &Arc<App>, slot: &Slot, reading: &Reading) -> Result<(), IngestError> {
         let mut inner = slot.inner.lock().await;
         let now = app.now();
-        let unit = rd(&slot.meta).unit.clone();
-        let facts = Self::facts(app, &unit);
-        let rules = self.rules_for(facts.as_ref().and_then(|f| f.model.as_deref()));
-        let ctx = ctx_of(&rules, &unit, facts.as_ref());
-        let tr = inner.state.apply(&ctx, reading, now).map_err(|e| match e {
+        let (id, aed, interval_s) = {
+            let m = rd(&slot.meta);
+            (m.unit.id, m.unit.aed_id, m.unit.interval_s)
+        };
+        let basis = self.basis(app, aed);
+        let tr = inner.state.apply(&basis.ctx(interval_s), reading, now).map_err(|e| match e {
             firstlink_monitor::Rejected::FromFuture => IngestError::FromFuture,
             firstlink_monitor::Rejected::TooOld => IngestError::TooOld,
         })?;
-        inner.record(unit.id, reading);
+        inner.record(id, reading);
         inner.dirty = true;
         self.counters.accepted.fetch_add(1, Ordering::Relaxed);
-        if tr.is_noop() && Self::in_step(app, &unit, &inner.state) {
+        if tr.is_noop() && Self::in_step(app, aed, &inner.state) {
             return Ok(());
         }
-        self.act(app, &unit, facts, &mut inner, tr, now).await
+        let unit = rd(&slot.meta).unit.clone();
+        self.act(app, &unit, &mut inner, tr, now).await
     }
 
     /// Whether dispatch already sees the readiness the unit's rules say.
-    fn in_step(app: &App, unit: &MonitorUnit, state: &UnitState) -> bool {
-        unit.aed_id.and_then(|a| app.aeds().get(a).map(|x| x.readiness)).is_none_or(|r| r == state.readiness())
+    fn in_step(app: &App, aed: Option<AedId>, state: &UnitState) -> bool {
+        aed.and_then(|a| app.aeds().get(a).map(|x| x.readiness)).is_none_or(|r| r == state.readiness())
     }
 
     /// Makes a transition effective: dispatch at once, then the durable record.
@@ -549,13 +570,13 @@ impl Monitor {
         &self,
         app: &Arc<App>,
         unit: &MonitorUnit,
-        facts: Option<AedFacts>,
         inner: &mut Inner,
         tr: Transition,
         now: DateTime<Utc>,
     ) -> Result<(), IngestError> {
         self.counters.transitions.fetch_add(1, Ordering::Relaxed);
         let state = serde_json::to_value(&inner.state).unwrap_or_default();
+        let facts = unit.aed_id.and_then(|a| Self::facts(app, a));
         let (Some(aed), Some(facts)) = (unit.aed_id, facts) else {
             // Not bound to an AED (or the AED is gone): the state is all there is.
             app.store.save_unit_states(&[(unit.id, state)], now).await?;
@@ -687,20 +708,23 @@ impl Monitor {
         let slots: Vec<Arc<Slot>> = rd(&self.units).values().cloned().collect();
         for slot in slots {
             let Ok(mut inner) = slot.inner.try_lock() else { continue };
-            let unit = rd(&slot.meta).unit.clone();
-            if unit.revoked_at.is_some() {
+            let (aed, interval_s, revoked) = {
+                let m = rd(&slot.meta);
+                (m.unit.aed_id, m.unit.interval_s, m.unit.revoked_at.is_some())
+            };
+            if revoked {
                 continue;
             }
-            let facts = Self::facts(app, &unit);
-            let rules = self.rules_for(facts.as_ref().and_then(|f| f.model.as_deref()));
-            let ctx = ctx_of(&rules, &unit, facts.as_ref());
+            let basis = self.basis(app, aed);
+            let ctx = basis.ctx(interval_s);
             if inner.state.next_deadline(&ctx).is_none_or(|d| d > now) {
                 continue;
             }
             let tr = inner.state.tick(&ctx, now);
             inner.dirty = true;
-            if !(tr.is_noop() && Self::in_step(app, &unit, &inner.state))
-                && let Err(e) = self.act(app, &unit, facts, &mut inner, tr, now).await
+            let unit = rd(&slot.meta).unit.clone();
+            if !(tr.is_noop() && Self::in_step(app, aed, &inner.state))
+                && let Err(e) = self.act(app, &unit, &mut inner, tr, now).await
             {
                 tracing::error!(unit = %unit.id, error = %e, "could not record a monitoring decision");
             }
@@ -820,14 +844,9 @@ pub struct FleetSummary {
     pub unacknowledged_tickets: u32,
 }
 
-fn ctx_of<'a>(rules: &'a ModelRules, unit: &MonitorUnit, facts: Option<&AedFacts>) -> UnitCtx<'a> {
-    UnitCtx {
-        rules,
-        registered: facts.map(|f| f.position),
-        interval_s: unit.interval_s,
-        pad_expiry: facts.and_then(|f| f.pad_expiry),
-        battery_expiry: facts.and_then(|f| f.battery_expiry),
-    }
+fn default_rules() -> &'static Arc<ModelRules> {
+    static D: OnceLock<Arc<ModelRules>> = OnceLock::new();
+    D.get_or_init(|| Arc::new(ModelRules::default()))
 }
 
 /// One notification per recipient of every contact, keyed so each is

@@ -1,0 +1,249 @@
+//! `monitor`: telemetry throughput end to end through an MQTT broker
+//! (Mosquitto on 127.0.0.1:1883 by default) with the readiness rules
+//! evaluated, and memory per monitoring unit.
+//!
+//! A real firstlink `App` runs in-process with a temporary data directory
+//! and `monitor.mqtt_url` pointing at the broker. `--units` AEDs and their
+//! units are written through the store and loaded. Publishers (separate MQTT
+//! connections on their own runtime) then send the compact binary form,
+//! each message MAC'd with its unit's key:
+//! 1. warm-up: one message per unit (every AED goes from unmonitored to
+//!    ready: a durable readiness change each);
+//! 2. measured: `--messages` steady-state messages round-robin over the units
+//!    (normal values; the rules run, nothing changes), timed from the first
+//!    publish until firstlink has accepted the last one;
+//! 3. faults: one status-light fault each for `--faults` units (a durable
+//!    readiness change, a ticket and a notification each), timed the same way.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use firstlink_domain::aed::{AedAccess, Readiness};
+use firstlink_domain::geo::LatLon;
+use firstlink_domain::ids::AedId;
+use firstlink_monitor::{Reading, Signal, StatusLight, UnitKey, UnitTopic, encode_binary};
+use firstlink_server::{App, Config};
+use firstlink_store::{Aed, AedDetails, AedStatus, MonitorUnit, Region};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use uuid::Uuid;
+
+use crate::stats::rss_bytes;
+
+pub struct Args {
+    pub units: usize,
+    pub messages: usize,
+    pub faults: usize,
+    pub broker: String,
+    pub publishers: usize,
+    pub data_dir: Option<std::path::PathBuf>,
+}
+
+pub fn run(a: &Args) -> anyhow::Result<()> {
+    let server = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().thread_name("server").build()?;
+    let client = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().thread_name("publisher").build()?;
+    let parent = a.data_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let dir = tempfile::tempdir_in(&parent)?;
+    let (host, port) = firstlink_server::monitor::mqtt::parse_url(&a.broker)?;
+
+    let mut config = Config::default();
+    config.data_dir = dir.path().to_path_buf();
+    config.monitor.broker_listen = String::new();
+    config.monitor.mqtt_url = Some(a.broker.clone());
+    config.monitor.mqtt_client_id = format!("firstlink-bench-{}", Uuid::now_v7());
+    config.monitor.lorawan = false;
+    let app = server.block_on(async { firstlink_server::start(config).await })?;
+
+    // AEDs and units, written through the store, then loaded.
+    let t = Instant::now();
+    let (units, rss_before, rss_after) = server.block_on(provision(&app, a.units))?;
+    let per_unit = (rss_after.saturating_sub(rss_before)) as f64 / a.units as f64;
+    println!("## Monitoring ingest through {}\n", a.broker);
+    println!("{} AEDs with a unit each, written and loaded in {:.1} s", a.units, t.elapsed().as_secs_f64());
+    println!(
+        "memory: resident set +{:.1} MB for {} units = {:.0} bytes per unit (rule state {} B, key 32 B, records, indexes)\n",
+        (rss_after.saturating_sub(rss_before)) as f64 / 1e6,
+        a.units,
+        per_unit,
+        std::mem::size_of::<firstlink_monitor::UnitState>()
+    );
+    server.block_on(async {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !app.monitor.external_connected() && Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    });
+    anyhow::ensure!(app.monitor.external_connected(), "firstlink did not connect to {}", a.broker);
+
+    let pubs: Vec<AsyncClient> = client.block_on(async { (0..a.publishers.max(1)).map(|i| publisher(&host, port, i)).collect() });
+    let base = Utc::now().timestamp();
+    let accepted = || app.monitor.counters.accepted.load(Ordering::Relaxed) as usize;
+    let transitions = || app.monitor.counters.transitions.load(Ordering::Relaxed) as usize;
+
+    println!("| phase | messages | publish s | end-to-end s | messages/s | readiness changes |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mut phase = |name: &str, msgs: Vec<(String, Vec<u8>)>| -> anyhow::Result<()> {
+        let n = msgs.len();
+        let (a0, t0) = (accepted(), transitions());
+        let start = Instant::now();
+        client.block_on(publish_all(&pubs, msgs))?;
+        let published = start.elapsed();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while accepted() < a0 + n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let took = start.elapsed();
+        let got = accepted() - a0;
+        println!(
+            "| {name} | {got}{} | {:.2} | {:.2} | {:.0} | {} |",
+            if got < n { format!(" of {n}") } else { String::new() },
+            published.as_secs_f64(),
+            took.as_secs_f64(),
+            got as f64 / took.as_secs_f64(),
+            transitions() - t0
+        );
+        Ok(())
+    };
+    let ok = |u: &(Uuid, UnitKey), seq: u32| {
+        let r = Reading {
+            at: chrono::DateTime::from_timestamp(base + i64::from(seq), 0).unwrap_or_default(),
+            seq: Some(seq),
+            signals: vec![Signal::StatusLight(StatusLight::Ok), Signal::TemperatureC(20.5), Signal::UnitBatteryPct(80), Signal::DoorOpen(false)],
+        };
+        (UnitTopic::Binary(u.0).to_topic(), encode_binary(&r, &u.1))
+    };
+    phase("warm-up (unmonitored → ready)", units.iter().map(|u| ok(u, 1)).collect())?;
+    let steady: Vec<_> = (0..a.messages).map(|i| ok(&units[i % units.len()], 2 + (i / units.len()) as u32)).collect();
+    phase("steady state", steady)?;
+    let rounds = 2 + (a.messages / units.len()) as u32 + 1;
+    let faults: Vec<_> = units
+        .iter()
+        .take(a.faults)
+        .map(|u| {
+            let r = Reading {
+                at: chrono::DateTime::from_timestamp(base + i64::from(rounds), 0).unwrap_or_default(),
+                seq: Some(rounds),
+                signals: vec![Signal::StatusLight(StatusLight::Fault)],
+            };
+            (UnitTopic::Binary(u.0).to_topic(), encode_binary(&r, &u.1))
+        })
+        .collect();
+    phase("faults (→ not ready, ticket)", faults)?;
+    let refused = app.monitor.counters.rejected();
+    if !refused.is_empty() {
+        println!("\nrefused: {refused:?}");
+    }
+    let not_ready = app.aeds().all(None).filter(|x| x.readiness == Readiness::NotReady).count();
+    println!("\nAEDs not ready at the end: {not_ready} (expected {})", a.faults.min(a.units));
+    drop(client);
+    drop(server);
+    Ok(())
+}
+
+async fn provision(app: &Arc<App>, n: usize) -> anyhow::Result<(Vec<(Uuid, UnitKey)>, u64, u64)> {
+    let region = Region {
+        id: firstlink_domain::ids::RegionId::new(),
+        slug: "bench".into(),
+        name: "Bench".into(),
+        timezone: "Europe/Copenhagen".into(),
+        country: "DK".into(),
+        policy: firstlink_domain::policy::DispatchPolicy::firstlink(),
+        created_at: Utc::now(),
+    };
+    app.store.create_region(&region).await?;
+    app.put_region(region.clone())?;
+    let tz = app.region(region.id).map(|r| r.tz).unwrap_or(chrono_tz::UTC);
+    let centre = LatLon::new(55.68, 12.57).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let aeds: Vec<Aed> = (0..n)
+        .map(|i| Aed {
+            id: AedId::new(),
+            region_id: region.id,
+            name: format!("AED {i}"),
+            position: centre.offset((i % 360) as f64, (i / 360) as f64 * 10.0),
+            access: AedAccess::Public,
+            opening_hours: Some("24/7".into()),
+            readiness: Readiness::Unmonitored,
+            status: AedStatus::Active,
+            details: AedDetails::default(),
+            updated_at: Utc::now(),
+        })
+        .collect();
+    for chunk in aeds.chunks(5_000) {
+        app.store.upsert_aeds(chunk).await?;
+    }
+    {
+        let mut reg = app.aeds_mut();
+        for a in &aeds {
+            reg.upsert(a.clone(), tz, "DK");
+        }
+    }
+    let rows: Vec<MonitorUnit> = aeds
+        .iter()
+        .map(|a| MonitorUnit {
+            id: Uuid::now_v7(),
+            region_id: region.id,
+            aed_id: Some(a.id),
+            hardware: "bench".into(),
+            firmware: None,
+            interval_s: 3_600,
+            key_generation: 1,
+            revoked_at: None,
+            lorawan: None,
+            created_at: Utc::now(),
+        })
+        .collect();
+    let mut writes = Vec::new();
+    for u in &rows {
+        let (store, u) = (Arc::clone(&app.store), u.clone());
+        writes.push(tokio::spawn(async move { store.save_unit(&u).await }));
+    }
+    for w in writes {
+        w.await??;
+    }
+    let before = rss_bytes();
+    let mut out = Vec::with_capacity(n);
+    for u in rows {
+        out.push((u.id, app.monitor.key_for(&u)));
+        app.monitor.upsert_unit(app, u);
+    }
+    let after = rss_bytes();
+    Ok((out, before, after))
+}
+
+fn publisher(host: &str, port: u16, i: usize) -> AsyncClient {
+    let mut o = MqttOptions::new(format!("bench-pub-{i}-{}", Uuid::now_v7()), host, port);
+    o.set_keep_alive(Duration::from_secs(30));
+    o.set_inflight(1_000);
+    let (c, mut ev) = AsyncClient::new(o, 10_000);
+    tokio::spawn(async move {
+        loop {
+            match ev.poll().await {
+                Ok(Event::Incoming(Packet::Disconnect)) | Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Ok(_) => {}
+            }
+        }
+    });
+    c
+}
+
+async fn publish_all(pubs: &[AsyncClient], msgs: Vec<(String, Vec<u8>)>) -> anyhow::Result<()> {
+    let mut per: Vec<Vec<(String, Vec<u8>)>> = vec![Vec::new(); pubs.len()];
+    for (i, m) in msgs.into_iter().enumerate() {
+        per[i % pubs.len()].push(m);
+    }
+    let mut tasks = Vec::new();
+    for (c, batch) in pubs.iter().cloned().zip(per) {
+        tasks.push(tokio::spawn(async move {
+            for (topic, payload) in batch {
+                c.publish(topic, QoS::AtLeastOnce, false, payload).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
