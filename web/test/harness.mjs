@@ -2,6 +2,7 @@
 // with a temp data dir, sets up a region/operators/dispatch key with
 // `firstlink admin`, runs a mock SMS gateway, and launches headless Chromium.
 import { spawn, spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,8 @@ import { chromium } from 'playwright-core';
 const REPO = resolve(import.meta.dirname, '..', '..');
 export const DISPATCHER = { username: 'disp', password: 'dispatcher-pass-1' };
 export const ADMIN = { username: 'admin', password: 'admin-pass-12345' };
+export const OPERATOR = { username: 'oper', password: 'operator-pass-1' };
+export const TECHNICIAN = { username: 'tech', password: 'technician-pass-1' };
 export const REGION = 'testtown';
 
 /** The firstlink binary: $E2E_FIRSTLINK_BIN, else $CARGO_TARGET_DIR (or ./target)/debug/firstlink, built if missing. */
@@ -70,7 +73,10 @@ export async function startServer({ sms } = {}) {
   const dispatchKey = /dispatch-api-key: (\S+)/.exec(keyOut)?.[1];
   admin(bin, dataDir, ['create-operator', '--username', DISPATCHER.username, '--role', 'dispatcher', '--region', REGION, '--password-env', 'FL_PW'], { FL_PW: DISPATCHER.password });
   admin(bin, dataDir, ['create-operator', '--username', ADMIN.username, '--role', 'admin', '--password-env', 'FL_PW'], { FL_PW: ADMIN.password });
-  const env = { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' };
+  admin(bin, dataDir, ['create-operator', '--username', OPERATOR.username, '--role', 'operator', '--region', REGION, '--password-env', 'FL_PW'], { FL_PW: OPERATOR.password });
+  admin(bin, dataDir, ['create-operator', '--username', TECHNICIAN.username, '--role', 'technician', '--region', REGION, '--password-env', 'FL_PW'], { FL_PW: TECHNICIAN.password });
+  // Test files run side by side: each server's monitoring endpoint takes a free port.
+  const env = { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', FIRSTLINK_MONITOR__BROKER_LISTEN: '127.0.0.1:0' };
   if (sms) Object.assign(env, { FIRSTLINK_NOTIFY__SMS__URL: sms.url, FIRSTLINK_NOTIFY__SMS__AUTH_TOKEN: 'x', FIRSTLINK_NOTIFY__SMS__FROM: 'firstlink' });
   const proc = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
@@ -137,4 +143,25 @@ export async function seedRegion(base) {
     },
   });
   return { adminToken };
+}
+
+/** Provisions a monitoring unit at an AED (operator token); the answer holds its `secret`, once. */
+export async function provisionUnit(base, token, { aedId, hardware = 'Test cabinet sensor v1', intervalS = 300 }) {
+  return api(base, 'POST', '/api/v1/monitoring/units', { token, body: { region: REGION, aed_id: aedId, hardware, interval_s: intervalS } });
+}
+
+/**
+ * Sends one JSON reading over the HTTPS ingest, MAC'd as crates/monitor/README.md §3
+ * says: base64url (no padding) of the first 16 bytes of HMAC-SHA256(key, exact bytes of t).
+ */
+export async function sendTelemetry(base, unit, t) {
+  const key = Buffer.from(unit.secret, 'base64url');
+  const tJson = JSON.stringify(t);
+  const mac = createHmac('sha256', key).update(tJson).digest().subarray(0, 16).toString('base64url');
+  const r = await fetch(`${base}/api/v1/units/${unit.id}/telemetry`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${unit.secret}`, 'content-type': 'application/json' },
+    body: `{"t":${tJson},"mac":"${mac}"}`,
+  });
+  if (r.status !== 202) throw new Error(`telemetry for ${unit.id}: ${r.status} ${await r.text()}`);
 }

@@ -1,8 +1,11 @@
 // Regenerates docs/screenshots/*.png against a real server (same harness
-// as the E2E test). Run with `npm run screenshots`.
+// as the E2E test). Run with `npm run screenshots`; `npm run screenshots -- readiness`
+// regenerates only console-readiness.png.
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { startServer, startSmsGateway, launchBrowser, seedRegion, api, DISPATCHER, REGION, PATIENT, VOLUNTEER_AT } from './harness.mjs';
+import { startServer, startSmsGateway, launchBrowser, seedRegion, api, login, provisionUnit, sendTelemetry, DISPATCHER, OPERATOR, REGION, PATIENT, VOLUNTEER_AT } from './harness.mjs';
+
+const only = process.argv[2];
 
 const OUT = resolve(import.meta.dirname, '..', '..', 'docs', 'screenshots');
 mkdirSync(OUT, { recursive: true });
@@ -18,102 +21,143 @@ try {
     await api(server.url, 'POST', `/api/v1/aeds?region=${REGION}`, { token: adminToken, body: { name, location: { lat, lon }, access: 'public', status: 'active', opening_hours: hours, location_desc: [['en', 'By the entrance']] } });
   }
   browser = await launchBrowser();
-  const vctx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, geolocation: VOLUNTEER_AT, permissions: ['geolocation', 'notifications'], locale: 'en-GB' });
-  const dctx = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en-GB' });
-  const vol = await vctx.newPage(); const disp = await dctx.newPage();
-  vol.setDefaultTimeout(30000); disp.setDefaultTimeout(30000);
+  if (only !== 'readiness') {
+    const vctx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, geolocation: VOLUNTEER_AT, permissions: ['geolocation', 'notifications'], locale: 'en-GB' });
+    const dctx = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en-GB' });
+    const vol = await vctx.newPage(); const disp = await dctx.newPage();
+    vol.setDefaultTimeout(30000); disp.setDefaultTimeout(30000);
 
-  // Volunteer signs up and becomes ready.
-  await vol.goto(`${server.url}/app/?region=${REGION}`);
-  await shot(vol, 'volunteer-welcome');
-  await vol.getByRole('button', { name: 'Sign up' }).click();
-  await vol.getByLabel('Full name').fill('Astrid Jensen');
-  await vol.getByLabel('Mobile number').fill('+4520304050');
-  await vol.getByLabel('Password', { exact: true }).fill('correct-horse-1');
-  await vol.getByLabel('Date of birth').fill('1990-04-02');
-  await vol.getByLabel('Date of your latest CPR course').fill('2026-03-01');
-  await vol.getByLabel(/I agree that firstlink/).check();
-  await vol.getByRole('button', { name: 'Sign up' }).click();
-  const msg = await sms.waitFor((m) => /\b\d{6}\b/.test(m.text || ''));
-  await vol.getByLabel('Code').fill(/\b(\d{6})\b/.exec(msg.text)[1]);
-  await vol.getByRole('button', { name: 'Confirm' }).click();
-  await vol.locator('#available').check();
-  await vol.locator('[data-check="position"][data-ok="true"]').waitFor();
-  await shot(vol, 'volunteer-readiness');
+    // Volunteer signs up and becomes ready.
+    await vol.goto(`${server.url}/app/?region=${REGION}`);
+    await shot(vol, 'volunteer-welcome');
+    await vol.getByRole('button', { name: 'Sign up' }).click();
+    await vol.getByLabel('Full name').fill('Astrid Jensen');
+    await vol.getByLabel('Mobile number').fill('+4520304050');
+    await vol.getByLabel('Password', { exact: true }).fill('correct-horse-1');
+    await vol.getByLabel('Date of birth').fill('1990-04-02');
+    await vol.getByLabel('Date of your latest CPR course').fill('2026-03-01');
+    await vol.getByLabel(/I agree that firstlink/).check();
+    await vol.getByRole('button', { name: 'Sign up' }).click();
+    const msg = await sms.waitFor((m) => /\b\d{6}\b/.test(m.text || ''));
+    await vol.getByLabel('Code').fill(/\b(\d{6})\b/.exec(msg.text)[1]);
+    await vol.getByRole('button', { name: 'Confirm' }).click();
+    await vol.locator('#available').check();
+    await vol.locator('[data-check="position"][data-ok="true"]').waitFor();
+    await shot(vol, 'volunteer-readiness');
 
-  // A second volunteer via the API, so the dispatcher sees two states.
-  const s2 = await api(server.url, 'POST', '/api/v1/volunteers/signup', { body: { region: REGION, name: 'Bo Nielsen', phone: '+4520304060', password: 'correct-horse-2', language: 'da', birth_date: '1985-01-01', training: { kind: 'BLS', date: '2026-01-10' }, consent: true } });
-  const m2 = await sms.waitFor((m) => m.to === '+4520304060');
-  const tok2 = (await api(server.url, 'POST', '/api/v1/volunteers/verify', { body: { volunteer_id: s2.volunteer_id, code: /\b(\d{6})\b/.exec(m2.text)[1] } })).token;
-  await api(server.url, 'PUT', '/api/v1/me/availability', { token: tok2, body: { available: true, quiet_hours: null } });
-  await api(server.url, 'POST', '/api/v1/me/position', { token: tok2, body: { lat: 55.6812, lon: 12.5668, accuracy_m: 15 } });
+    // A second volunteer via the API, so the dispatcher sees two states.
+    const s2 = await api(server.url, 'POST', '/api/v1/volunteers/signup', { body: { region: REGION, name: 'Bo Nielsen', phone: '+4520304060', password: 'correct-horse-2', language: 'da', birth_date: '1985-01-01', training: { kind: 'BLS', date: '2026-01-10' }, consent: true } });
+    const m2 = await sms.waitFor((m) => m.to === '+4520304060');
+    const tok2 = (await api(server.url, 'POST', '/api/v1/volunteers/verify', { body: { volunteer_id: s2.volunteer_id, code: /\b(\d{6})\b/.exec(m2.text)[1] } })).token;
+    await api(server.url, 'PUT', '/api/v1/me/availability', { token: tok2, body: { available: true, quiet_hours: null } });
+    await api(server.url, 'POST', '/api/v1/me/position', { token: tok2, body: { lat: 55.6812, lon: 12.5668, accuracy_m: 15 } });
 
-  // Dispatcher starts a test alert.
-  await disp.goto(`${server.url}/console/`);
-  await disp.getByLabel('Username').fill(DISPATCHER.username);
-  await disp.getByLabel('Password').fill(DISPATCHER.password);
-  await disp.getByRole('button', { name: 'Sign in' }).click();
-  await disp.getByRole('button', { name: '+ Test alert' }).click();
-  const dlg = disp.getByRole('dialog', { name: 'Start a test alert' });
-  await dlg.getByLabel('Latitude').fill(String(PATIENT.lat));
-  await dlg.getByLabel('Longitude').fill(String(PATIENT.lon));
-  await dlg.getByLabel('Address').fill('Rådhuspladsen 1, København');
-  await dlg.getByLabel('Notes for responders').fill('Man collapsed by the fountain');
-  await shot(disp, 'console-test-alert');
-  await dlg.getByRole('button', { name: 'Alert volunteers' }).click();
-  await disp.waitForURL(/#\/incidents\//);
+    // Dispatcher starts a test alert.
+    await disp.goto(`${server.url}/console/`);
+    await disp.getByLabel('Username').fill(DISPATCHER.username);
+    await disp.getByLabel('Password').fill(DISPATCHER.password);
+    await disp.getByRole('button', { name: 'Sign in' }).click();
+    await disp.getByRole('button', { name: '+ Test alert' }).click();
+    const dlg = disp.getByRole('dialog', { name: 'Start a test alert' });
+    await dlg.getByLabel('Latitude').fill(String(PATIENT.lat));
+    await dlg.getByLabel('Longitude').fill(String(PATIENT.lon));
+    await dlg.getByLabel('Address').fill('Rådhuspladsen 1, København');
+    await dlg.getByLabel('Notes for responders').fill('Man collapsed by the fountain');
+    await shot(disp, 'console-test-alert');
+    await dlg.getByRole('button', { name: 'Alert volunteers' }).click();
+    await disp.waitForURL(/#\/incidents\//);
 
-  await vol.getByRole('heading', { name: 'Cardiac arrest nearby' }).waitFor();
-  await shot(vol, 'volunteer-alert');
-  await vol.getByRole('button', { name: 'I can go' }).click();
-  await vol.locator('#aed-code').waitFor();
-  await disp.getByLabel('Message to responders').fill('Entrance from the courtyard');
-  await disp.getByRole('button', { name: 'Send message' }).click();
-  await vol.locator('#messages li', { hasText: 'courtyard' }).waitFor();
-  await vol.waitForTimeout(500);
-  await shot(vol, 'volunteer-task');
-  await vol.screenshot({ path: join(OUT, 'volunteer-task-full.png'), fullPage: true });
-  console.log('wrote docs/screenshots/volunteer-task-full.png');
+    await vol.getByRole('heading', { name: 'Cardiac arrest nearby' }).waitFor();
+    await shot(vol, 'volunteer-alert');
+    await vol.getByRole('button', { name: 'I can go' }).click();
+    await vol.locator('#aed-code').waitFor();
+    await disp.getByLabel('Message to responders').fill('Entrance from the courtyard');
+    await disp.getByRole('button', { name: 'Send message' }).click();
+    await vol.locator('#messages li', { hasText: 'courtyard' }).waitFor();
+    await vol.waitForTimeout(500);
+    await shot(vol, 'volunteer-task');
+    await vol.screenshot({ path: join(OUT, 'volunteer-task-full.png'), fullPage: true });
+    console.log('wrote docs/screenshots/volunteer-task-full.png');
 
-  await disp.locator('tr[data-state="accepted"], tr[data-state="en_route"]').waitFor();
-  await disp.waitForTimeout(500);
-  await shot(disp, 'console-incident');
+    await disp.locator('tr[data-state="accepted"], tr[data-state="en_route"]').waitFor();
+    await disp.waitForTimeout(500);
+    await shot(disp, 'console-incident');
 
-  // CPR helper.
-  await vol.getByRole('button', { name: '♥ CPR helper' }).click();
-  await vol.getByRole('button', { name: 'Start' }).click();
-  await vol.waitForTimeout(2000);
-  await shot(vol, 'volunteer-cpr');
-  await vol.getByRole('button', { name: 'Close' }).click();
+    // CPR helper.
+    await vol.getByRole('button', { name: '♥ CPR helper' }).click();
+    await vol.getByRole('button', { name: 'Start' }).click();
+    await vol.waitForTimeout(2000);
+    await shot(vol, 'volunteer-cpr');
+    await vol.getByRole('button', { name: 'Close' }).click();
 
-  await disp.getByRole('button', { name: 'End mission' }).click();
-  await disp.getByRole('dialog', { name: 'End mission' }).getByRole('button', { name: 'End mission' }).click();
-  await vol.getByRole('heading', { name: 'The mission has ended' }).waitFor();
-  await shot(vol, 'volunteer-after');
+    await disp.getByRole('button', { name: 'End mission' }).click();
+    await disp.getByRole('dialog', { name: 'End mission' }).getByRole('button', { name: 'End mission' }).click();
+    await vol.getByRole('heading', { name: 'The mission has ended' }).waitFor();
+    await shot(vol, 'volunteer-after');
 
-  await disp.goto(`${server.url}/console/#/aeds`);
-  await disp.locator('.big-map .fl-dot').first().waitFor();
-  await disp.waitForTimeout(300);
-  await shot(disp, 'console-aeds');
+    await disp.goto(`${server.url}/console/#/aeds`);
+    await disp.locator('.big-map .fl-dot').first().waitFor();
+    await disp.waitForTimeout(300);
+    await shot(disp, 'console-aeds');
 
-  // Public AED map. The endpoint is planned (AED registry issue); when the
-  // server does not have it yet, serve the planned GeoJSON shape from the
-  // registry so the screenshot shows the page as it will look.
-  const pub = await dctx.newPage();
-  const real = await pub.request.get(`${server.url}/api/v1/public/aeds`);
-  if (real.status() === 404) {
+    // Public AED map. The endpoint is planned (AED registry issue); when the
+    // server does not have it yet, serve the planned GeoJSON shape from the
+    // registry so the screenshot shows the page as it will look.
+    const pub = await dctx.newPage();
+    const real = await pub.request.get(`${server.url}/api/v1/public/aeds`);
+    if (real.status() === 404) {
+      await pub.goto(`${server.url}/map/`);
+      await pub.locator('[data-state="unavailable"]').waitFor();
+      await shot(pub, 'aed-map-unavailable');
+      const aeds = await api(server.url, 'GET', `/api/v1/aeds?region=${REGION}`, { token: adminToken });
+      const fc = { type: 'FeatureCollection', features: aeds.map((a) => ({ type: 'Feature', geometry: { type: 'Point', coordinates: [a.location.lon, a.location.lat] }, properties: { name: a.name, open_now: a.open_now, next_change: null, access: a.access, indoor: a.indoor, description: a.location_desc?.[0]?.[1] ?? null } })) };
+      await pub.route('**/api/v1/public/aeds*', (r) => r.fulfill({ status: 200, contentType: 'application/geo+json', body: JSON.stringify(fc) }));
+    }
     await pub.goto(`${server.url}/map/`);
-    await pub.locator('[data-state="unavailable"]').waitFor();
-    await shot(pub, 'aed-map-unavailable');
-    const aeds = await api(server.url, 'GET', `/api/v1/aeds?region=${REGION}`, { token: adminToken });
-    const fc = { type: 'FeatureCollection', features: aeds.map((a) => ({ type: 'Feature', geometry: { type: 'Point', coordinates: [a.location.lon, a.location.lat] }, properties: { name: a.name, open_now: a.open_now, next_change: null, access: a.access, indoor: a.indoor, description: a.location_desc?.[0]?.[1] ?? null } })) };
-    await pub.route('**/api/v1/public/aeds*', (r) => r.fulfill({ status: 200, contentType: 'application/geo+json', body: JSON.stringify(fc) }));
+    await pub.locator('.aed-item').first().waitFor();
+    await shot(pub, 'aed-map');
   }
-  await pub.goto(`${server.url}/map/`);
-  await pub.locator('.aed-item').first().waitFor();
-  await shot(pub, 'aed-map');
+
+  await readinessShots(adminToken);
 } finally {
   await browser?.close();
   await server.stop();
   await sms.close();
+}
+
+/** AED readiness: three monitored AEDs with a day of telemetry (one faulty, one too hot), one unmonitored. */
+async function readinessShots(adminToken) {
+  const opToken = await login(server.url, OPERATOR);
+  const aeds = await api(server.url, 'GET', `/api/v1/aeds?region=${REGION}`, { token: adminToken });
+  const byName = (n) => aeds.find((a) => a.name === n)?.id;
+  // A day of readings every 5 minutes (the units' interval), so each 15-minute bucket has a min–max band.
+  const now = Math.floor(Date.now() / 1000);
+  const day = (i) => Math.sin(((now - i * 300) / 86400) * 2 * Math.PI);
+  const noise = (i) => Math.sin(i * 12.9898) * 0.8;
+  const r1 = (v) => Math.round(v * 10) / 10;
+  const fleet = [
+    ['Town Hall AED', (i) => ({ light: i === 0 ? 'fault' : 'ok', temp_c: r1(17 + 4 * day(i) + noise(i)), batt_pct: 86 })],
+    ['Central Station, hall B', (i) => ({ light: 'ok', temp_c: r1(i < 18 ? 51 + (18 - i) * 0.2 + noise(i) : 30 + 12 * day(i) + noise(i)), batt_pct: 64 })],
+    ['Library AED', (i) => ({ light: 'ok', temp_c: r1(21 + day(i) + noise(i) / 2), batt_pct: 93 })],
+  ];
+  for (const [name, reading] of fleet) {
+    const aedId = byName(name);
+    if (!aedId) continue;
+    const unit = await provisionUnit(server.url, opToken, { aedId, hardware: 'Cabinet sensor CS-2' });
+    for (let i = 288; i >= 0; i -= 1) await sendTelemetry(server.url, unit, { ts: now - i * 300, seq: 289 - i, ...reading(i) });
+  }
+  const ctx = await browser.newContext({ viewport: { width: 1440, height: 1500 }, locale: 'en-GB' });
+  const p = await ctx.newPage();
+  p.setDefaultTimeout(30000);
+  await p.goto(`${server.url}/console/#/readiness/${byName('Central Station, hall B')}`);
+  await p.getByLabel('Username').fill(OPERATOR.username);
+  await p.getByLabel('Password').fill(OPERATOR.password);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.locator('.rd-ticket').first().waitFor();
+  await p.locator('#rd-detail svg.temp-chart').waitFor();
+  await p.getByLabel('Period').selectOption('24');
+  await p.waitForTimeout(800);
+  await shot(p, 'console-readiness');
+  if (process.env.CHART_SHOT) await p.locator('#rd-detail svg.temp-chart').screenshot({ path: process.env.CHART_SHOT });
+  await ctx.close();
 }

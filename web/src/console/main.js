@@ -4,6 +4,10 @@ import './console.css';
 import { h, clear, field, showFormError, clearFormErrors, fieldError, fmtTime, fmtDateTime, fmtDistance, fmtDuration, secondsUntil } from '../shared/dom.js';
 import { createClient, liveFeed, ApiError } from '../shared/api.js';
 import { createMap, dot, L } from '../shared/map.js';
+import { readinessView } from './readiness.js';
+import { initLang, t, lang } from './i18n.js';
+
+initLang();
 
 const SESSION_KEY = 'firstlink.console.session';
 const REGION_KEY = 'firstlink.console.region';
@@ -84,7 +88,7 @@ function signOut(message) {
 function renderLogin(message) {
   const form = h('form', { class: 'card login stack', novalidate: true },
     h('h1', null, 'firstlink console'),
-    h('p', { class: 'muted' }, 'Sign in as dispatcher or operator.'),
+    h('p', { class: 'muted' }, 'Sign in as dispatcher, operator or technician.'),
     message ? h('p', { class: 'banner info', role: 'status' }, message) : null,
     field({ label: 'Username', name: 'username', attrs: { autocomplete: 'username' } }),
     field({ label: 'Password', name: 'password', type: 'password', attrs: { autocomplete: 'current-password' } }),
@@ -119,7 +123,12 @@ async function start() {
     return;
   }
   const mine = state.session.whoami.regions;
-  if (mine?.length) state.regions = state.regions.filter((r) => mine.includes(r.slug) || mine.includes(r.id));
+  if (mine?.length) {
+    state.regions = state.regions.filter((r) => mine.includes(r.slug) || mine.includes(r.id));
+    // Technicians may not list regions (that is for incident work); their
+    // session names the regions they service.
+    for (const slug of mine) if (!state.regions.find((r) => r.slug === slug || r.id === slug)) state.regions.push({ slug, name: slug });
+  }
   if (!state.regions.find((r) => r.slug === state.region)) state.region = state.regions[0]?.slug ?? '';
   renderShell();
   openRegionFeed();
@@ -130,12 +139,14 @@ function renderShell() {
   connEl = h('span', { class: 'conn live', role: 'status', 'aria-live': 'polite' });
   const regionSel = h('select', { id: 'region', 'aria-label': 'Region', onchange: (e) => { state.region = e.target.value; localStorage.setItem(REGION_KEY, state.region); route(); } },
     state.regions.map((r) => h('option', { value: r.slug, selected: r.slug === state.region }, r.name)));
+  const sections = isTechnician()
+    ? [['#/readiness', t('nav')]]
+    : [['#/incidents', 'Incidents'], ['#/aeds', 'AEDs'], ['#/readiness', t('nav')], ['#/volunteers', 'Volunteers'], ['#/policy', 'Policy'], ['#/audit', 'Audit log']];
   const nav = h('nav', { 'aria-label': 'Sections' }, h('ul', null,
-    [['#/incidents', 'Incidents'], ['#/aeds', 'AEDs'], ['#/volunteers', 'Volunteers'], ['#/policy', 'Policy'], ['#/audit', 'Audit log']]
-      .map(([href, t]) => h('li', null, h('a', { href, 'data-nav': href.slice(2) }, t)))));
+    sections.map(([href, text]) => h('li', null, h('a', { href, 'data-nav': href.slice(2), lang: href === '#/readiness' ? lang() : null }, text)))));
   clear(root,
     h('header', { class: 'top' },
-      h('a', { class: 'brand', href: '#/incidents' }, 'firstlink'),
+      h('a', { class: 'brand', href: isTechnician() ? '#/readiness' : '#/incidents' }, 'firstlink'),
       nav,
       h('div', { class: 'row top-right' },
         h('label', { for: 'region', class: 'sr-only' }, 'Region'), regionSel, connEl,
@@ -145,6 +156,9 @@ function renderShell() {
     h('main', { id: 'main', tabindex: '-1' }));
   renderConn();
 }
+
+/** Technicians see only AED readiness and service tickets: no incidents, no volunteers. */
+function isTechnician() { return state.session?.whoami?.role === 'technician'; }
 
 function openRegionFeed() {
   state.regionFeed?.close();
@@ -167,13 +181,19 @@ function route() {
   state.view?.();
   state.view = null;
   state.listeners.clear();
-  const parts = (location.hash.replace(/^#\/?/, '') || 'incidents').split('/');
+  const home = isTechnician() ? 'readiness' : 'incidents';
+  const parts = (location.hash.replace(/^#\/?/, '') || home).split('/');
+  if (isTechnician() && parts[0] !== 'readiness') parts.splice(0, parts.length, 'readiness');
   document.querySelectorAll('[data-nav]').forEach((a) => {
     if (a.dataset.nav === parts[0]) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   });
   clear(main);
-  const views = { incidents: parts[1] ? () => incidentView(main, parts[1]) : () => incidentsView(main), aeds: () => aedsView(main), volunteers: () => volunteersView(main), policy: () => policyView(main), audit: () => auditView(main) };
-  const v = views[parts[0]] ?? views.incidents;
+  const views = {
+    incidents: parts[1] ? () => incidentView(main, parts[1]) : () => incidentsView(main), aeds: () => aedsView(main),
+    readiness: () => readinessView(main, { api, region: state.region, role: state.session.whoami.role, selected: parts[1] }),
+    volunteers: () => volunteersView(main), policy: () => policyView(main), audit: () => auditView(main),
+  };
+  const v = views[parts[0]] ?? views[home];
   state.view = v() || null;
 }
 
