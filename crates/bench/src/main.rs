@@ -149,9 +149,15 @@ enum Cmd {
     Monitor {
         #[arg(long, default_value_t = 25_000)]
         units: usize,
-        /// Steady-state messages in the measured phase.
-        #[arg(long, default_value_t = 500_000)]
-        messages: usize,
+        /// Offered rates of the steady-state phases (messages per second).
+        #[arg(long, value_delimiter = ',', default_value = "20000,40000,60000")]
+        rates: Vec<f64>,
+        /// Seconds per steady-state phase.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Rate of the warm-up and fault phases (each message a durable decision).
+        #[arg(long, default_value_t = 2_000.0)]
+        warmup_rate: f64,
         /// Units that report a fault in the last phase.
         #[arg(long, default_value_t = 1_000)]
         faults: usize,
@@ -160,6 +166,9 @@ enum Cmd {
         /// Publishing connections.
         #[arg(long, default_value_t = 2)]
         publishers: usize,
+        /// QoS of the simulated units' publishes (0: periodic telemetry, 1: acknowledged).
+        #[arg(long, default_value_t = 0)]
+        qos: u8,
         /// Parent of the temporary data directory.
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -197,8 +206,8 @@ fn main() -> anyhow::Result<()> {
                 client_threads,
             })?;
         }
-        Cmd::Monitor { units, messages, faults, broker, publishers, data_dir } => {
-            monitor::run(&monitor::Args { units, messages, faults, broker, publishers, data_dir })?;
+        Cmd::Monitor { units, rates, seconds, warmup_rate, faults, broker, publishers, qos, data_dir } => {
+            monitor::run(&monitor::Args { units, rates, seconds, warmup_rate, faults, broker, publishers, qos, data_dir })?;
         }
     }
     Ok(())

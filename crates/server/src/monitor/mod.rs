@@ -437,6 +437,25 @@ impl Monitor {
         v
     }
 
+    /// Bytes held per unit in memory, counted from the structures: the slot
+    /// (record, key, rule state, current telemetry bucket), its map entry and
+    /// the record's strings. For the benchmark's memory figure.
+    pub fn bytes_per_unit(&self) -> usize {
+        let units = rd(&self.units);
+        let heap: usize = units
+            .values()
+            .map(|s| {
+                let m = rd(&s.meta);
+                let u = &m.unit;
+                u.hardware.capacity()
+                    + u.firmware.as_ref().map_or(0, String::capacity)
+                    + u.lorawan.as_ref().map_or(0, |l| l.device_id.capacity() + l.codec.capacity())
+            })
+            .sum();
+        // Arc header (two counts) and the map's key, value and control byte.
+        std::mem::size_of::<Slot>() + 16 + std::mem::size_of::<(Uuid, Arc<Slot>)>() + 1 + heap / units.len().max(1)
+    }
+
     /// The unit monitoring an AED, if any.
     pub fn unit_of(&self, aed: AedId) -> Option<MonitorUnit> {
         rd(&self.units).values().map(|s| rd(&s.meta).unit.clone()).find(|u| u.aed_id == Some(aed) && u.revoked_at.is_none())
