@@ -57,6 +57,8 @@ pub struct MonitorConfig {
     pub master_key: Option<String>,
     /// Rule states and telemetry buckets are saved this often.
     pub checkpoint_seconds: u32,
+    /// Telemetry buckets (charts) are kept this long; readiness history and tickets are kept.
+    pub telemetry_retention_days: u32,
 }
 
 impl Default for MonitorConfig {
@@ -70,6 +72,7 @@ impl Default for MonitorConfig {
             broker_listen: "127.0.0.1:1884".into(),
             master_key: None,
             checkpoint_seconds: 30,
+            telemetry_retention_days: 90,
         }
     }
 }

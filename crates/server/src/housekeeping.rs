@@ -1,5 +1,6 @@
 //! Periodic work: delete positions past their retention, refresh who is
-//! eligible (training validity changes with the date), expire sessions.
+//! eligible (training validity changes with the date), expire sessions,
+//! delete monitoring telemetry past its retention.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,11 @@ pub async fn run_once(app: &Arc<App>) -> anyhow::Result<usize> {
     }
     if n > 0 {
         tracing::info!(positions = n, "deleted positions past their retention");
+    }
+    let keep = chrono::Duration::days(i64::from(app.config.monitor.telemetry_retention_days.max(1)));
+    let buckets = app.store.purge_telemetry(app.now() - keep).await?;
+    if buckets > 0 {
+        tracing::info!(buckets, "deleted monitoring telemetry past its retention");
     }
     Ok(n)
 }

@@ -1341,6 +1341,10 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn purge_telemetry(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.exec("DELETE FROM telemetry_buckets WHERE start < $1", &[&before]).await
+    }
+
     async fn telemetry(&self, unit: Uuid, since: DateTime<Utc>, limit: u32) -> Result<Vec<TelemetryBucket>> {
         let rows = self
             .rows("SELECT data FROM telemetry_buckets WHERE unit_id = $1 AND start >= $2 ORDER BY start LIMIT $3", &[&unit, &since, &self::limit(limit)])

@@ -159,4 +159,6 @@ pub trait Store: Send + Sync + 'static {
     async fn save_telemetry(&self, buckets: &[TelemetryBucket]) -> Result<()>;
     /// A unit's buckets from `since` on, oldest first.
     async fn telemetry(&self, unit: Uuid, since: DateTime<Utc>, limit: u32) -> Result<Vec<TelemetryBucket>>;
+    /// Deletes telemetry buckets that started before `before`; returns how many.
+    async fn purge_telemetry(&self, before: DateTime<Utc>) -> Result<u64>;
 }

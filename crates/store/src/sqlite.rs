@@ -1582,6 +1582,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn purge_telemetry(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.write(move |c| c.execute("DELETE FROM telemetry_buckets WHERE start < ?1", [ts(before)]).map(|n| n as u64).map_err(backend)).await
+    }
+
     async fn telemetry(&self, unit: Uuid, since: DateTime<Utc>, limit: u32) -> Result<Vec<TelemetryBucket>> {
         self.read(move |c| {
             let mut s = c

@@ -471,4 +471,6 @@ pub async fn monitoring(s: &dyn Store) {
     s.save_telemetry(&[bucket(15, 4)]).await.unwrap();
     assert_eq!(s.telemetry(unit.id, t0() + Duration::minutes(10), 10).await.unwrap(), vec![bucket(15, 4)]);
     assert_eq!(s.telemetry(unit.id, t0(), 10).await.unwrap().len(), 2);
+    assert_eq!(s.purge_telemetry(t0() + Duration::minutes(10)).await.unwrap(), 1);
+    assert_eq!(s.telemetry(unit.id, t0(), 10).await.unwrap(), vec![bucket(15, 4)]);
 }
