@@ -297,9 +297,13 @@ fn ending_reaches_everybody_releases_aeds_and_schedules_the_survey() {
 fn radius_widens_when_too_few_are_in_reach() {
     let mut w = World::new();
     let far = w.volunteer_at(0.0, 2_000.0);
-    let mut m = Mission::new(IncidentId::new(), incident(), DispatchPolicy::firstlink(), w.now);
+    // A region with sparse volunteers lets firstlink widen (the default stays at 1.3 km).
+    let widening = DispatchPolicy { max_radius_m: 3_000.0, ..DispatchPolicy::firstlink() };
+    let mut m = Mission::new(IncidentId::new(), incident(), widening, w.now);
     assert_eq!(alerted(&w.run(&mut m, Input::Start)), vec![far]);
     assert!(m.radius_m >= 2_000.0);
+    let mut m = Mission::new(IncidentId::new(), incident(), DispatchPolicy::firstlink(), w.now);
+    assert!(alerted(&w.run(&mut m, Input::Start)).is_empty(), "the default keeps 1.3 km");
     let mut m = Mission::new(IncidentId::new(), incident(), DispatchPolicy::heartrunner(), w.now);
     assert!(alerted(&w.run(&mut m, Input::Start)).is_empty(), "heartrunner keeps 1.3 km");
 }
