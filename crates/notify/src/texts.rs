@@ -94,6 +94,15 @@ pub enum Text {
         /// Link to the survey.
         url: String,
     },
+    /// To an AED's owner: please confirm the record, or replace pads / battery soon.
+    OwnerReminder {
+        /// The AED's name.
+        aed_name: String,
+        /// `confirm`, `pads` or `battery`.
+        what: String,
+        /// Where the owner confirms the record (no account needed).
+        url: String,
+    },
     /// To a technician: an AED needs service (or, escalated, still does).
     AedService {
         /// The AED's name.
@@ -157,6 +166,11 @@ fn s(v: &str) -> String {
 
 fn en(text: &Text) -> (String, String) {
     match text {
+        Text::OwnerReminder { aed_name, what, url } => match what.as_str() {
+            "pads" => (s("Pads expire soon"), format!("The electrode pads of the defibrillator {aed_name} expire soon. Please replace them, then confirm: {url}")),
+            "battery" => (s("Battery expires soon"), format!("The battery of the defibrillator {aed_name} expires soon. Please replace it, then confirm: {url}")),
+            _ => (s("Please confirm your defibrillator"), format!("Please check that the details of the defibrillator {aed_name} are still right and confirm them: {url}")),
+        },
         Text::AedService { aed_name, cause, escalated } => (
             format!("{}{aed_name}", if *escalated { "Escalated: " } else { "AED needs service: " }),
             format!("AED {aed_name} needs service ({cause}). Open the firstlink console to acknowledge the ticket."),
@@ -220,6 +234,11 @@ fn en(text: &Text) -> (String, String) {
 
 fn sv(text: &Text) -> (String, String) {
     match text {
+        Text::OwnerReminder { aed_name, what, url } => match what.as_str() {
+            "pads" => (s("Elektroderna går snart ut"), format!("Elektroderna till hjärtstartaren {aed_name} går snart ut. Byt dem och bekräfta sedan: {url}")),
+            "battery" => (s("Batteriet går snart ut"), format!("Batteriet i hjärtstartaren {aed_name} går snart ut. Byt det och bekräfta sedan: {url}")),
+            _ => (s("Bekräfta din hjärtstartare"), format!("Kontrollera att uppgifterna om hjärtstartaren {aed_name} stämmer och bekräfta dem: {url}")),
+        },
         Text::AedService { aed_name, cause, escalated } => (
             format!("{}{aed_name}", if *escalated { "Eskalerat: " } else { "Hjärtstartare behöver service: " }),
             format!("Hjärtstartaren {aed_name} behöver service ({cause}). Öppna firstlink-konsolen för att kvittera ärendet."),
@@ -281,6 +300,11 @@ fn sv(text: &Text) -> (String, String) {
 
 fn da(text: &Text) -> (String, String) {
     match text {
+        Text::OwnerReminder { aed_name, what, url } => match what.as_str() {
+            "pads" => (s("Elektroderne udløber snart"), format!("Elektroderne til hjertestarteren {aed_name} udløber snart. Skift dem, og bekræft derefter: {url}")),
+            "battery" => (s("Batteriet udløber snart"), format!("Batteriet i hjertestarteren {aed_name} udløber snart. Skift det, og bekræft derefter: {url}")),
+            _ => (s("Bekræft din hjertestarter"), format!("Tjek at oplysningerne om hjertestarteren {aed_name} stadig er rigtige, og bekræft dem: {url}")),
+        },
         Text::AedService { aed_name, cause, escalated } => (
             format!("{}{aed_name}", if *escalated { "Eskaleret: " } else { "Hjertestarter kræver service: " }),
             format!("Hjertestarteren {aed_name} kræver service ({cause}). Åbn firstlink-konsollen for at kvittere for sagen."),
@@ -342,6 +366,11 @@ fn da(text: &Text) -> (String, String) {
 
 fn nb(text: &Text) -> (String, String) {
     match text {
+        Text::OwnerReminder { aed_name, what, url } => match what.as_str() {
+            "pads" => (s("Elektrodene går snart ut"), format!("Elektrodene til hjertestarteren {aed_name} går snart ut. Bytt dem, og bekreft deretter: {url}")),
+            "battery" => (s("Batteriet går snart ut"), format!("Batteriet i hjertestarteren {aed_name} går snart ut. Bytt det, og bekreft deretter: {url}")),
+            _ => (s("Bekreft hjertestarteren din"), format!("Sjekk at opplysningene om hjertestarteren {aed_name} fortsatt stemmer, og bekreft dem: {url}")),
+        },
         Text::AedService { aed_name, cause, escalated } => (
             format!("{}{aed_name}", if *escalated { "Eskalert: " } else { "Hjertestarter trenger service: " }),
             format!("Hjertestarteren {aed_name} trenger service ({cause}). Åpne firstlink-konsollen for å kvittere ut saken."),
@@ -403,6 +432,11 @@ fn nb(text: &Text) -> (String, String) {
 
 fn fi(text: &Text) -> (String, String) {
     match text {
+        Text::OwnerReminder { aed_name, what, url } => match what.as_str() {
+            "pads" => (s("Elektrodit vanhenevat pian"), format!("Sydäniskurin {aed_name} elektrodit vanhenevat pian. Vaihda ne ja vahvista sitten: {url}")),
+            "battery" => (s("Akku vanhenee pian"), format!("Sydäniskurin {aed_name} akku vanhenee pian. Vaihda se ja vahvista sitten: {url}")),
+            _ => (s("Vahvista sydäniskurisi tiedot"), format!("Tarkista, että sydäniskurin {aed_name} tiedot pitävät yhä paikkansa, ja vahvista ne: {url}")),
+        },
         Text::AedService { aed_name, cause, escalated } => (
             format!("{}{aed_name}", if *escalated { "Eskaloitu: " } else { "Sydäniskuri tarvitsee huoltoa: " }),
             format!("Sydäniskuri {aed_name} tarvitsee huoltoa ({cause}). Kuittaa tiketti firstlink-konsolissa."),
@@ -466,6 +500,11 @@ fn fi(text: &Text) -> (String, String) {
 
 fn de(text: &Text) -> (String, String) {
     match text {
+        Text::OwnerReminder { aed_name, what, url } => match what.as_str() {
+            "pads" => (s("Elektroden laufen bald ab"), format!("Die Elektroden des Defibrillators {aed_name} laufen bald ab. Bitte ersetzen Sie sie und bestätigen Sie dann: {url}")),
+            "battery" => (s("Akku läuft bald ab"), format!("Der Akku des Defibrillators {aed_name} läuft bald ab. Bitte ersetzen Sie ihn und bestätigen Sie dann: {url}")),
+            _ => (s("Bitte bestätigen Sie Ihren Defibrillator"), format!("Bitte prüfen Sie, ob die Angaben zum Defibrillator {aed_name} noch stimmen, und bestätigen Sie sie: {url}")),
+        },
         Text::AedService { aed_name, cause, escalated } => (
             format!("{}{aed_name}", if *escalated { "Eskaliert: " } else { "Defibrillator braucht Wartung: " }),
             format!("Der Defibrillator {aed_name} braucht Wartung ({cause}). Bestätigen Sie das Ticket in der firstlink-Konsole."),

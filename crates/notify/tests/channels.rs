@@ -1240,6 +1240,16 @@ mod texts {
             Text::ReturnAed {
                 aed_name: "ICA Maxi entrance".to_owned(),
             },
+            Text::OwnerReminder {
+                aed_name: "Kiosk at the station".to_owned(),
+                what: "pads".to_owned(),
+                url: "https://fl.example/owner/confirm/x/y".to_owned(),
+            },
+            Text::OwnerReminder {
+                aed_name: "Kiosk at the station".to_owned(),
+                what: "confirm".to_owned(),
+                url: "https://fl.example/owner/confirm/x/y".to_owned(),
+            },
             Text::AedService {
                 aed_name: "Rådhuspladsen 1".to_owned(),
                 cause: "status_fault".to_owned(),
@@ -1265,6 +1275,9 @@ mod texts {
                     Text::VerificationCode { code } => assert!(r.body.contains(code)),
                     Text::Survey { url } => assert!(r.body.contains(url)),
                     Text::ReturnAed { aed_name } => assert!(r.body.contains(aed_name)),
+                    Text::OwnerReminder { aed_name, url, .. } => {
+                        assert!(r.body.contains(aed_name) && r.body.contains(url))
+                    }
                     Text::AedService { aed_name, cause, .. } => {
                         assert!(r.body.contains(aed_name) && r.body.contains(cause))
                     }

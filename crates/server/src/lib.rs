@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod missions;
 pub mod monitor;
 pub mod outbox;
+pub mod owner_reminders;
 pub mod registry_jobs;
 pub mod web;
 pub mod webhooks;
@@ -58,6 +59,7 @@ pub async fn launch(app: &Arc<App>) -> anyhow::Result<()> {
     outbox::Outbox::spawn(app);
     housekeeping::spawn(app);
     registry_jobs::spawn(app);
+    owner_reminders::spawn(app);
     webhooks::spawn(app);
     monitor::spawn(app).await?;
     Ok(())

@@ -79,6 +79,7 @@ pub fn render(msg: &OutboxMessage, lang: Lang, public_url: &str) -> (String, Str
         "return_aed" => Text::ReturnAed { aed_name: s("aed_name") },
         "survey" => Text::Survey { url: format!("{public_url}/app/#/survey/{}", s("incident_id")) },
         "verification" => Text::VerificationCode { code: s("code") },
+        "aed_owner_reminder" => Text::OwnerReminder { aed_name: s("aed_name"), what: s("what"), url: s("url") },
         "aed_service" => Text::AedService { aed_name: s("aed_name"), cause: s("cause"), escalated: d.get("escalated").and_then(|v| v.as_bool()).unwrap_or(false) },
         other => Text::DispatcherMessage { text: other.to_string() },
     };

@@ -343,25 +343,9 @@ async fn bad_input_gets_a_clear_error_never_a_500() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_up_verifies_through_the_sms_gateway_and_positions_keep_only_the_latest() {
     // A local SMS gateway that records what it is asked to send.
-    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
-    let s2 = sent.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gw = format!("http://{}/sms", listener.local_addr().unwrap());
-    let router = axum::Router::new().route(
-        "/sms",
-        axum::routing::post(move |axum::Json(b): axum::Json<Value>| {
-            let s2 = s2.clone();
-            async move {
-                s2.lock().unwrap().push(b);
-                axum::Json(json!({ "id": "msg-1" }))
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let t = spawn_app_with(|c| {
-        c.notify.sms = Some(serde_json::from_value(json!({ "url": gw, "auth_token": "gw-secret", "from": "firstlink" })).unwrap());
-    })
-    .await;
+    let gw = MockSms::start().await;
+    let sent = gw.sent.clone();
+    let t = spawn_app_with(|c| c.notify.sms = Some(gw.config())).await;
     let (_, _) = t.region("signup", fast_policy(DispatchPolicy::firstlink())).await;
     let body = json!({
         "region": "signup", "name": "Kirsten Holm", "phone": "+45 20 11 22 33", "password": "long enough password",

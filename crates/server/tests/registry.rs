@@ -103,7 +103,8 @@ async fn a_volunteer_not_assigned_to_an_aed_never_sees_its_code() {
     let t = spawn_app().await;
     let (region, key) = t.region("codes", fast_policy(DispatchPolicy::hjertelober())).await;
     let p = cph();
-    let code = "80317";
+    // Letters too, so the code can never appear inside a timestamp or an id by chance.
+    let code = "K#80317";
     t.aed(region, "Coded cabinet", p.offset(0.0, 100.0), "24/7", Some(code)).await;
     let (_, a) = t.volunteer(region, p.offset(0.0, 200.0), Tier::IncludingHomes).await;
     let (_, b) = t.volunteer(region, p.offset(180.0, 250.0), Tier::IncludingHomes).await;
@@ -214,4 +215,79 @@ async fn operators_review_approve_and_merge_and_see_health() {
     assert_eq!((h["active"].as_u64(), h["confirmed_recently"].as_u64(), h["flagged"].as_u64()), (Some(1), Some(1), Some(0)), "{h}");
     // The existing operator list still works with the extended record.
     assert_eq!(t.get_json(&op, "/api/v1/aeds?region=review").await.0, 200);
+}
+
+/// An AED record for the reminder tests, written through the store and loaded.
+async fn owned_aed(t: &TestApp, region: firstlink_domain::ids::RegionId, name: &str, confirmed: chrono::DateTime<Utc>, pads: Option<chrono::NaiveDate>) -> firstlink_domain::ids::AedId {
+    let id = t.aed(region, name, cph(), "Mo-Fr 08:00-17:00", None).await;
+    let mut a = t.app.store.aed(id).await.unwrap().unwrap();
+    a.details.owner_contact = Some("+45 20 11 22 33".into());
+    a.details.last_confirmed_at = Some(confirmed);
+    a.details.pad_expiry = pads;
+    t.app.store.upsert_aed(&a).await.unwrap();
+    let rt = t.app.region(region).unwrap();
+    t.app.aeds_mut().upsert(a, rt.tz, "DK");
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_are_reminded_confirm_by_link_and_silent_owners_are_escalated_then_deactivated() {
+    use firstlink_registry::reminders::ReminderKind as K;
+    let sms = MockSms::start().await;
+    let t = spawn_app_with(|c| c.notify.sms = Some(sms.config())).await;
+    let (region, _) = t.region("owners", DispatchPolicy::firstlink()).await;
+    let now = Utc::now();
+    // Denmark: confirm every 24 months (limited hours), first reminder 30 days before.
+    let due_soon = now - chrono::Months::new(24) + Duration::days(10);
+    let kiosk = owned_aed(&t, region, "Kiosk", due_soon, Some(now.date_naive() + Duration::days(10))).await;
+    let fresh = owned_aed(&t, region, "Fresh", now - Duration::days(30), None).await;
+    let done = firstlink_server::owner_reminders::run_once(&t.app, now).await.unwrap();
+    assert!(done.contains(&(kiosk, K::Confirm)) && done.contains(&(kiosk, K::Pads)), "{done:?}");
+    assert!(done.iter().all(|(a, _)| *a != fresh), "a recently confirmed AED gets nothing: {done:?}");
+    // The same round again sends nothing new.
+    assert!(firstlink_server::owner_reminders::run_once(&t.app, now).await.unwrap().is_empty());
+    eventually(10, "two SMS", || async { (sms.all().len() == 2).then_some(()) }).await;
+    let texts: Vec<String> = sms.all().iter().map(|b| b.to_string()).collect();
+    assert!(texts.iter().all(|b| b.contains("+4520112233") && b.contains("Kiosk")), "{texts:?}");
+    assert!(texts.iter().any(|b| b.contains("Elektroderne")), "Danish region, Danish text: {texts:?}");
+    // The link in the message confirms the record without an account.
+    let body = &texts[0];
+    let start = body.find("/owner/confirm/").unwrap();
+    let link: String = body[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || "/-_".contains(*c)).collect();
+    let page = t.http.get(t.url(&link)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Kiosk"));
+    let token = link.rsplit('/').next().unwrap().to_string();
+    let form = t
+        .http
+        .post(t.url(&format!("/api/v1/public/aeds/{kiosk}/confirm")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    assert!(form.text().await.unwrap().contains("Thank you"));
+    let confirmed = t.app.store.aed(kiosk).await.unwrap().unwrap().details.last_confirmed_at.unwrap();
+    assert!(confirmed > now - Duration::minutes(1));
+    // Used once: the link is dead now, and a made-up token never worked.
+    assert_eq!(t.http.get(t.url(&link)).send().await.unwrap().status(), 404);
+    let (s, _) = t.post_json("", &format!("/api/v1/public/aeds/{fresh}/confirm"), json!({ "token": token })).await;
+    assert_eq!(s, 404);
+
+    // A silent owner: three reminders 14 days apart, then escalation, then deactivation 8 weeks after the last.
+    let silent = owned_aed(&t, region, "Silent", due_soon, None).await;
+    let mut steps = Vec::new();
+    for day in [0, 14, 28, 42, 60, 84, 90] {
+        for (a, k) in firstlink_server::owner_reminders::run_once(&t.app, now + Duration::days(day)).await.unwrap() {
+            if a == silent {
+                steps.push((day, k));
+            }
+        }
+    }
+    assert_eq!(steps, vec![(0, K::Confirm), (14, K::Confirm), (28, K::Confirm), (42, K::Escalate), (84, K::Deactivate)], "{steps:?}");
+    assert_eq!(t.app.aeds().get(silent).unwrap().status, AedStatus::Inactive);
+    let log = t.app.store.audit_log(Some(region), 50).await.unwrap();
+    assert!(log.iter().any(|e| e.action == "aed.owner_silent" && e.target.as_deref() == Some(&silent.to_string())));
+    assert!(log.iter().any(|e| e.action == "aed.deactivated"));
 }

@@ -212,6 +212,18 @@ pub struct AedDetails {
     /// Open questions for an operator (moved point, likely duplicate, new registration).
     #[serde(default)]
     pub review: Vec<AedReviewFlag>,
+    /// Reminders sent to the owner (confirmation, pads, battery), escalations
+    /// and deactivations, oldest first; the registry's reminder rules read them.
+    #[serde(default)]
+    pub reminders: Vec<OwnerReminder>,
+}
+
+/// One reminder the registry sent (or step it took) for an AED.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerReminder {
+    /// `confirm`, `pads`, `battery`, `escalate` or `deactivate`.
+    pub kind: String,
+    pub at: DateTime<Utc>,
 }
 
 /// A mission as stored.

@@ -257,6 +257,7 @@ fn aed_record(region: RegionId, name: &str) -> Aed {
             owner_name: Some("Kiosk".into()),
             hours_error: None,
             review: vec![AedReviewFlag::NewRegistration, AedReviewFlag::Duplicate { of: AedId::new(), distance_m: 2.5 }],
+            reminders: vec![OwnerReminder { kind: "confirm".into(), at: t0() }],
         },
         updated_at: t0(),
     }

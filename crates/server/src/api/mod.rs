@@ -75,6 +75,7 @@ pub fn router(app: AppState) -> Router {
         .route("/health", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/owner/confirm/{id}/{token}", get(registry::owner_confirm_page))
         .route("/api/v1/openapi.json", get(move || { let d = Arc::clone(&doc); async move { Json((*d).clone()) } }))
         .merge(api)
         .route("/api/{*rest}", axum::routing::any(|| async { ApiError::not_found("route") }))

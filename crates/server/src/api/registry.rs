@@ -32,7 +32,115 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(approve_aed))
         .routes(routes!(merge_aed))
         .routes(routes!(confirm_aed))
+        .routes(routes!(owner_confirm))
+        .routes(routes!(get_reminder_policy, put_reminder_policy))
         .routes(routes!(returned_aed))
+}
+
+/// The page an owner's reminder links to: the record as the public sees it
+/// and one button. Plain HTML, no script; the token is the credential.
+pub async fn owner_confirm_page(State(app): State<AppState>, Path((id, token)): Path<(AedId, String)>) -> Response {
+    let Ok(Some(a)) = app.store.aed(id).await else { return owner_page(axum::http::StatusCode::NOT_FOUND, "This link is not valid.") };
+    if !matches!(crate::owner_reminders::token_matches(&app, &a, &token).await, Ok(true)) {
+        return owner_page(axum::http::StatusCode::NOT_FOUND, "This link is not valid any more: the record was confirmed since, or the link is wrong.");
+    }
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let body = format!(
+        "<h1>{}</h1><p>Hours: {}<br>Pads expire: {}<br>Battery expires: {}</p>\
+         <form method=\"post\" action=\"/api/v1/public/aeds/{id}/confirm\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
+         <button type=\"submit\">The details are right — confirm</button></form>\
+         <p>If something is wrong, reply to the message you received.</p>",
+        esc(&a.name),
+        esc(a.opening_hours.as_deref().unwrap_or("unknown")),
+        a.details.pad_expiry.map_or("unknown".into(), |d| d.to_string()),
+        a.details.battery_expiry.map_or("unknown".into(), |d| d.to_string()),
+        esc(&token),
+    );
+    owner_page(axum::http::StatusCode::OK, &body)
+}
+
+fn owner_page(status: axum::http::StatusCode, body: &str) -> Response {
+    let html = format!("<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Confirm your AED — firstlink</title><body style=\"font-family:sans-serif;max-width:40em;margin:2em auto\">{body}</body></html>");
+    (status, [(CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct OwnerConfirmation {
+    /// The token from the reminder's link.
+    pub token: String,
+}
+
+/// An owner confirms the AED's record with the token from a reminder (no
+/// account needed): a form post from the reminder page, or JSON.
+#[utoipa::path(post, path = "/api/v1/public/aeds/{id}/confirm", tag = "public", params(("id" = AedId, Path)), request_body = OwnerConfirmation,
+    responses((status = 200), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn owner_confirm(State(app): State<AppState>, ip: ClientIp, Path(id): Path<AedId>, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> ApiResult<Response> {
+    ip.limit(&app)?;
+    let form = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let c: OwnerConfirmation = if form {
+        form_token(&body).ok_or_else(|| ApiError::field("token", "missing"))?
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::field("token", e.to_string()))?
+    };
+    let mut a = app.store.aed(id).await?.ok_or_else(|| ApiError::not_found("aed"))?;
+    if !crate::owner_reminders::token_matches(&app, &a, &c.token).await? {
+        return Err(ApiError::not_found("aed"));
+    }
+    let now = app.now();
+    a.details.last_confirmed_at = Some(now);
+    let region = a.region_id;
+    save(&app, a).await?;
+    let e = firstlink_store::AuditEntry { at: now, actor: "owner-link".into(), action: "aed.confirm".into(), region_id: Some(region), target: Some(id.to_string()), details: json!({}) };
+    app.store.audit(&e).await?;
+    Ok(if form {
+        owner_page(axum::http::StatusCode::OK, "<h1>Thank you</h1><p>The record is confirmed. Volunteers can rely on it.</p>")
+    } else {
+        Json(json!({ "id": id, "last_confirmed_at": now })).into_response()
+    })
+}
+
+/// `token=…` from a form body (tokens are base64url, which forms send as is).
+fn form_token(body: &[u8]) -> Option<OwnerConfirmation> {
+    let s = std::str::from_utf8(body).ok()?;
+    s.split('&').find_map(|kv| kv.strip_prefix("token=")).map(|t| OwnerConfirmation { token: t.to_string() })
+}
+
+/// The region's owner-reminder rules (operators).
+#[utoipa::path(get, path = "/api/v1/regions/{slug}/reminders", tag = "operator", params(("slug" = String, Path)),
+    responses((status = 200, body = Object)), security(("bearer" = [])))]
+pub async fn get_reminder_policy(State(app): State<AppState>, Auth(who): Auth, Path(slug): Path<String>) -> ApiResult<Json<firstlink_registry::reminders::ReminderPolicy>> {
+    let r = app.region_by_slug(&slug).ok_or_else(|| ApiError::not_found("region"))?;
+    if !who.can_operate(r.region.id) {
+        return Err(ApiError::forbidden());
+    }
+    Ok(Json(crate::owner_reminders::policy(&app, r.region.id).await?))
+}
+
+/// Set the region's owner-reminder rules: confirmation intervals, reminders, escalation, deactivation.
+#[utoipa::path(put, path = "/api/v1/regions/{slug}/reminders", tag = "operator", params(("slug" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn put_reminder_policy(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(slug): Path<String>,
+    Body(p): Body<firstlink_registry::reminders::ReminderPolicy>,
+) -> ApiResult<Json<firstlink_registry::reminders::ReminderPolicy>> {
+    let r = app.region_by_slug(&slug).ok_or_else(|| ApiError::not_found("region"))?;
+    if !who.can_operate(r.region.id) {
+        return Err(ApiError::forbidden());
+    }
+    if p.confirm_months_limited == 0 || p.confirm_months_always == 0 || p.confirm_months_limited > 120 || p.confirm_months_always > 120 {
+        return Err(ApiError::field("confirm_months", "between 1 and 120 months"));
+    }
+    if p.reminder_interval_days < 1 || p.remind_before_days < 0 || p.consumable_warn_days < 0 || p.max_reminders > 20 {
+        return Err(ApiError::field("reminders", "intervals must be positive and at most 20 reminders"));
+    }
+    if p.deactivate_after_days.is_some_and(|d| d < 1) {
+        return Err(ApiError::field("deactivate_after_days", "at least 1 day, or null for never"));
+    }
+    crate::owner_reminders::set_policy(&app, r.region.id, &p).await?;
+    audit(&app, &who, "region.reminders", Some(r.region.id), Some(slug), serde_json::to_value(&p).unwrap_or_default()).await;
+    Ok(Json(p))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -68,6 +68,43 @@ async fn push(State(m): State<MockPush>, Path(sub): Path<String>, h: HeaderMap) 
     StatusCode::CREATED
 }
 
+/// A local SMS gateway that records the JSON bodies it is asked to send.
+#[derive(Clone, Default)]
+pub struct MockSms {
+    pub sent: Arc<Mutex<Vec<Value>>>,
+    pub url: String,
+}
+
+impl MockSms {
+    pub async fn start() -> Self {
+        let mut m = MockSms::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        m.url = format!("http://{}/sms", listener.local_addr().unwrap());
+        let sent = Arc::clone(&m.sent);
+        let router = axum::Router::new().route(
+            "/sms",
+            post(move |axum::Json(b): axum::Json<Value>| {
+                let sent = Arc::clone(&sent);
+                async move {
+                    sent.lock().unwrap().push(b);
+                    axum::Json(json!({ "id": "msg-1" }))
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        m
+    }
+
+    /// The gateway settings for `Config::notify.sms`.
+    pub fn config(&self) -> firstlink_notify::SmsConfig {
+        serde_json::from_value(json!({ "url": self.url, "auth_token": "gw-secret", "from": "firstlink" })).unwrap()
+    }
+
+    pub fn all(&self) -> Vec<Value> {
+        self.sent.lock().unwrap().clone()
+    }
+}
+
 pub struct TestApp {
     pub app: Arc<App>,
     pub base: String,
