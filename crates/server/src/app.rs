@@ -211,6 +211,7 @@ impl App {
         }
         let aeds = self.store.aeds(None).await?;
         let claims = self.store.claims().await?;
+        let out_for_return: Vec<_> = aeds.iter().filter_map(|a| Some((a.id, a.details.out_for_return?))).collect();
         {
             let regions = read(&self.regions);
             let mut reg = self.aeds_mut();
@@ -221,6 +222,9 @@ impl App {
             }
             for c in claims {
                 reg.claim(c.aed, c.incident, c.volunteer);
+            }
+            for (aed, o) in out_for_return {
+                reg.set_out(aed, crate::aeds::OutForReturn { incident: o.incident, volunteer: o.volunteer, since: o.since });
             }
         }
         self.monitor.load(self).await?;

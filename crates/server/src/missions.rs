@@ -181,6 +181,7 @@ impl Missions {
         g.seq = seq;
         drop(g);
         self.settle(app, id, &out);
+        persist_out_for_return(app, &out).await;
         for (seq, event) in step.events {
             app.metrics.mission_event(&next, &event);
             let _ = app.bus.send(BusEvent { region, incident: id, seq, event });
@@ -382,4 +383,25 @@ fn outbox_for(m: &Mission, effects: &[Effect], events: &[(u64, firstlink_domain:
         }
     }
     out
+}
+
+/// An AED released while collected is out for return: that survives a
+/// restart in its record (the in-memory registry holds it already).
+async fn persist_out_for_return(app: &App, out: &Outcome) {
+    for e in &out.effects {
+        let Effect::Release { aed } = e else { continue };
+        let Some(o) = app.aeds().out_for_return(*aed) else { continue };
+        let rec = firstlink_store::OutForReturnRecord { incident: o.incident, volunteer: o.volunteer, since: o.since };
+        let saved = match app.store.aed(*aed).await {
+            Ok(Some(mut a)) => {
+                a.details.out_for_return = Some(rec);
+                app.store.upsert_aed(&a).await
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = saved {
+            tracing::error!(aed.id = %aed, error = %e, "could not record that the AED is out for return");
+        }
+    }
 }

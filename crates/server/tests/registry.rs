@@ -158,6 +158,9 @@ async fn a_collected_aed_stays_unavailable_until_returned() {
     assert_eq!(s, 200);
     eventually(10, "out for return", || async { t.app.aeds().out_for_return(aed).is_some().then_some(()) }).await;
     assert!(t.app.aeds().claimed_by(aed).is_none());
+    // Recorded, so a restart keeps it out of dispatch (App::load restores it).
+    let stored = eventually(5, "out for return stored", || async { t.app.store.aed(aed).await.unwrap().unwrap().details.out_for_return }).await;
+    assert_eq!(stored.incident.to_string(), id);
     // Not usable on the next mission.
     let id2 = incident(&t, &key, "f2", p).await;
     alerted(&t, &a).await;
@@ -170,6 +173,7 @@ async fn a_collected_aed_stays_unavailable_until_returned() {
     let r = t.http.post(t.url(&format!("/api/v1/aeds/{aed}/returned"))).bearer_auth(&a).send().await.unwrap();
     assert_eq!(r.status(), 204);
     assert!(t.app.aeds().out_for_return(aed).is_none());
+    assert_eq!(t.app.store.aed(aed).await.unwrap().unwrap().details.out_for_return, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

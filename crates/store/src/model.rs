@@ -216,6 +216,17 @@ pub struct AedDetails {
     /// and deactivations, oldest first; the registry's reminder rules read them.
     #[serde(default)]
     pub reminders: Vec<OwnerReminder>,
+    /// Taken on a mission and not confirmed back in its cabinet yet: not
+    /// offered to dispatch until it is (survives a restart).
+    #[serde(default)]
+    pub out_for_return: Option<OutForReturnRecord>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutForReturnRecord {
+    pub incident: IncidentId,
+    pub volunteer: VolunteerId,
+    pub since: DateTime<Utc>,
 }
 
 /// One reminder the registry sent (or step it took) for an AED.

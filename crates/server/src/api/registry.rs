@@ -411,6 +411,10 @@ pub async fn returned_aed(State(app): State<AppState>, Auth(who): Auth, Path(id)
     if !app.aeds_mut().returned(id) {
         return Err(ApiError::conflict("not_out", "this AED is not waiting to be returned"));
     }
+    if let Some(mut a) = app.store.aed(id).await? {
+        a.details.out_for_return = None;
+        app.store.upsert_aed(&a).await?;
+    }
     audit(&app, &who, "aed.returned", Some(region), Some(id.to_string()), json!({})).await;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
