@@ -295,3 +295,43 @@ async fn owners_are_reminded_confirm_by_link_and_silent_owners_are_escalated_the
     assert!(log.iter().any(|e| e.action == "aed.owner_silent" && e.target.as_deref() == Some(&silent.to_string())));
     assert!(log.iter().any(|e| e.action == "aed.deactivated"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coverage_counts_reachable_volunteers_and_usable_aeds_per_cell() {
+    let t = spawn_app().await;
+    let (region, _) = t.region("coverage", DispatchPolicy::firstlink()).await;
+    let p = cph();
+    t.aed(region, "Lobby", p.offset(0.0, 100.0), "24/7", None).await;
+    t.aed(region, "Shop", p.offset(90.0, 200.0), "Mo-Su 00:00-00:01", None).await; // closed nearly always
+    t.volunteer(region, p.offset(180.0, 150.0), Tier::IncludingHomes).await;
+    t.volunteer(region, p.offset(270.0, 300.0), Tier::IncludingHomes).await;
+    let op = t.operator("cov-op", OperatorRole::Operator, vec![region]).await;
+    // A 6 km box around the point in 1 km cells.
+    let (w, s) = (p.offset(270.0, 3_000.0).lon, p.offset(180.0, 3_000.0).lat);
+    let (e, n) = (p.offset(90.0, 3_000.0).lon, p.offset(0.0, 3_000.0).lat);
+    let (st, v) = t.get_json(&op, &format!("/api/v1/coverage?region=coverage&cell_m=1000&bbox={w},{s},{e},{n}")).await;
+    assert_eq!(st, 200, "{v}");
+    let cells = v["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 36, "6 × 6 cells");
+    let nearest = |lat: f64, lon: f64| {
+        cells
+            .iter()
+            .min_by(|a, b| {
+                let d = |c: &Value| (c["lat"].as_f64().unwrap() - lat).powi(2) + (c["lon"].as_f64().unwrap() - lon).powi(2);
+                d(a).total_cmp(&d(b))
+            })
+            .unwrap()
+    };
+    let centre = nearest(p.lat, p.lon);
+    assert_eq!((centre["volunteers"].as_u64(), centre["aeds"].as_u64()), (Some(2), Some(1)), "{centre}: the closed shop does not count");
+    let corner = nearest(s, w);
+    assert_eq!((corner["volunteers"].as_u64(), corner["aeds"].as_u64()), (Some(0), Some(0)), "{corner}");
+    // Counts only, no positions; operators only; bad sizes refused.
+    assert!(!v.to_string().contains("volunteer_id"));
+    let disp = t.operator("cov-disp", OperatorRole::Dispatcher, vec![region]).await;
+    assert_eq!(t.get_json(&disp, "/api/v1/coverage?region=coverage").await.0, 403);
+    let (st, b) = t.get_json(&op, "/api/v1/coverage?region=coverage&cell_m=10").await;
+    assert_eq!((st, b["error"]["field"].as_str()), (400, Some("cell_m")), "{b}");
+    let (st, _) = t.get_json(&op, "/api/v1/coverage?region=coverage").await;
+    assert_eq!(st, 200, "framed by the region's AEDs");
+}

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod cad;
+pub mod coverage;
 pub mod dispatch;
 pub mod events;
 pub mod monitoring;
@@ -68,6 +69,7 @@ pub fn router(app: AppState) -> Router {
         .merge(registry::routes())
         .merge(cad::routes())
         .merge(monitoring::routes())
+        .merge(coverage::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);
