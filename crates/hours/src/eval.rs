@@ -356,16 +356,11 @@ impl<'o, 'c, 'h> Evaluator<'o, 'c, 'h> {
         }
     }
 
-    /// First instant in `(t, limit]` where the state differs from the state at `t`.
-    pub(crate) fn next_change(
-        &mut self,
-        t: DateTime<Utc>,
-        limit: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        if limit <= t {
-            return None;
-        }
-        let (s0, _) = self.at_instant(t);
+    /// Candidate change instants in `(t, limit]`, sorted and deduplicated: every
+    /// interval end point of the day programs from the local day before `t`
+    /// onwards, and every UTC offset change. The state is constant between two
+    /// consecutive candidates. `None` where `t` has no local time.
+    fn candidates(&mut self, t: DateTime<Utc>, limit: DateTime<Utc>) -> Option<Vec<DateTime<Utc>>> {
         let local_date = to_local(self.tz, t)?.date();
         let first_day = local_date.pred_opt().unwrap_or(local_date);
         let span_days = limit.signed_duration_since(t).num_days();
@@ -394,6 +389,43 @@ impl<'o, 'c, 'h> Evaluator<'o, 'c, 'h> {
         cands.retain(|c| *c > t && *c <= limit);
         cands.sort_unstable();
         cands.dedup();
+        Some(cands)
+    }
+
+    /// First instant in `(t, limit]` where the state differs from the state at `t`.
+    pub(crate) fn next_change(
+        &mut self,
+        t: DateTime<Utc>,
+        limit: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        if limit <= t {
+            return None;
+        }
+        let (s0, _) = self.at_instant(t);
+        let cands = self.candidates(t, limit)?;
         cands.into_iter().find(|&c| self.at_instant(c).0 != s0)
+    }
+
+    /// The state at `from` and every change in `(from, to]` with the state it
+    /// changes to, in order (each differs from the one before).
+    pub(crate) fn changes(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> (State, Vec<(DateTime<Utc>, State)>) {
+        let (s0, _) = self.at_instant(from);
+        let mut out = Vec::new();
+        if to <= from {
+            return (s0, out);
+        }
+        let mut cur = s0;
+        for c in self.candidates(from, to).unwrap_or_default() {
+            let s = self.at_instant(c).0;
+            if s != cur {
+                out.push((c, s));
+                cur = s;
+            }
+        }
+        (s0, out)
     }
 }

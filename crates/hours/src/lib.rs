@@ -225,6 +225,24 @@ impl OpeningHours {
         d.is_zero() || ev.next_change(t, end).is_none()
     }
 
+    /// The state at `from` and every instant in `(from, to]` at which the state
+    /// changes, with the state from then on; in order, each differing from the
+    /// one before. For `t` in `[from, to)` the state at `t` is that of the last
+    /// change at or before `t` (or the first element if none), and
+    /// [`OpeningHours::next_change`] at `t` is the first listed change after `t`
+    /// when there is one. Lets callers answer repeated queries in a window
+    /// without evaluating (e.g. a per-facility timeline for a week).
+    #[must_use]
+    pub fn changes_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        tz: Tz,
+        ctx: &Context<'_>,
+    ) -> (State, Vec<(DateTime<Utc>, State)>) {
+        eval::Evaluator::new(&self.rules, tz, ctx).changes(from, to)
+    }
+
     /// The first instant after `t` at which the state differs from the state at `t`,
     /// within [`NEXT_CHANGE_HORIZON_DAYS`]; `None` if there is none.
     #[must_use]

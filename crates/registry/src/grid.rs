@@ -1,7 +1,6 @@
 //! A uniform latitude/longitude grid for "what lies within r metres".
 
 use std::collections::HashMap;
-use std::hash::Hash;
 
 use firstlink_domain::geo::LatLon;
 
@@ -11,37 +10,58 @@ const M_PER_DEG_LAT: f64 = 111_320.0;
 /// (callers check the exact distance).
 #[derive(Debug, Clone)]
 pub struct Grid<K> {
-    cell_deg: f64,
-    cells: HashMap<(i32, i32), Vec<K>>,
+    cells: Cells<Vec<K>>,
 }
 
-impl<K: Copy + Eq + Hash> Grid<K> {
+impl<K: Copy> Grid<K> {
+    /// `cell_m`: cell height in metres (width in degrees is the same).
+    pub fn new(cell_m: f64) -> Self {
+        Self { cells: Cells::new(cell_m) }
+    }
+
+    pub fn insert(&mut self, k: K, p: LatLon) {
+        let c = self.cells.key(p);
+        self.cells.cells.entry(c).or_default().push(k);
+    }
+
+    /// Calls `f` for every key in cells that may lie within `radius_m` of `centre`.
+    pub fn for_each_near(&self, centre: LatLon, radius_m: f64, mut f: impl FnMut(K)) {
+        self.cells.for_each_near(centre, radius_m, |v| v.iter().for_each(|k| f(*k)));
+    }
+}
+
+impl<K: Copy + PartialEq> Grid<K> {
+    pub fn remove(&mut self, k: K, p: LatLon) {
+        let c = self.cells.key(p);
+        if let Some(v) = self.cells.cells.get_mut(&c) {
+            v.retain(|x| *x != k);
+            if v.is_empty() {
+                self.cells.cells.remove(&c);
+            }
+        }
+    }
+}
+
+/// The cells of a [`Grid`], each holding a `V` (a bucket of any layout).
+#[derive(Debug, Clone)]
+pub struct Cells<V> {
+    cell_deg: f64,
+    pub(crate) cells: HashMap<(i32, i32), V>,
+}
+
+impl<V> Cells<V> {
     /// `cell_m`: cell height in metres (width in degrees is the same).
     pub fn new(cell_m: f64) -> Self {
         Self { cell_deg: (cell_m / M_PER_DEG_LAT).max(1e-6), cells: HashMap::new() }
     }
 
-    fn cell(&self, p: LatLon) -> (i32, i32) {
+    /// The cell holding `p`.
+    pub fn key(&self, p: LatLon) -> (i32, i32) {
         ((p.lat / self.cell_deg).floor() as i32, (p.lon / self.cell_deg).floor() as i32)
     }
 
-    pub fn insert(&mut self, k: K, p: LatLon) {
-        let c = self.cell(p);
-        self.cells.entry(c).or_default().push(k);
-    }
-
-    pub fn remove(&mut self, k: K, p: LatLon) {
-        let c = self.cell(p);
-        if let Some(v) = self.cells.get_mut(&c) {
-            v.retain(|x| *x != k);
-            if v.is_empty() {
-                self.cells.remove(&c);
-            }
-        }
-    }
-
-    /// Calls `f` for every key in cells that may lie within `radius_m` of `centre`.
-    pub fn for_each_near(&self, centre: LatLon, radius_m: f64, mut f: impl FnMut(K)) {
+    /// Calls `f` with every cell that may lie within `radius_m` of `centre`.
+    pub fn for_each_near(&self, centre: LatLon, radius_m: f64, mut f: impl FnMut(&V)) {
         if radius_m.is_nan() || radius_m < 0.0 {
             return;
         }
@@ -60,7 +80,7 @@ impl<K: Copy + Eq + Hash> Grid<K> {
             for ((a, b), v) in &self.cells {
                 let (a, b) = (i64::from(*a), i64::from(*b));
                 if (a0..=a1).contains(&a) && (b0..=b1).contains(&b) {
-                    v.iter().for_each(|k| f(*k));
+                    f(v);
                 }
             }
             return;
@@ -69,7 +89,7 @@ impl<K: Copy + Eq + Hash> Grid<K> {
             for b in b0..=b1 {
                 let (Ok(a), Ok(b)) = (i32::try_from(a), i32::try_from(b)) else { continue };
                 if let Some(v) = self.cells.get(&(a, b)) {
-                    v.iter().for_each(|k| f(*k));
+                    f(v);
                 }
             }
         }

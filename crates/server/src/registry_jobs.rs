@@ -1,8 +1,8 @@
-//! Background work for the AED registry: fetch-and-return tracking and
-//! follow-up of AEDs not returned in time.
+//! Background work for the AED registry: fetch-and-return tracking,
+//! follow-up of AEDs not returned in time, and keeping the opening-hours
+//! timelines of the days ahead ready.
 //!
-//! [`spawn`] must be called once after [`crate::launch`] (it is not wired
-//! into `launch` yet).
+//! [`spawn`] is started by [`crate::launch`].
 
 use std::sync::Arc;
 
@@ -43,6 +43,11 @@ pub fn spawn(app: &Arc<App>) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             tick.tick().await;
+            // Opening-hours timelines for the days ahead, so dispatch never builds one
+            // while a patient waits (cheap when they still cover the next two days).
+            let t = std::time::Instant::now();
+            a.aeds().warm(a.now());
+            tracing::debug!(ms = t.elapsed().as_millis() as u64, "AED opening hours warmed");
             let overdue = a.aeds().overdue_returns(a.now(), Duration::hours(RETURN_TIMEOUT_HOURS));
             for (aed, out) in overdue {
                 let region = a.aeds().get(aed).map(|x| x.region_id);
