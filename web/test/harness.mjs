@@ -65,7 +65,11 @@ export async function startSmsGateway() {
   };
 }
 
-export async function startServer({ sms } = {}) {
+/**
+ * Starts the server. `prepare({ bin, dataDir, run })`, if given, runs after the
+ * admin setup and before `serve`, e.g. to import AEDs with `run(['aeds', '--data-dir', dataDir, 'import', …])`.
+ */
+export async function startServer({ sms, prepare } = {}) {
   const bin = findBinary();
   const dataDir = mkdtempSync(join(tmpdir(), 'firstlink-e2e-'));
   admin(bin, dataDir, ['create-region', '--slug', REGION, '--name', 'Test Town', '--timezone', 'Europe/Copenhagen', '--country', 'DK']);
@@ -75,6 +79,16 @@ export async function startServer({ sms } = {}) {
   admin(bin, dataDir, ['create-operator', '--username', ADMIN.username, '--role', 'admin', '--password-env', 'FL_PW'], { FL_PW: ADMIN.password });
   admin(bin, dataDir, ['create-operator', '--username', OPERATOR.username, '--role', 'operator', '--region', REGION, '--password-env', 'FL_PW'], { FL_PW: OPERATOR.password });
   admin(bin, dataDir, ['create-operator', '--username', TECHNICIAN.username, '--role', 'technician', '--region', REGION, '--password-env', 'FL_PW'], { FL_PW: TECHNICIAN.password });
+  if (prepare) {
+    await prepare({
+      bin, dataDir,
+      run(args) {
+        const r = spawnSync(bin, args, { env: { ...process.env, RUST_LOG: 'warn' }, encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`firstlink ${args.join(' ')} failed: ${r.stderr}${r.stdout}`);
+        return r.stdout;
+      },
+    });
+  }
   // Test files run side by side: each server's monitoring endpoint takes a free port.
   const env = { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', FIRSTLINK_MONITOR__BROKER_LISTEN: '127.0.0.1:0' };
   if (sms) Object.assign(env, { FIRSTLINK_NOTIFY__SMS__URL: sms.url, FIRSTLINK_NOTIFY__SMS__AUTH_TOKEN: 'x', FIRSTLINK_NOTIFY__SMS__FROM: 'firstlink' });

@@ -5,6 +5,7 @@ import { h, clear, field, showFormError, clearFormErrors, fieldError, fmtTime, f
 import { createClient, liveFeed, ApiError } from '../shared/api.js';
 import { createMap, dot, L } from '../shared/map.js';
 import { readinessView } from './readiness.js';
+import { coverageLayer, registryPanels } from './registry.js';
 import { initLang, t, lang } from './i18n.js';
 
 initLang();
@@ -156,6 +157,9 @@ function renderShell() {
     h('main', { id: 'main', tabindex: '-1' }));
   renderConn();
 }
+
+/** Operators and administrators (not dispatchers, not technicians) see coverage and registry review. */
+function isOperator() { return ['operator', 'admin'].includes(state.session?.whoami?.role); }
 
 /** Technicians see only AED readiness and service tickets: no incidents, no volunteers. */
 function isTechnician() { return state.session?.whoami?.role === 'technician'; }
@@ -500,16 +504,23 @@ function aedsView(main) {
   const count = h('p', { class: 'muted', 'aria-live': 'polite' });
   const tbody = h('tbody');
   const mapEl = h('div', { class: 'big-map' });
+  // Coverage, registry health and the review queue are for operators and administrators.
+  const operates = isOperator();
+  const covEl = operates ? h('div', { class: 'cov-controls', 'data-section': 'coverage' }) : null;
+  const panelsEl = operates ? h('div', { class: 'stack reg-panels' }) : null;
   clear(main, h('div', { class: 'split' },
     h('section', { class: 'side stack', 'aria-labelledby': 'aed-h' },
       h('div', { class: 'row spread' }, h('h1', { id: 'aed-h' }, 'AED registry'), h('button', { onclick: () => addAed(map.getCenter()) }, '+ Add AED')),
       h('div', { class: 'row' }, h('label', { for: 'aed-q' }, 'Search'), q),
       h('div', { class: 'row' }, openOnly, h('label', { for: 'aed-open' }, 'Open now only')),
       count,
-      h('div', { class: 'scroll' }, h('table', null, h('thead', null, h('tr', null, h('th', null, 'Name'), h('th', null, 'Access'), h('th', null, 'Open'), h('th', null, 'Code'))), tbody))),
-    h('section', { class: 'map-pane', 'aria-label': 'AED map' }, mapEl)));
+      h('div', { class: 'scroll' }, h('table', null, h('thead', null, h('tr', null, h('th', null, 'Name'), h('th', null, 'Access'), h('th', null, 'Open'), h('th', null, 'Code'))), tbody)),
+      panelsEl),
+    h('section', { class: 'map-pane', 'aria-label': 'AED map' }, covEl, mapEl)));
   const map = createMap(mapEl, { label: 'Map of AEDs' });
   const layer = L.layerGroup().addTo(map);
+  const stopCoverage = operates ? coverageLayer(map, covEl, { api, region: state.region }) : null;
+  const panels = operates ? registryPanels(panelsEl, { api, region: state.region, aeds: () => all, onChange: () => load() }) : null;
   let fitted = false;
   function render() {
     const term = q.value.trim().toLowerCase();
@@ -532,6 +543,7 @@ function aedsView(main) {
     try { all = await api.get(`/api/v1/aeds?region=${encodeURIComponent(state.region)}`); render(); }
     catch (e) { count.textContent = `Could not load AEDs: ${e.message}`; }
   }
+  async function loadAll() { await load(); await panels?.load(); }
   function addAed(latlng) {
     const form = h('form', { class: 'stack', novalidate: true },
       h('h2', null, 'Add an AED'),
@@ -556,7 +568,7 @@ function aedsView(main) {
       if (f('location_desc')) body.location_desc = [['en', f('location_desc')]];
       if (f('level')) body.level = f('level');
       if (f('access_code')) { body.access_code = f('access_code'); body.locked = true; }
-      try { await api.post(`/api/v1/aeds?region=${encodeURIComponent(state.region)}`, body); dlg.close(); load(); }
+      try { await api.post(`/api/v1/aeds?region=${encodeURIComponent(state.region)}`, body); dlg.close(); loadAll(); }
       catch (e) { showFormError(form, e); }
     });
     dlg.addEventListener('close', () => dlg.remove());
@@ -565,8 +577,8 @@ function aedsView(main) {
   map.on('click', (e) => addAed(e.latlng));
   openOnly.addEventListener('change', render);
   q.addEventListener('input', debounce(render, 150));
-  load();
-  return () => map.remove();
+  loadAll();
+  return () => { stopCoverage?.(); map.remove(); };
 }
 
 // ---------- volunteers ----------
