@@ -1247,6 +1247,11 @@ mod texts {
             },
             Text::OwnerReminder {
                 aed_name: "Kiosk at the station".to_owned(),
+                what: "registered".to_owned(),
+                url: "https://fl.example/owner/confirm/x/y".to_owned(),
+            },
+            Text::OwnerReminder {
+                aed_name: "Kiosk at the station".to_owned(),
                 what: "confirm".to_owned(),
                 url: "https://fl.example/owner/confirm/x/y".to_owned(),
             },

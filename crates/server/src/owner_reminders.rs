@@ -3,9 +3,13 @@
 //! region's operators when an owner stays silent, and deactivation after
 //! that (the rules are `firstlink_registry::reminders`, per region).
 //!
-//! Owners need no account: each reminder carries a link
+//! Owners need no account: each message carries a link
 //! (`/owner/confirm/{aed}/{token}`) whose token is an HMAC over the AED id
-//! and its last confirmation, so it stops working once used. A reminder is
+//! and the owner's contact, so only whoever receives the owner's messages
+//! can confirm or edit the record (`/api/v1/public/aeds/{id}`), and a new
+//! contact voids old links. Owners register AEDs the same way: the
+//! registration waits for an operator's review, the link goes to the
+//! contact given. A reminder is
 //! recorded in the outbox under a key naming the AED, the kind and its
 //! number since the last confirmation, then noted in the AED record: a crash
 //! in between sends it once anyway.
@@ -51,12 +55,14 @@ async fn link_key(app: &App) -> Result<Vec<u8>, StoreError> {
     Ok(k.to_vec())
 }
 
-/// The confirmation token of an AED's current record.
+/// The owner's token for an AED: bound to the AED and its owner contact, so
+/// it reaches only whoever receives the messages, and a new contact (set by
+/// an operator) voids the old links.
 pub async fn token(app: &App, a: &Aed) -> Result<String, StoreError> {
     let key = link_key(app).await?;
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).map_err(|e| StoreError::Backend(e.to_string()))?;
     mac.update(a.id.0.as_bytes());
-    mac.update(&a.details.last_confirmed_at.map_or(0, |t| t.timestamp_micros()).to_be_bytes());
+    mac.update(a.details.owner_contact.as_deref().unwrap_or("").as_bytes());
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..16]))
 }
 
@@ -89,7 +95,7 @@ fn sent_of(a: &Aed) -> Vec<Sent> {
 }
 
 /// An e-mail address or an E.164 number from the owner's contact field.
-fn owner_recipient(contact: Option<&str>) -> Option<Recipient> {
+pub fn owner_recipient(contact: Option<&str>) -> Option<Recipient> {
     let c = contact?.trim();
     if c.contains('@') && !c.contains(char::is_whitespace) {
         return Some(Recipient::Email { address: c.to_string() });
@@ -102,7 +108,6 @@ fn owner_recipient(contact: Option<&str>) -> Option<Recipient> {
 pub async fn run_once(app: &Arc<App>, now: DateTime<Utc>) -> anyhow::Result<Vec<(AedId, ReminderKind)>> {
     let aeds: Vec<Aed> = app.aeds().all(None).filter(|a| matches!(a.status, AedStatus::Active | AedStatus::PendingReview)).cloned().collect();
     let mut done = Vec::new();
-    let public_url = app.config.public_url.clone().unwrap_or_default();
     let mut policies = std::collections::HashMap::new();
     for a in aeds {
         let p = match policies.entry(a.region_id) {
@@ -115,32 +120,16 @@ pub async fn run_once(app: &Arc<App>, now: DateTime<Utc>) -> anyhow::Result<Vec<
         }
         // The stored record is the truth (the in-memory one may lag an edit).
         let Some(mut rec) = app.store.aed(a.id).await? else { continue };
-        let mut outbox = Vec::new();
+        let mut sent_any = false;
         let since = rec.details.last_confirmed_at.map_or(0, |t| t.timestamp());
         for k in &kinds {
             let n = rec.details.reminders.iter().filter(|r| r.kind == kind_str(*k) && r.at.timestamp() > since).count();
             match k {
                 ReminderKind::Confirm | ReminderKind::Pads | ReminderKind::Battery => {
-                    match owner_recipient(rec.details.owner_contact.as_deref()) {
-                        Some(to) => {
-                            let url = format!("{public_url}/owner/confirm/{}/{}", rec.id, token(app, &rec).await?);
-                            outbox.push(NewOutbox {
-                                dedupe_key: format!("owner:{}:{}:{since}:{n}", rec.id, kind_str(*k)),
-                                volunteer: None,
-                                incident: None,
-                                recipient: Some(to),
-                                message: OutboxMessage {
-                                    id: format!("owner-{}-{}-{n}", rec.id, kind_str(*k)),
-                                    kind: "aed_owner_reminder".into(),
-                                    incident: None,
-                                    data: serde_json::json!({ "aed_id": rec.id, "aed_name": rec.name, "what": kind_str(*k), "url": url, "lang": language_of(app, rec.region_id) }),
-                                    urgent: false,
-                                    ttl_seconds: 7 * 24 * 3600,
-                                },
-                                not_before: now,
-                            });
-                        }
-                        None => audit(app, &rec, "aed.owner_unreachable", serde_json::json!({ "reminder": kind_str(*k) }), now).await,
+                    if message_owner(app, &rec, kind_str(*k), &format!("{since}:{n}")).await? {
+                        sent_any = true;
+                    } else {
+                        audit(app, &rec, "aed.owner_unreachable", serde_json::json!({ "reminder": kind_str(*k) }), now).await;
                     }
                 }
                 ReminderKind::Escalate => audit(app, &rec, "aed.owner_silent", serde_json::json!({ "reminders": n }), now).await,
@@ -152,16 +141,40 @@ pub async fn run_once(app: &Arc<App>, now: DateTime<Utc>) -> anyhow::Result<Vec<
             rec.details.reminders.push(OwnerReminder { kind: kind_str(*k).into(), at: now });
             done.push((rec.id, *k));
         }
-        app.store.enqueue(&outbox).await?;
         app.store.upsert_aed(&rec).await?;
         if let Some(rt) = app.region(rec.region_id) {
             app.aeds_mut().upsert(rec, rt.tz, &rt.region.country);
         }
-        if !outbox.is_empty() {
-            app.outbox.wake();
+        if sent_any {
+            tracing::debug!("owner reminders queued");
         }
     }
     Ok(done)
+}
+
+/// Queues one message to the owner of `a` (`what` as in the reminder texts).
+pub async fn message_owner(app: &App, a: &Aed, what: &str, key: &str) -> Result<bool, StoreError> {
+    let Some(to) = owner_recipient(a.details.owner_contact.as_deref()) else { return Ok(false) };
+    let public_url = app.config.public_url.clone().unwrap_or_default();
+    let url = format!("{public_url}/owner/confirm/{}/{}", a.id, token(app, a).await?);
+    let item = NewOutbox {
+        dedupe_key: format!("owner:{}:{what}:{key}", a.id),
+        volunteer: None,
+        incident: None,
+        recipient: Some(to),
+        message: OutboxMessage {
+            id: format!("owner-{}-{what}-{key}", a.id),
+            kind: "aed_owner_reminder".into(),
+            incident: None,
+            data: serde_json::json!({ "aed_id": a.id, "aed_name": a.name, "what": what, "url": url, "lang": language_of(app, a.region_id) }),
+            urgent: false,
+            ttl_seconds: 7 * 24 * 3600,
+        },
+        not_before: app.now(),
+    };
+    app.store.enqueue(&[item]).await?;
+    app.outbox.wake();
+    Ok(true)
 }
 
 fn language_of(app: &App, region: RegionId) -> &'static str {

@@ -274,10 +274,13 @@ async fn owners_are_reminded_confirm_by_link_and_silent_owners_are_escalated_the
     assert!(form.text().await.unwrap().contains("Thank you"));
     let confirmed = t.app.store.aed(kiosk).await.unwrap().unwrap().details.last_confirmed_at.unwrap();
     assert!(confirmed > now - Duration::minutes(1));
-    // Used once: the link is dead now, and a made-up token never worked.
-    assert_eq!(t.http.get(t.url(&link)).send().await.unwrap().status(), 404);
+    // A token is good for its own AED only, and a new owner contact voids it.
     let (s, _) = t.post_json("", &format!("/api/v1/public/aeds/{fresh}/confirm"), json!({ "token": token })).await;
     assert_eq!(s, 404);
+    let mut rec = t.app.store.aed(kiosk).await.unwrap().unwrap();
+    rec.details.owner_contact = Some("new-owner@example.org".into());
+    t.app.store.upsert_aed(&rec).await.unwrap();
+    assert_eq!(t.http.get(t.url(&link)).send().await.unwrap().status(), 404);
 
     // A silent owner: three reminders 14 days apart, then escalation, then deactivation 8 weeks after the last.
     let silent = owned_aed(&t, region, "Silent", due_soon, None).await;
@@ -334,4 +337,63 @@ async fn coverage_counts_reachable_volunteers_and_usable_aeds_per_cell() {
     assert_eq!((st, b["error"]["field"].as_str()), (400, Some("cell_m")), "{b}");
     let (st, _) = t.get_json(&op, "/api/v1/coverage?region=coverage").await;
     assert_eq!(st, 200, "framed by the region's AEDs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_registers_an_aed_for_review_and_edits_it_through_the_link() {
+    let sms = MockSms::start().await;
+    let t = spawn_app_with(|c| c.notify.sms = Some(sms.config())).await;
+    let (region, _) = t.region("owned", DispatchPolicy::firstlink()).await;
+    let p = cph();
+    let reg = json!({
+        "region": "owned", "name": "Bakery on the corner", "location": { "lat": p.lat, "lon": p.lon },
+        "access": "public", "opening_hours": "Mo-Sa 06:00-18:00", "owner_name": "Bageriet ApS",
+        "owner_contact": "+45 30 40 50 60", "access_code": "1470", "pad_expiry": "2027-05-01"
+    });
+    // Bad input names the field and creates nothing.
+    let mut bad = reg.clone();
+    bad["owner_contact"] = json!("ring the bell");
+    let (s, b) = t.post_json("", "/api/v1/public/aeds/register", bad).await;
+    assert_eq!((s, b["error"]["field"].as_str()), (400, Some("owner_contact")), "{b}");
+    let mut bad = reg.clone();
+    bad["opening_hours"] = json!("Mo-Sa 06:00-25:99");
+    assert_eq!(t.post_json("", "/api/v1/public/aeds/register", bad).await.1["error"]["field"], "opening_hours");
+    assert_eq!(t.app.aeds().all(Some(region)).count(), 0);
+
+    let (s, b) = t.post_json("", "/api/v1/public/aeds/register", reg).await;
+    assert_eq!(s, 202, "{b}");
+    let id: firstlink_domain::ids::AedId = serde_json::from_value(b["id"].clone()).unwrap();
+    let a = t.app.aeds().get(id).unwrap().clone();
+    assert_eq!(a.status, AedStatus::PendingReview);
+    assert!(a.details.review.contains(&AedReviewFlag::NewRegistration));
+    // Not offered to dispatch, not on the public map, before an operator approves it.
+    assert!(firstlink_domain::aed::AedSource::usable_near(&*t.app.aeds(), p, 500.0, Utc::now()).is_empty());
+    assert!(!public(&t, "?region=owned").await.2.contains("Bakery"));
+    // The owner's phone gets the link.
+    eventually(10, "registration message", || async { (!sms.all().is_empty()).then_some(()) }).await;
+    let msg = sms.all()[0].to_string();
+    let start = msg.find("/owner/confirm/").unwrap();
+    let link: String = msg[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || "/-_".contains(*c)).collect();
+    let token = link.rsplit('/').next().unwrap().to_string();
+    // Editing with the token: hours change at once, a move waits for review.
+    let far = p.offset(90.0, 60.0);
+    let edit = json!({ "token": token, "opening_hours": "Mo-Su 06:00-20:00", "location": { "lat": far.lat, "lon": far.lon } });
+    let r = t.http.put(t.url(&format!("/api/v1/public/aeds/{id}"))).json(&edit).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["move_pending_review"], true);
+    let a = t.app.store.aed(id).await.unwrap().unwrap();
+    assert_eq!(a.opening_hours.as_deref(), Some("Mo-Su 06:00-20:00"));
+    assert_eq!(a.position, p, "the position waits for review");
+    assert!(a.details.review.iter().any(|f| matches!(f, AedReviewFlag::Moved { .. })));
+    // A wrong token changes nothing.
+    let r = t.http.put(t.url(&format!("/api/v1/public/aeds/{id}"))).json(&json!({ "token": "x", "name": "Hijacked" })).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(t.app.store.aed(id).await.unwrap().unwrap().name, "Bakery on the corner");
+    // The operator approves: active, in dispatch.
+    let op = t.operator("owned-op", OperatorRole::Operator, vec![region]).await;
+    let (s, b) = t.post_json(&op, &format!("/api/v1/aeds/{id}/approve"), json!({ "accept_move": true })).await;
+    assert_eq!(s, 200, "{b}");
+    let a = t.app.aeds().get(id).unwrap().clone();
+    assert_eq!(a.status, AedStatus::Active);
+    assert!(a.position.distance_m(far) < 1.0);
 }

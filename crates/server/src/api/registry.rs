@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::types::{opt_text, text};
 use super::{AppState, Auth, Body, ClientIp, audit};
 use crate::app::App;
 use crate::auth::Principal;
@@ -33,6 +34,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(merge_aed))
         .routes(routes!(confirm_aed))
         .routes(routes!(owner_confirm))
+        .routes(routes!(owner_register))
+        .routes(routes!(owner_edit))
         .routes(routes!(get_reminder_policy, put_reminder_policy))
         .routes(routes!(returned_aed))
 }
@@ -417,4 +420,171 @@ pub async fn returned_aed(State(app): State<AppState>, Auth(who): Auth, Path(id)
     }
     audit(&app, &who, "aed.returned", Some(region), Some(id.to_string()), json!({})).await;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// An owner's registration of an AED (no account: the contact is the credential).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerRegistration {
+    /// Region slug.
+    pub region: String,
+    pub name: String,
+    pub location: super::types::Location,
+    #[schema(value_type = String)]
+    pub access: AedAccess,
+    /// OpenStreetMap `opening_hours`, e.g. "Mo-Fr 08:00-17:00" or "24/7".
+    pub opening_hours: Option<String>,
+    pub indoor: Option<bool>,
+    pub level: Option<String>,
+    /// Where it hangs: `[["da", "ved indgangen"], ["en", "by the entrance"]]`.
+    pub location_desc: Option<Vec<(String, String)>>,
+    pub locked: Option<bool>,
+    /// Shown only to operators, dispatch and a responder sent to it.
+    pub access_code: Option<String>,
+    pub owner_name: String,
+    /// E-mail address or phone number (E.164); the link to manage the AED goes there.
+    pub owner_contact: String,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub pad_expiry: Option<chrono::NaiveDate>,
+    pub battery_expiry: Option<chrono::NaiveDate>,
+}
+
+/// Register an AED as its owner: it waits for an operator's review, and the
+/// owner's contact receives a link to check and change it.
+#[utoipa::path(post, path = "/api/v1/public/aeds/register", tag = "public", request_body = OwnerRegistration,
+    responses((status = 202, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+pub async fn owner_register(State(app): State<AppState>, ip: ClientIp, Body(r): Body<OwnerRegistration>) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
+    ip.limit(&app)?;
+    let rt = app.region_by_slug(&r.region).ok_or_else(|| ApiError::field("region", "no such region"))?;
+    let contact = text("owner_contact", &r.owner_contact, 200)?;
+    if crate::owner_reminders::owner_recipient(Some(&contact)).is_none() {
+        return Err(ApiError::field("owner_contact", "an e-mail address or a phone number in international form (+45…)"));
+    }
+    let hours = opt_text("opening_hours", r.opening_hours.as_deref(), 500)?;
+    if let Some(h) = &hours {
+        firstlink_hours::OpeningHours::parse(h).map_err(|e| ApiError::field("opening_hours", e.to_string()))?;
+    }
+    let now = app.now();
+    let a = Aed {
+        id: AedId::new(),
+        region_id: rt.region.id,
+        name: text("name", &r.name, 200)?,
+        position: r.location.validate("location")?,
+        access: r.access,
+        opening_hours: hours,
+        readiness: firstlink_domain::aed::Readiness::Unmonitored,
+        status: AedStatus::PendingReview,
+        details: firstlink_store::AedDetails {
+            indoor: r.indoor,
+            level: opt_text("level", r.level.as_deref(), 20)?,
+            location_desc: descriptions(r.location_desc)?,
+            locked: r.locked,
+            access_code: opt_text("access_code", r.access_code.as_deref(), 50)?,
+            owner_contact: Some(contact),
+            owner_name: Some(text("owner_name", &r.owner_name, 200)?),
+            manufacturer: opt_text("manufacturer", r.manufacturer.as_deref(), 100)?,
+            model: opt_text("model", r.model.as_deref(), 100)?,
+            pad_expiry: r.pad_expiry,
+            battery_expiry: r.battery_expiry,
+            last_confirmed_at: Some(now),
+            source: Some("owner".into()),
+            review: vec![AedReviewFlag::NewRegistration],
+            ..Default::default()
+        },
+        updated_at: now,
+    };
+    save(&app, a.clone()).await?;
+    crate::owner_reminders::message_owner(&app, &a, "registered", "0").await?;
+    let e = firstlink_store::AuditEntry { at: now, actor: "owner-link".into(), action: "aed.register".into(), region_id: Some(a.region_id), target: Some(a.id.to_string()), details: json!({ "name": a.name }) };
+    app.store.audit(&e).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(json!({ "id": a.id, "status": "pending_review" }))))
+}
+
+fn descriptions(d: Option<Vec<(String, String)>>) -> ApiResult<Vec<(String, String)>> {
+    let d = d.unwrap_or_default();
+    if d.len() > 10 {
+        return Err(ApiError::field("location_desc", "at most 10 languages"));
+    }
+    d.into_iter().map(|(l, t)| Ok((text("location_desc.lang", &l, 10)?, text("location_desc.text", &t, 500)?))).collect()
+}
+
+/// An owner's changes, authorised by the token from their link.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerEdit {
+    pub token: String,
+    pub name: Option<String>,
+    /// A new position more than 5 m away goes to an operator's review; the
+    /// stored position stays until then.
+    pub location: Option<super::types::Location>,
+    pub opening_hours: Option<String>,
+    pub indoor: Option<bool>,
+    pub level: Option<String>,
+    pub location_desc: Option<Vec<(String, String)>>,
+    pub locked: Option<bool>,
+    pub access_code: Option<String>,
+    pub pad_expiry: Option<chrono::NaiveDate>,
+    pub battery_expiry: Option<chrono::NaiveDate>,
+}
+
+/// The owner changes the AED's details (this also confirms the record).
+#[utoipa::path(put, path = "/api/v1/public/aeds/{id}", tag = "public", params(("id" = AedId, Path)), request_body = OwnerEdit,
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn owner_edit(State(app): State<AppState>, ip: ClientIp, Path(id): Path<AedId>, Body(e): Body<OwnerEdit>) -> ApiResult<Json<Value>> {
+    ip.limit(&app)?;
+    let mut a = app.store.aed(id).await?.ok_or_else(|| ApiError::not_found("aed"))?;
+    if !crate::owner_reminders::token_matches(&app, &a, &e.token).await? {
+        return Err(ApiError::not_found("aed"));
+    }
+    if let Some(n) = e.name {
+        a.name = text("name", &n, 200)?;
+    }
+    if let Some(h) = e.opening_hours {
+        let h = opt_text("opening_hours", Some(&h), 500)?;
+        if let Some(h) = &h {
+            firstlink_hours::OpeningHours::parse(h).map_err(|err| ApiError::field("opening_hours", err.to_string()))?;
+        }
+        a.opening_hours = h;
+        a.details.hours_error = None;
+    }
+    if let Some(l) = e.location {
+        let p = l.validate("location")?;
+        let d = a.position.distance_m(p);
+        if d > 5.0 {
+            a.details.review.retain(|f| !matches!(f, AedReviewFlag::Moved { .. }));
+            a.details.review.push(AedReviewFlag::Moved { lat: p.lat, lon: p.lon, distance_m: d, source: Some("owner".into()) });
+        }
+    }
+    let d = &mut a.details;
+    if e.indoor.is_some() {
+        d.indoor = e.indoor;
+    }
+    if let Some(l) = e.level {
+        d.level = opt_text("level", Some(&l), 20)?;
+    }
+    if e.location_desc.is_some() {
+        d.location_desc = descriptions(e.location_desc)?;
+    }
+    if e.locked.is_some() {
+        d.locked = e.locked;
+    }
+    if let Some(c) = e.access_code {
+        d.access_code = opt_text("access_code", Some(&c), 50)?;
+    }
+    if e.pad_expiry.is_some() {
+        d.pad_expiry = e.pad_expiry;
+    }
+    if e.battery_expiry.is_some() {
+        d.battery_expiry = e.battery_expiry;
+    }
+    let now = app.now();
+    d.last_confirmed_at = Some(now);
+    a.updated_at = now;
+    let region = a.region_id;
+    let pending_move = a.details.review.iter().any(|f| matches!(f, AedReviewFlag::Moved { .. }));
+    save(&app, a).await?;
+    let entry = firstlink_store::AuditEntry { at: now, actor: "owner-link".into(), action: "aed.owner_edit".into(), region_id: Some(region), target: Some(id.to_string()), details: json!({}) };
+    app.store.audit(&entry).await?;
+    Ok(Json(json!({ "id": id, "last_confirmed_at": now, "move_pending_review": pending_move })))
 }
