@@ -130,6 +130,11 @@ describe('firstlink console: coverage, registry health and review queue', { time
     assert.equal(await health.locator('[data-health="expiring"] .pill').textContent(), '1');
     assert.match(await health.locator('[data-health="expiring"]').textContent(), /pads or battery expiring within 60 days/);
     assert.equal(await health.locator('[data-health="expired"] .pill').textContent(), '1');
+    // The dates behind the counts, soonest first: the expired battery, then the pads.
+    const rows = health.locator('[data-testid="expiring-list"] tbody tr');
+    assert.equal(await rows.count(), 2);
+    assert.match(await rows.nth(0).textContent(), /Library AED.*expired/);
+    assert.match(await rows.nth(1).textContent(), /Harbour AED/);
     assert.equal(await health.locator('[data-health="flagged"]').textContent(), '2');
     assert.match(await health.locator('[data-health="confirmed"]').textContent(), /0 %/);
     assert.match(await health.locator('[data-health="records"]').textContent(), /1 pending review/);

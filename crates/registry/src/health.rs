@@ -24,6 +24,23 @@ pub struct Health {
     pub hours_unknown: usize,
     /// Records with an open review flag (moved, duplicate, new registration).
     pub flagged: usize,
+    /// The active AEDs behind `expired_consumables` and `expiring_consumables`,
+    /// soonest first (at most [`EXPIRING_LIST_MAX`]).
+    pub expiring: Vec<Expiring>,
+}
+
+/// Most entries in [`Health::expiring`].
+pub const EXPIRING_LIST_MAX: usize = 500;
+
+/// An active AED whose pads or battery expire soon (or did).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Expiring {
+    pub id: firstlink_domain::ids::AedId,
+    pub name: String,
+    pub pad_expiry: Option<NaiveDate>,
+    pub battery_expiry: Option<NaiveDate>,
+    /// The earliest of the two has passed.
+    pub expired: bool,
 }
 
 /// Computes [`Health`] at `now`.
@@ -48,15 +65,21 @@ pub fn health(aeds: &[Aed], now: DateTime<Utc>, confirmed_within_days: i64, expi
             h.confirmed_recently += 1;
         }
         let dates = [a.details.pad_expiry, a.details.battery_expiry];
-        if dates.iter().flatten().any(|d| *d < today) {
+        let expired = dates.iter().flatten().any(|d| *d < today);
+        if expired {
             h.expired_consumables += 1;
         } else if dates.iter().flatten().any(|d| *d <= soon) {
             h.expiring_consumables += 1;
+        }
+        if dates.iter().flatten().any(|d| *d <= soon) {
+            h.expiring.push(Expiring { id: a.id, name: a.name.clone(), pad_expiry: a.details.pad_expiry, battery_expiry: a.details.battery_expiry, expired });
         }
         if a.opening_hours.is_none() {
             h.hours_unknown += 1;
         }
     }
+    h.expiring.sort_by_key(|e| (e.pad_expiry.into_iter().chain(e.battery_expiry).min(), e.id));
+    h.expiring.truncate(EXPIRING_LIST_MAX);
     if h.active > 0 {
         h.confirmed_share = h.confirmed_recently as f64 / h.active as f64;
     }

@@ -187,6 +187,7 @@ async fn operators_review_approve_and_merge_and_see_health() {
         let mut x = t.app.store.aed(b).await.unwrap().unwrap();
         x.details.review = vec![AedReviewFlag::Duplicate { of: a, distance_m: 2.0 }];
         x.details.manufacturer = Some("Philips".into());
+        x.details.battery_expiry = Some(Utc::now().date_naive() + Duration::days(10));
         t.app.store.upsert_aed(&x).await.unwrap();
         t.app.aeds_mut().upsert(x, chrono_tz::Europe::Copenhagen, "DK");
         let mut y = t.app.store.aed(a).await.unwrap().unwrap();
@@ -202,6 +203,9 @@ async fn operators_review_approve_and_merge_and_see_health() {
     let (s, h) = t.get_json(&op, "/api/v1/aeds/health?region=review").await;
     assert_eq!(s, 200);
     assert_eq!((h["total"].as_u64(), h["pending_review"].as_u64(), h["flagged"].as_u64()), (Some(2), Some(1), Some(2)), "{h}");
+    // Which AEDs need new consumables, with the dates.
+    assert_eq!((h["expiring_consumables"].as_u64(), h["expiring"][0]["name"].as_str()), (Some(1), Some("Copy")), "{h}");
+    assert_eq!(h["expiring"][0]["battery_expiry"], json!((Utc::now().date_naive() + Duration::days(10)).to_string()));
     // Merge the copy into the original; approve the original with its move.
     let (s, _) = t.post_json(&op, &format!("/api/v1/aeds/{b}/merge"), json!({ "into": a })).await;
     assert_eq!(s, 200);
@@ -217,6 +221,8 @@ async fn operators_review_approve_and_merge_and_see_health() {
     assert_eq!(s, 200, "{c}");
     let (_, h) = t.get_json(&op, "/api/v1/aeds/health?region=review").await;
     assert_eq!((h["active"].as_u64(), h["confirmed_recently"].as_u64(), h["flagged"].as_u64()), (Some(1), Some(1), Some(0)), "{h}");
+    // The merge carried the copy's battery date over to the record that was kept.
+    assert_eq!((h["expiring"].as_array().unwrap().len(), h["expiring"][0]["name"].as_str()), (1, Some("Original")), "{h}");
     // The existing operator list still works with the extended record.
     assert_eq!(t.get_json(&op, "/api/v1/aeds?region=review").await.0, 200);
 }

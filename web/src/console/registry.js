@@ -169,7 +169,16 @@ export function registryPanels(el, { api, region, aeds, onChange }) {
       h('li', { 'data-health': 'expired' }, h('span', { class: `pill ${x.expired_consumables ? 'bad' : 'ok'}` }, `${x.expired_consumables}`),
         ' active AED(s) with pads or battery already expired'),
       h('li', { 'data-health': 'expiring' }, h('span', { class: `pill ${x.expiring_consumables ? 'warn' : 'ok'}` }, `${x.expiring_consumables}`),
-        ` active AED(s) with pads or battery expiring within ${x.expiring_within_days} days`)));
+        ` active AED(s) with pads or battery expiring within ${x.expiring_within_days} days`)),
+    (x.expiring ?? []).length
+      ? h('table', { class: 'data', 'data-testid': 'expiring-list' },
+        h('caption', { class: 'muted small' }, 'Soonest first'),
+        h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'AED'), h('th', { scope: 'col' }, 'Pads expire'), h('th', { scope: 'col' }, 'Battery expires'))),
+        h('tbody', null, ...x.expiring.map((e) => h('tr', { class: e.expired ? 'bad' : 'warn', 'data-aed': e.id },
+          h('td', null, e.name, e.expired ? h('span', { class: 'pill bad' }, ' expired') : null),
+          h('td', null, e.pad_expiry ?? '–'),
+          h('td', null, e.battery_expiry ?? '–')))))
+      : null);
   }
 
   function reason(item, f) {
