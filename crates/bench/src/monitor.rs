@@ -54,12 +54,17 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir_in(&parent)?;
     let (host, port) = firstlink_server::monitor::mqtt::parse_url(&a.broker)?;
 
-    let mut config = Config::default();
-    config.data_dir = dir.path().to_path_buf();
-    config.monitor.broker_listen = String::new();
-    config.monitor.mqtt_url = Some(a.broker.clone());
-    config.monitor.mqtt_client_id = format!("firstlink-bench-{}", Uuid::now_v7());
-    config.monitor.lorawan = false;
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        monitor: firstlink_server::config::MonitorConfig {
+            broker_listen: String::new(),
+            mqtt_url: Some(a.broker.clone()),
+            mqtt_client_id: format!("firstlink-bench-{}", Uuid::now_v7()),
+            lorawan: false,
+            ..Default::default()
+        },
+        ..Config::default()
+    };
     let app = server.block_on(async { firstlink_server::start(config).await })?;
 
     // AEDs and units, written through the store, then loaded.

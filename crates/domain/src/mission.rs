@@ -670,7 +670,7 @@ impl Mission {
             out.accept = Some(AcceptReply::OutOfRange);
             return Ok(());
         }
-        let task = self.assign_task(pos, ctx);
+        let task = self.assign_task(volunteer, pos, ctx);
         let a = &mut self.alerts[i];
         a.state = AlertState::Accepted;
         a.task = Some(task.clone());
@@ -716,7 +716,7 @@ impl Mission {
 
     /// Chooses the task for a volunteer who accepted at `pos`: straight to the
     /// patient, or first to one of the usable AEDs not claimed by anyone else.
-    fn assign_task(&self, pos: LatLon, ctx: &MissionCtx<'_>) -> Task {
+    fn assign_task(&self, volunteer: VolunteerId, pos: LatLon, ctx: &MissionCtx<'_>) -> Task {
         let now = ctx.now;
         let p = &self.policy;
         let patient = self.incident.location;
@@ -735,7 +735,7 @@ impl Mission {
             .collect();
         let mut aeds: Vec<AedCandidate> = ctx
             .aeds
-            .usable_near(patient, p.aed_search_radius_m, now)
+            .usable_near_by(patient, p.aed_search_radius_m, now, volunteer)
             .into_iter()
             .filter(|a| !held.contains(&a.id))
             .collect();

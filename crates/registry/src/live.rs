@@ -510,6 +510,17 @@ impl AedRegistry {
     /// Like [`AedSource::usable_near`], for a responder who may use AEDs with
     /// any access in `may_use` (the dispatch engine passes only `Public`).
     pub fn usable_near_for(&self, centre: LatLon, radius_m: f64, at: DateTime<Utc>, may_use: &[AedAccess]) -> Vec<AedCandidate> {
+        self.usable_near_where(centre, radius_m, at, |h| may_use.contains(&h.access))
+    }
+
+    /// Public AEDs, and the others `responder` is authorised for.
+    pub fn usable_near_by_responder(&self, centre: LatLon, radius_m: f64, at: DateTime<Utc>, responder: VolunteerId) -> Vec<AedCandidate> {
+        self.usable_near_where(centre, radius_m, at, |h| {
+            h.access == AedAccess::Public || self.entries[h.idx as usize].aed.details.authorized_responders.contains(&responder)
+        })
+    }
+
+    fn usable_near_where(&self, centre: LatLon, radius_m: f64, at: DateTime<Utc>, allowed: impl Fn(&Hot) -> bool) -> Vec<AedCandidate> {
         let mut out = Vec::new();
         let near = Planar::new(centre, radius_m);
         let t = at.timestamp();
@@ -519,7 +530,7 @@ impl AedRegistry {
                     Some(inside) => inside,
                     None => centre.distance_m(LatLon { lat: h.lat, lon: h.lon }) <= radius_m,
                 };
-                if !inside || !h.usable || !may_use.contains(&h.access) {
+                if !inside || !h.usable || !allowed(h) {
                     continue;
                 }
                 let state = match h.hours {
@@ -674,5 +685,9 @@ fn full_answer(e: &Entry, h: &OpeningHours, at: DateTime<Utc>) -> Option<(bool, 
 impl AedSource for AedRegistry {
     fn usable_near(&self, centre: LatLon, radius_m: f64, at: DateTime<Utc>) -> Vec<AedCandidate> {
         self.usable_near_for(centre, radius_m, at, &[AedAccess::Public])
+    }
+
+    fn usable_near_by(&self, centre: LatLon, radius_m: f64, at: DateTime<Utc>, responder: VolunteerId) -> Vec<AedCandidate> {
+        self.usable_near_by_responder(centre, radius_m, at, responder)
     }
 }

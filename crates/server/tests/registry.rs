@@ -403,3 +403,38 @@ async fn an_owner_registers_an_aed_for_review_and_edits_it_through_the_link() {
     assert_eq!(a.status, AedStatus::Active);
     assert!(a.position.distance_m(far) < 1.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_only_aed_goes_only_to_the_responders_authorised_for_it() {
+    let t = spawn_app().await;
+    let (region, key) = t.region("staff", fast_policy(DispatchPolicy::hjertelober())).await;
+    let p = cph();
+    let staff_aed = t.aed(region, "Office AED (staff)", p.offset(0.0, 60.0), "24/7", Some("2580")).await;
+    {
+        let mut a = t.app.store.aed(staff_aed).await.unwrap().unwrap();
+        a.access = AedAccess::Staff;
+        t.app.store.upsert_aed(&a).await.unwrap();
+        t.app.aeds_mut().upsert(a, chrono_tz::Europe::Copenhagen, "DK");
+    }
+    let (colleague, c_tok) = t.volunteer(region, p.offset(0.0, 120.0), Tier::IncludingHomes).await;
+    let (_, stranger) = t.volunteer(region, p.offset(180.0, 120.0), Tier::IncludingHomes).await;
+    let op = t.operator("staff-op", OperatorRole::Operator, vec![region]).await;
+    // Only volunteers of the region can be authorised.
+    let (s, b) = t.put_json(&op, &format!("/api/v1/aeds/{staff_aed}/responders"), json!({ "volunteers": [uuid::Uuid::now_v7()] })).await;
+    assert_eq!((s, b["error"]["field"].as_str()), (400, Some("volunteers[0]")), "{b}");
+    let (s, b) = t.put_json(&op, &format!("/api/v1/aeds/{staff_aed}/responders"), json!({ "volunteers": [colleague] })).await;
+    assert_eq!(s, 200, "{b}");
+    let id = incident(&t, &key, "s1", p).await;
+    alerted(&t, &stranger).await;
+    alerted(&t, &c_tok).await;
+    // The stranger is not sent to the staff AED (and never sees its code)…
+    let (_, rs) = t.post_json(&stranger, &format!("/api/v1/missions/{id}/accept"), json!({})).await;
+    assert_eq!(rs["mission"]["task"]["role"], "cpr", "{rs}");
+    assert!(!rs.to_string().contains("2580"));
+    // …the colleague is.
+    let (_, rc) = t.post_json(&c_tok, &format!("/api/v1/missions/{id}/accept"), json!({})).await;
+    assert_eq!(rc["mission"]["task"]["aed"]["id"], json!(staff_aed), "{rc}");
+    assert_eq!(rc["mission"]["task"]["aed"]["access_code"], "2580");
+    // Not on the public map.
+    assert!(!public(&t, "?region=staff").await.2.contains("Office AED"));
+}

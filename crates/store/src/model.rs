@@ -220,6 +220,10 @@ pub struct AedDetails {
     /// offered to dispatch until it is (survives a restart).
     #[serde(default)]
     pub out_for_return: Option<OutForReturnRecord>,
+    /// Volunteers who may use this AED although it is not public (staff,
+    /// members); dispatch sends only them, and the public feed never shows it.
+    #[serde(default)]
+    pub authorized_responders: Vec<VolunteerId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -259,6 +259,7 @@ fn aed_record(region: RegionId, name: &str) -> Aed {
             review: vec![AedReviewFlag::NewRegistration, AedReviewFlag::Duplicate { of: AedId::new(), distance_m: 2.5 }],
             reminders: vec![OwnerReminder { kind: "confirm".into(), at: t0() }],
             out_for_return: Some(OutForReturnRecord { incident: IncidentId::new(), volunteer: VolunteerId::new(), since: t0() }),
+            authorized_responders: vec![VolunteerId::new()],
         },
         updated_at: t0(),
     }

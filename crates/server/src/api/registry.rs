@@ -35,6 +35,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(confirm_aed))
         .routes(routes!(owner_confirm))
         .routes(routes!(owner_register))
+        .routes(routes!(get_responders, put_responders))
         .routes(routes!(owner_edit))
         .routes(routes!(get_reminder_policy, put_reminder_policy))
         .routes(routes!(returned_aed))
@@ -587,4 +588,44 @@ pub async fn owner_edit(State(app): State<AppState>, ip: ClientIp, Path(id): Pat
     let entry = firstlink_store::AuditEntry { at: now, actor: "owner-link".into(), action: "aed.owner_edit".into(), region_id: Some(region), target: Some(id.to_string()), details: json!({}) };
     app.store.audit(&entry).await?;
     Ok(Json(json!({ "id": id, "last_confirmed_at": now, "move_pending_review": pending_move })))
+}
+
+/// Volunteers authorised to use a non-public AED.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizedResponders {
+    #[schema(value_type = Vec<String>)]
+    pub volunteers: Vec<firstlink_domain::ids::VolunteerId>,
+}
+
+/// Who besides the public may be sent to this AED (operators).
+#[utoipa::path(get, path = "/api/v1/aeds/{id}/responders", tag = "operator", params(("id" = AedId, Path)),
+    responses((status = 200, body = AuthorizedResponders), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn get_responders(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<AedId>) -> ApiResult<Json<AuthorizedResponders>> {
+    let a = load_for_operator(&app, &who, id).await?;
+    Ok(Json(AuthorizedResponders { volunteers: a.details.authorized_responders }))
+}
+
+/// Authorise volunteers (e.g. staff of the place) for a non-public AED: dispatch may send them to it.
+#[utoipa::path(put, path = "/api/v1/aeds/{id}/responders", tag = "operator", params(("id" = AedId, Path)), request_body = AuthorizedResponders,
+    responses((status = 200, body = AuthorizedResponders), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn put_responders(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<AedId>, Body(r): Body<AuthorizedResponders>) -> ApiResult<Json<AuthorizedResponders>> {
+    let mut a = load_for_operator(&app, &who, id).await?;
+    if r.volunteers.len() > 1_000 {
+        return Err(ApiError::field("volunteers", "at most 1000"));
+    }
+    for (i, v) in r.volunteers.iter().enumerate() {
+        let ok = app.store.volunteer(*v).await?.is_some_and(|x| x.region_id == a.region_id);
+        if !ok {
+            return Err(ApiError::field(format!("volunteers[{i}]"), "no such volunteer in this AED's region"));
+        }
+    }
+    let mut vs = r.volunteers;
+    vs.sort();
+    vs.dedup();
+    a.details.authorized_responders = vs.clone();
+    let region = a.region_id;
+    save(&app, a).await?;
+    audit(&app, &who, "aed.responders", Some(region), Some(id.to_string()), json!({ "count": vs.len() })).await;
+    Ok(Json(AuthorizedResponders { volunteers: vs }))
 }
