@@ -120,15 +120,12 @@ pub async fn run_once(app: &Arc<App>, now: DateTime<Utc>) -> anyhow::Result<Vec<
         }
         // The stored record is the truth (the in-memory one may lag an edit).
         let Some(mut rec) = app.store.aed(a.id).await? else { continue };
-        let mut sent_any = false;
         let since = rec.details.last_confirmed_at.map_or(0, |t| t.timestamp());
         for k in &kinds {
             let n = rec.details.reminders.iter().filter(|r| r.kind == kind_str(*k) && r.at.timestamp() > since).count();
             match k {
                 ReminderKind::Confirm | ReminderKind::Pads | ReminderKind::Battery => {
-                    if message_owner(app, &rec, kind_str(*k), &format!("{since}:{n}")).await? {
-                        sent_any = true;
-                    } else {
+                    if !message_owner(app, &rec, kind_str(*k), &format!("{since}:{n}")).await? {
                         audit(app, &rec, "aed.owner_unreachable", serde_json::json!({ "reminder": kind_str(*k) }), now).await;
                     }
                 }
@@ -144,9 +141,6 @@ pub async fn run_once(app: &Arc<App>, now: DateTime<Utc>) -> anyhow::Result<Vec<
         app.store.upsert_aed(&rec).await?;
         if let Some(rt) = app.region(rec.region_id) {
             app.aeds_mut().upsert(rec, rt.tz, &rt.region.country);
-        }
-        if sent_any {
-            tracing::debug!("owner reminders queued");
         }
     }
     Ok(done)
