@@ -22,7 +22,7 @@ async fn a_whole_mission_alerts_replaces_assigns_and_ends_for_everybody() {
     for i in 0..6 {
         vols.push(t.volunteer(region, patient.offset(f64::from(i) * 60.0, 150.0 + 100.0 * f64::from(i)), Tier::IncludingHomes).await);
     }
-    let aed = t.aed(region, "Town hall AED", patient.offset(10.0, 120.0), "24/7", Some("4321")).await;
+    let aed = t.aed(region, "Town hall AED", patient.offset(10.0, 120.0), "24/7", Some("T#4321")).await;
 
     let r = t.post_incident(&key, incident_body("cad-100", patient)).await;
     assert_eq!(r.status(), 201);
@@ -70,10 +70,10 @@ async fn a_whole_mission_alerts_replaces_assigns_and_ends_for_everybody() {
     assert_eq!(s, 200, "{a2}");
     assert_eq!(a2["mission"]["task"]["role"], "fetch_aed");
     assert_eq!(a2["mission"]["task"]["aed"]["id"], json!(aed));
-    assert_eq!(a2["mission"]["task"]["aed"]["access_code"], "4321");
+    assert_eq!(a2["mission"]["task"]["aed"]["access_code"], "T#4321");
     // The CPR responder never sees the code.
     let (_, m0) = t.get_json(&vols[0].1, &format!("/api/v1/missions/{id}")).await;
-    assert!(!m0.to_string().contains("4321"));
+    assert!(!m0.to_string().contains("T#4321"));
     assert_eq!(m0["responders"].as_array().unwrap().len(), 1, "sees the other responder");
 
     // Target reached: the outstanding volunteer is stood down, with a push that replaces the alert.
@@ -111,7 +111,7 @@ async fn a_whole_mission_alerts_replaces_assigns_and_ends_for_everybody() {
     let (_, m2) = t.get_json(&vols[2].1, &format!("/api/v1/missions/{id}")).await;
     assert_eq!(m2["status"], "ended");
     assert!(m2["address"].is_null() && m2["task"].is_null());
-    assert!(!m2.to_string().contains("4321"));
+    assert!(!m2.to_string().contains("T#4321"));
     let r = t.http.get(t.url("/api/v1/me/alert")).bearer_auth(&vols[2].1).send().await.unwrap();
     assert_eq!(r.status(), 204);
     // The AED is free again for the next mission.

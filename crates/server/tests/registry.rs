@@ -24,9 +24,9 @@ async fn the_public_feed_is_geojson_without_restricted_fields() {
     let t = spawn_app().await;
     let (region, _) = t.region("pub", fast_policy(DispatchPolicy::firstlink())).await;
     let p = cph();
-    let open = t.aed(region, "Station", p, "24/7", Some("4321")).await;
+    let open = t.aed(region, "Station", p, "24/7", Some("P#4321")).await;
     let closed = t.aed(region, "Night closed", p.offset(90.0, 500.0), "Mo-Su 00:00-00:01", None).await;
-    let private = t.aed(region, "Office", p.offset(180.0, 300.0), "24/7", Some("9999")).await;
+    let private = t.aed(region, "Office", p.offset(180.0, 300.0), "24/7", Some("P#9999")).await;
     {
         let mut a = t.app.store.aed(private).await.unwrap().unwrap();
         a.access = AedAccess::Private;
@@ -47,7 +47,7 @@ async fn the_public_feed_is_geojson_without_restricted_fields() {
     let f = fc["features"].as_array().unwrap();
     assert_eq!(f.len(), 2, "the private AED is not public: {fc}");
     let text = fc.to_string();
-    for secret in ["4321", "9999", "owner@example.org", "+45 1234 5678", "access_code", "owner_contact"] {
+    for secret in ["P#4321", "P#9999", "owner@example.org", "+45 1234 5678", "access_code", "owner_contact"] {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
     }
     let by = |id: firstlink_domain::ids::AedId| f.iter().find(|x| x["id"] == json!(id)).unwrap().clone();
@@ -81,7 +81,7 @@ async fn when_the_only_aed_is_claimed_the_next_acceptor_goes_straight_to_the_pat
     let t = spawn_app().await;
     let (region, key) = t.region("claimed", fast_policy(DispatchPolicy::hjertelober())).await;
     let p = cph();
-    let aed = t.aed(region, "Only AED", p.offset(0.0, 100.0), "24/7", Some("2468")).await;
+    let aed = t.aed(region, "Only AED", p.offset(0.0, 100.0), "24/7", Some("K#2468")).await;
     let (_, a) = t.volunteer(region, p.offset(0.0, 200.0), Tier::IncludingHomes).await;
     let (_, b) = t.volunteer(region, p.offset(180.0, 250.0), Tier::IncludingHomes).await;
     let id = incident(&t, &key, "c1", p).await;
@@ -90,12 +90,12 @@ async fn when_the_only_aed_is_claimed_the_next_acceptor_goes_straight_to_the_pat
     let (_, ra) = t.post_json(&a, &format!("/api/v1/missions/{id}/accept"), json!({})).await;
     assert_eq!(ra["mission"]["task"]["role"], "fetch_aed", "{ra}");
     assert_eq!(ra["mission"]["task"]["aed"]["id"], json!(aed));
-    assert_eq!(ra["mission"]["task"]["aed"]["access_code"], "2468");
+    assert_eq!(ra["mission"]["task"]["aed"]["access_code"], "K#2468");
     assert!(t.app.aeds().claimed_by(aed).is_some());
     let (_, rb) = t.post_json(&b, &format!("/api/v1/missions/{id}/accept"), json!({})).await;
     assert_eq!(rb["mission"]["task"]["role"], "cpr", "{rb}");
     assert_eq!(rb["mission"]["task"]["aed"], Value::Null);
-    assert!(!rb.to_string().contains("2468"));
+    assert!(!rb.to_string().contains("K#2468"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,7 +409,7 @@ async fn a_staff_only_aed_goes_only_to_the_responders_authorised_for_it() {
     let t = spawn_app().await;
     let (region, key) = t.region("staff", fast_policy(DispatchPolicy::hjertelober())).await;
     let p = cph();
-    let staff_aed = t.aed(region, "Office AED (staff)", p.offset(0.0, 60.0), "24/7", Some("2580")).await;
+    let staff_aed = t.aed(region, "Office AED (staff)", p.offset(0.0, 60.0), "24/7", Some("S#2580")).await;
     {
         let mut a = t.app.store.aed(staff_aed).await.unwrap().unwrap();
         a.access = AedAccess::Staff;
@@ -430,11 +430,11 @@ async fn a_staff_only_aed_goes_only_to_the_responders_authorised_for_it() {
     // The stranger is not sent to the staff AED (and never sees its code)…
     let (_, rs) = t.post_json(&stranger, &format!("/api/v1/missions/{id}/accept"), json!({})).await;
     assert_eq!(rs["mission"]["task"]["role"], "cpr", "{rs}");
-    assert!(!rs.to_string().contains("2580"));
+    assert!(!rs.to_string().contains("S#2580"));
     // …the colleague is.
     let (_, rc) = t.post_json(&c_tok, &format!("/api/v1/missions/{id}/accept"), json!({})).await;
     assert_eq!(rc["mission"]["task"]["aed"]["id"], json!(staff_aed), "{rc}");
-    assert_eq!(rc["mission"]["task"]["aed"]["access_code"], "2580");
+    assert_eq!(rc["mission"]["task"]["aed"]["access_code"], "S#2580");
     // Not on the public map.
     assert!(!public(&t, "?region=staff").await.2.contains("Office AED"));
 }
