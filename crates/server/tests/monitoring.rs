@@ -380,6 +380,12 @@ async fn https_ingest_refuses_bad_input_with_clear_codes() {
     assert_eq!(code(send(&secret, "application/json", encode_json(&future, &key)).await.unwrap()).await, (422, "from_future".into()));
     assert_eq!(t.app.aeds().get(aed).unwrap().readiness, Readiness::Unmonitored, "nothing refused may change readiness");
     assert_eq!(send(&secret, "application/json", encode_json(&ok_reading(2), &key)).await.unwrap().status(), 202);
+    // The chart data is there at once (the unit's buckets are flushed before reading).
+    let (st, buckets) = t.get_json(&s.op, &format!("/api/v1/monitoring/units/{unit}/telemetry?hours=2")).await;
+    assert_eq!(st, 200, "{buckets}");
+    let total: u64 = buckets.as_array().unwrap().iter().map(|b| b["messages"].as_u64().unwrap()).sum();
+    assert_eq!(total, 1, "one accepted message so far: {buckets}");
+    assert_eq!(buckets[0]["temp_last"], 21.0);
     // Refusals are counted by reason for the operator's dashboards.
     let metrics = t.http.get(t.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains(r#"firstlink_telemetry_refused{reason="malformed"} 1"#), "{metrics}");

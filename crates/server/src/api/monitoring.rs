@@ -295,8 +295,8 @@ pub async fn unit_telemetry(
     Query(q): Query<TelemetryQuery>,
 ) -> ApiResult<Json<Vec<TelemetryBucket>>> {
     let u = unit_for(&app, &who, id, Principal::can_service)?;
-    // Buckets still in memory are saved first, so the chart is up to date.
-    app.monitor.checkpoint(&app).await?;
+    // The unit's buckets still in memory are saved first, so the chart is up to date.
+    app.monitor.flush_unit(&app, u.id).await?;
     let hours = q.hours.unwrap_or(48).clamp(1, 2_160);
     Ok(Json(app.store.telemetry(u.id, app.now() - Duration::hours(i64::from(hours)), 10_000).await?))
 }

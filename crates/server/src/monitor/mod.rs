@@ -791,6 +791,19 @@ impl Monitor {
         Ok(())
     }
 
+    /// Saves one unit's telemetry buckets now (before its chart is read);
+    /// the next checkpoint saves them again, which is harmless.
+    pub async fn flush_unit(&self, app: &App, id: Uuid) -> Result<(), StoreError> {
+        let Some(slot) = self.slot(id) else { return Ok(()) };
+        let buckets = {
+            let inner = slot.inner.lock().await;
+            let mut b = inner.finished.clone();
+            b.extend(inner.bucket.clone());
+            b
+        };
+        app.store.save_telemetry(&buckets).await
+    }
+
     /// Saves rule states and telemetry buckets changed since the last checkpoint.
     pub async fn checkpoint(&self, app: &App) -> Result<(), StoreError> {
         let now = app.now();
