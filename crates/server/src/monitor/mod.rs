@@ -458,7 +458,10 @@ impl Monitor {
 
     /// The unit monitoring an AED, if any.
     pub fn unit_of(&self, aed: AedId) -> Option<MonitorUnit> {
-        rd(&self.units).values().map(|s| rd(&s.meta).unit.clone()).find(|u| u.aed_id == Some(aed) && u.revoked_at.is_none())
+        rd(&self.units).values().find_map(|s| {
+            let m = rd(&s.meta);
+            (m.unit.aed_id == Some(aed) && m.unit.revoked_at.is_none()).then(|| m.unit.clone())
+        })
     }
 
     /// What the unit last reported and its active causes.
