@@ -138,6 +138,48 @@ describe('firstlink web: volunteer accepts, dispatcher follows live', { timeout:
     assert.deepEqual(errors, []);
   });
 
+  it('the mission history shows the mission, what the volunteer did and the survey', async () => {
+    const id = /#\/incidents\/([0-9a-f-]+)$/.exec(incidentUrl)[1];
+    await vol.getByRole('button', { name: 'Done' }).click();
+    await vol.getByRole('button', { name: 'My missions' }).click();
+    await vol.getByRole('heading', { name: 'My missions' }).waitFor();
+    const item = vol.locator(`#history li[data-incident="${id}"]`);
+    await item.waitFor();
+    assert.equal(await vol.locator('#history li').count(), 1);
+    assert.equal(await item.getAttribute('data-status'), 'ended');
+    assert.equal(await item.getAttribute('data-state'), 'on_scene');
+    const text = await item.textContent();
+    assert.match(text, /On scene/);
+    assert.match(text, /Task: Fetch AED/);
+    assert.match(text, /Mission: Ended/);
+    assert.match(text, /Answers sent/);
+    // Date and time of the alert, in the app's language.
+    const when = await item.locator('time').getAttribute('datetime');
+    assert.ok(Math.abs(Date.now() - Date.parse(when)) < 10 * 60 * 1000, when);
+    assert.match(await item.locator('time').textContent(), /\d{1,2}[:.]\d{2}/);
+    // The survey link opens the survey for that mission; Back returns to the history.
+    await item.getByRole('link', { name: 'Answer the questions about this mission' }).click();
+    await vol.getByRole('heading', { name: 'The mission has ended' }).waitFor();
+    await vol.getByLabel('Not at all').check();
+    await vol.getByRole('button', { name: 'Send' }).click();
+    await vol.locator('.support').waitFor();
+    await vol.getByRole('button', { name: 'Done' }).click();
+    await vol.getByRole('heading', { name: 'My missions' }).waitFor();
+    await vol.locator(`#history li[data-incident="${id}"]`).waitFor();
+    // ?lang= overrides the profile language: the same screen in German.
+    const p = await volCtx.newPage();
+    p.on('pageerror', (e) => errors.push(`volunteer (de): ${e.message}`));
+    await p.goto(`${server.url}/app/?lang=de`);
+    await p.getByRole('button', { name: 'Meine Einsätze' }).click();
+    const de = p.locator(`#history li[data-incident="${id}"]`);
+    await de.waitFor();
+    assert.match(await de.textContent(), /Vor Ort.*Aufgabe: Defibrillator holen.*Einsatz: Beendet/s);
+    assert.equal(await p.evaluate(() => document.documentElement.lang), 'de');
+    await p.close();
+    await vol.evaluate(() => localStorage.setItem('firstlink.app.lang', 'en'));
+    assert.deepEqual(errors, []);
+  });
+
   it('public AED map shows a friendly state while the endpoint is missing', async () => {
     const p = await volCtx.newPage();
     await p.goto(`${server.url}/map/`);

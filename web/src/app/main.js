@@ -4,12 +4,14 @@ import './app.css';
 import { h, clear, field, showFormError, clearFormErrors, fieldError, fmtTime, fmtDistance, secondsUntil } from '../shared/dom.js';
 import { createClient, liveFeed, ApiError, NetworkError } from '../shared/api.js';
 import { createMap, dot, L } from '../shared/map.js';
-import { t, initLang, setLang, lang, LANGS } from './i18n/index.js';
+import { t, initLang, setLang, lang, langForced, LANGS } from './i18n/index.js';
 import { openCpr } from './cpr.js';
 
 const TOKEN_KEY = 'firstlink.app.token';
 const PENDING_KEY = 'firstlink.app.pending';
 const REGION_KEY = 'firstlink.app.region';
+const ROLES_KEY = 'firstlink.app.roles'; // {incident_id: role} seen on this device (the history API has no role)
+const SURVEYED_KEY = 'firstlink.app.surveyed'; // incident ids whose survey was sent from this device
 const POLL_MS = 3000;
 
 initLang();
@@ -234,7 +236,8 @@ const SCREENS = {
       availForm,
       readiness,
       h('p', { class: 'waiting', 'aria-live': 'polite' }, me?.available ? t('waiting') : ''),
-      h('div', { class: 'row' }, langPicker(), h('button', { class: 'link', onclick: () => openCpr(t) }, t('cpr_helper')),
+      h('div', { class: 'row' }, langPicker(), h('button', { class: 'link', id: 'history-btn', onclick: () => show('history') }, t('history')),
+        h('button', { class: 'link', onclick: () => openCpr(t) }, t('cpr_helper')),
         h('button', { class: 'link', onclick: async () => { await api.post('/api/v1/me/logout').catch(() => {}); setToken(null); stopPosition(); show('welcome'); } }, t('sign_out'))));
     renderReadiness(readiness);
   },
@@ -274,6 +277,7 @@ const SCREENS = {
     const m = st.mission;
     document.title = `${t('alert_title')} – firstlink`;
     const task = m.task;
+    if (task) remember(ROLES_KEY, m.incident_id, task.role);
     const aed = task?.aed;
     const collected = ['at_aed', 'on_scene', 'handed_over'].includes(m.state);
     const goAed = task?.role === 'fetch_aed' && aed && !collected;
@@ -333,6 +337,7 @@ const SCREENS = {
   ended(info) {
     const id = info?.incident_id ?? st.survey;
     const wasResponding = info?.responding ?? true;
+    const back = info?.back ?? 'home';
     document.title = 'firstlink';
     const form = h('form', { class: 'stack', novalidate: true });
     const yn = (name) => field({ label: t(name), name, value: '', options: [['', '–'], ['true', t('yes')], ['false', t('no')]] });
@@ -355,7 +360,8 @@ const SCREENS = {
       try {
         const r = await api.post(`/api/v1/missions/${id}/survey`, body);
         st.survey = null;
-        clear(form, h('p', { class: 'card support', role: 'status' }, r?.support || t('support_default')), h('button', { type: 'button', class: 'big', onclick: () => show('home') }, t('done')));
+        remember(SURVEYED_KEY, id, true);
+        clear(form, h('p', { class: 'card support', role: 'status' }, r?.support || t('support_default')), h('button', { type: 'button', class: 'big', onclick: () => show(back) }, t('done')));
       } catch (e) { showFormError(form, e, t('err_network')); }
     });
     screenEl.append(
@@ -363,10 +369,56 @@ const SCREENS = {
         h('h1', { id: 'ended-h' }, t('ended_title')),
         h('p', { class: 'thanks' }, t('thanks')),
         info?.reason ? h('p', { class: 'muted' }, info.reason) : null),
-      wasResponding && id ? form : h('button', { class: 'big', onclick: () => show('home') }, t('done')),
-      h('p', { class: 'muted' }, t('support_default')));
+      wasResponding && id ? form : h('button', { class: 'big', onclick: () => show(back) }, t('done')),
+      h('p', { class: 'muted' }, t('support_default')),
+      back !== 'home' ? h('button', { class: 'link', onclick: () => show(back) }, t('back')) : null);
+  },
+
+  history() {
+    document.title = `${t('history')} – firstlink`;
+    const list = h('ul', { class: 'history-list', id: 'history', 'aria-busy': 'true' });
+    const status = h('p', { class: 'muted', role: 'status' });
+    screenEl.append(
+      h('header', { class: 'row spread app-head history-head' }, h('h1', { id: 'history-h' }, t('history')),
+        h('button', { class: 'link', onclick: () => show('home') }, t('back'))),
+      status, list);
+    api.get('/api/v1/me/missions').then((rows) => {
+      if (st.screen !== 'history') return;
+      list.removeAttribute('aria-busy');
+      rows = (rows || []).slice().sort((a, b) => Date.parse(b.alerted_at) - Date.parse(a.alerted_at));
+      if (!rows.length) { status.textContent = t('history_empty'); return; }
+      const roles = recall(ROLES_KEY); const surveyed = recall(SURVEYED_KEY);
+      clear(list, rows.map((r) => {
+        const tookPart = RESPONDING.includes(r.state) || r.state === 'left';
+        const finished = r.status === 'ended' || r.status === 'cancelled';
+        // The API gives no role for past missions: use what this device saw, or what the state implies.
+        const role = roles[r.incident_id] ?? (r.state === 'at_aed' ? 'fetch_aed' : null);
+        const when = new Date(r.alerted_at);
+        return h('li', { class: `card history-item ${tookPart ? 'took-part' : ''}`, dataset: { incident: r.incident_id, state: r.state, status: r.status } },
+          h('div', { class: 'row spread' },
+            h('time', { datetime: r.alerted_at, class: 'when' }, when.toLocaleString(lang(), { dateStyle: 'medium', timeStyle: 'short' })),
+            h('span', { class: `pill outcome ${tookPart ? 'ok' : ''}` }, t(`state.${r.state}`))),
+          role && tookPart ? h('p', { class: 'role' }, t('history_task', { role: t(`role.${role}`) })) : null,
+          h('p', { class: 'muted' }, t('history_status', { status: t(`mission_status.${r.status}`) })),
+          tookPart && finished && surveyed[r.incident_id] ? h('p', { class: 'muted survey-sent' }, t('history_survey_sent')) : null,
+          tookPart && finished ? h('a', { href: `#survey-${r.incident_id}`, class: 'survey-link',
+            onclick: (e) => { e.preventDefault(); st.survey = r.incident_id; show('ended', { incident_id: r.incident_id, responding: true, back: 'history' }); } }, t('history_survey')) : null);
+      }));
+    }).catch((e) => { list.removeAttribute('aria-busy'); status.textContent = e instanceof NetworkError ? t('err_network') : e.message; });
   },
 };
+
+const RESPONDING = ['accepted', 'en_route', 'at_aed', 'on_scene', 'handed_over'];
+
+/** Small per-device memory (capped at 100 entries) for what the history API does not return. */
+function recall(key) { try { return JSON.parse(localStorage.getItem(key)) || {}; } catch { return {}; } }
+function remember(key, id, value) {
+  const o = recall(key);
+  if (o[id] === value) return;
+  delete o[id]; o[id] = value;
+  const ks = Object.keys(o); for (const k of ks.slice(0, Math.max(0, ks.length - 100))) delete o[k];
+  try { localStorage.setItem(key, JSON.stringify(o)); } catch { /* ignore */ }
+}
 
 function alertMsg(text) { const el = document.getElementById('task-status'); if (el) el.textContent = text; }
 
@@ -555,7 +607,7 @@ async function enter() {
     setTimeout(enter, 5000);
     return;
   }
-  if (st.me.language && LANGS[st.me.language]) setLang(st.me.language);
+  if (st.me.language && LANGS[st.me.language] && !langForced()) setLang(st.me.language);
   await setupPush();
   if (st.me.available) startPosition();
   show('home');

@@ -1,6 +1,7 @@
 // Danish strings (dansk).
 export default {
   lang_name: 'Dansk',
+  app_name: 'firstlink',
   tagline: 'Hjælp en person med hjertestop, før ambulancen når frem.',
   sign_up: 'Tilmeld dig', sign_in: 'Log ind', sign_out: 'Log ud', back: 'Tilbage', language: 'Sprog',
   region: 'Regionskode', region_hint: 'Oplyst af din region, fx copenhagen.',
@@ -47,4 +48,7 @@ export default {
   role: { cpr: 'HLR', fetch_aed: 'Henter hjertestarter' },
   offline: 'Ingen forbindelse til serveren – prøver igen…', history: 'Mine indsatser', minutes: 'min', seconds: 's', ago_s: 'lige nu', ago_m: 'for {n} min siden',
   install: 'Installér appen',
+  history_empty: 'Du er ikke blevet alarmeret endnu.', history_task: 'Opgave: {role}', history_status: 'Indsats: {status}',
+  history_survey: 'Besvar spørgsmålene om denne indsats', history_survey_sent: 'Svar sendt – du kan ændre dem.',
+  mission_status: { active: 'I gang', not_alerted: 'Ingen alarmeret', ended: 'Afsluttet', cancelled: 'Annulleret' },
 };

@@ -48,4 +48,7 @@ export default {
   role: { cpr: 'CPR', fetch_aed: 'Fetch AED' },
   offline: 'No connection to the server – retrying…', history: 'My missions', minutes: 'min', seconds: 's', ago_s: 'just now', ago_m: '{n} min ago',
   install: 'Install the app',
+  history_empty: 'You have not been alerted yet.', history_task: 'Task: {role}', history_status: 'Mission: {status}',
+  history_survey: 'Answer the questions about this mission', history_survey_sent: 'Answers sent – you can change them.',
+  mission_status: { active: 'Under way', not_alerted: 'Nobody alerted', ended: 'Ended', cancelled: 'Cancelled' },
 };
