@@ -2,6 +2,9 @@
 //! (`shared/data/`, see its README for sources and licences) and hand-written
 //! hostile or edge-case inputs.
 
+mod common;
+use common::mutate;
+
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -1345,30 +1348,6 @@ fn eido_hostile_input() {
 // Never panics
 // ---------------------------------------------------------------------------
 
-fn mutate(seed: &[u8], edits: &[(usize, u8, u8)]) -> Vec<u8> {
-    let mut out = seed.to_vec();
-    for &(pos, op, byte) in edits {
-        if out.is_empty() {
-            out.push(byte);
-            continue;
-        }
-        let pos = pos % out.len();
-        match op % 4 {
-            0 => out[pos] = byte,
-            1 => out.insert(pos, byte),
-            2 => {
-                out.remove(pos);
-            }
-            _ => {
-                // Duplicate a slice: grows structure (tags, arrays).
-                let end = (pos + usize::from(byte)).min(out.len());
-                let chunk = out[pos..end].to_vec();
-                out.splice(pos..pos, chunk);
-            }
-        }
-    }
-    out
-}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]

@@ -3,6 +3,9 @@
 //! `tests/fixtures/dsig/README.md`), the real signed alerts of the shared
 //! samples (`shared/data/cap`), and hand-made tampering and wrapping attacks.
 
+mod common;
+use common::mutate;
+
 use std::path::{Path, PathBuf};
 
 use firstlink_cad::dsig::{self, C14nMethod, CertError, KeyKind, SignatureMethod};
@@ -866,29 +869,6 @@ fn only_cap_alerts() {
 // Never panics; never accepts a changed meaning
 // ---------------------------------------------------------------------------
 
-fn mutate(seed: &[u8], edits: &[(usize, u8, u8)]) -> Vec<u8> {
-    let mut out = seed.to_vec();
-    for &(pos, op, byte) in edits {
-        if out.is_empty() {
-            out.push(byte);
-            continue;
-        }
-        let pos = pos % out.len();
-        match op % 4 {
-            0 => out[pos] = byte,
-            1 => out.insert(pos, byte),
-            2 => {
-                out.remove(pos);
-            }
-            _ => {
-                let end = (pos + usize::from(byte)).min(out.len());
-                let chunk = out[pos..end].to_vec();
-                out.splice(pos..pos, chunk);
-            }
-        }
-    }
-    out
-}
 
 fn parse(xml: &[u8]) -> Option<ParsedCap> {
     parse_cap(xml, &mapping()).ok()

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::types::{Location, opt_text, text};
+use super::types::{Location, opt_hours, opt_text, text};
 use super::{AppState, Auth, Body, ClientIp, audit};
 use crate::app::App;
 use crate::auth::{Principal, new_api_key, random_secret, sha256_hex, verify_password};
@@ -429,10 +429,7 @@ pub async fn list_aeds(State(app): State<AppState>, Auth(who): Auth, Query(q): Q
 pub async fn upsert_aed(State(app): State<AppState>, Auth(who): Auth, Query(q): Query<AedQuery>, Body(w): Body<AedWire>) -> ApiResult<Json<AedWire>> {
     let region = region_for_operator(&app, &who, &q.region)?;
     let position = w.location.validate("location")?;
-    let hours = opt_text("opening_hours", w.opening_hours.as_deref(), 500)?;
-    if let Some(h) = &hours {
-        firstlink_hours::OpeningHours::parse(h).map_err(|e| ApiError::field("opening_hours", e.to_string()))?;
-    }
+    let hours = opt_hours("opening_hours", w.opening_hours.as_deref())?;
     let a = Aed {
         id: w.id.unwrap_or_default(),
         region_id: region.id,

@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::types::{opt_text, text};
+use super::types::{opt_hours, opt_text, text};
 use super::{AppState, Auth, Body, ClientIp, audit};
 use crate::app::App;
 use crate::auth::Principal;
@@ -462,10 +462,7 @@ pub async fn owner_register(State(app): State<AppState>, ip: ClientIp, Body(r): 
     if crate::owner_reminders::owner_recipient(Some(&contact)).is_none() {
         return Err(ApiError::field("owner_contact", "an e-mail address or a phone number in international form (+45…)"));
     }
-    let hours = opt_text("opening_hours", r.opening_hours.as_deref(), 500)?;
-    if let Some(h) = &hours {
-        firstlink_hours::OpeningHours::parse(h).map_err(|e| ApiError::field("opening_hours", e.to_string()))?;
-    }
+    let hours = opt_hours("opening_hours", r.opening_hours.as_deref())?;
     let now = app.now();
     let a = Aed {
         id: AedId::new(),
@@ -542,11 +539,7 @@ pub async fn owner_edit(State(app): State<AppState>, ip: ClientIp, Path(id): Pat
         a.name = text("name", &n, 200)?;
     }
     if let Some(h) = e.opening_hours {
-        let h = opt_text("opening_hours", Some(&h), 500)?;
-        if let Some(h) = &h {
-            firstlink_hours::OpeningHours::parse(h).map_err(|err| ApiError::field("opening_hours", err.to_string()))?;
-        }
-        a.opening_hours = h;
+        a.opening_hours = opt_hours("opening_hours", Some(&h))?;
         a.details.hours_error = None;
     }
     if let Some(l) = e.location {

@@ -50,6 +50,16 @@ pub fn text(field: &str, s: &str, max: usize) -> ApiResult<String> {
 }
 
 /// Checks an optional text field; an empty string counts as absent.
+/// Optional OpenStreetMap `opening_hours`: trimmed, at most 500 characters,
+/// and parseable (the error names the position).
+pub fn opt_hours(field: &str, s: Option<&str>) -> ApiResult<Option<String>> {
+    let h = opt_text(field, s, 500)?;
+    if let Some(h) = &h {
+        firstlink_hours::OpeningHours::parse(h).map_err(|e| ApiError::field(field, e.to_string()))?;
+    }
+    Ok(h)
+}
+
 pub fn opt_text(field: &str, s: Option<&str>, max: usize) -> ApiResult<Option<String>> {
     let Some(t) = s.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(None) };
     if t.chars().count() > max {
