@@ -1348,7 +1348,6 @@ fn eido_hostile_input() {
 // Never panics
 // ---------------------------------------------------------------------------
 
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 

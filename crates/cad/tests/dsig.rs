@@ -869,7 +869,6 @@ fn only_cap_alerts() {
 // Never panics; never accepts a changed meaning
 // ---------------------------------------------------------------------------
 
-
 fn parse(xml: &[u8]) -> Option<ParsedCap> {
     parse_cap(xml, &mapping()).ok()
 }
