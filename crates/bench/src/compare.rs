@@ -40,7 +40,16 @@ pub async fn run(a: &Args) -> anyhow::Result<()> {
     let world = World::generate(a.seed, a.volunteers);
     let pts = patients(a.seed, a.queries);
     let mut rows = Vec::new();
-    let mut load = Table::new("Loading 1 M points", &["system", "how", "load s", "index s", "memory per volunteer, B"]);
+    let mut load = Table::new(
+        "Loading 1 M points",
+        &[
+            "system",
+            "how",
+            "load s",
+            "index s",
+            "memory per volunteer, B",
+        ],
+    );
 
     // firstlink's index, same points, same patients.
     let rss0 = rss_bytes();
@@ -49,14 +58,32 @@ pub async fn run(a: &Args) -> anyhow::Result<()> {
     world.fill(&mut idx);
     let fl_load = t.elapsed().as_secs_f64();
     let per = rss_bytes().saturating_sub(rss0) as f64 / world.len() as f64;
-    load.row(vec!["firstlink index".into(), "upsert + set_position".into(), format!("{fl_load:.2}"), "-".into(), format!("{per:.0} (RSS delta)")]);
+    load.row(vec![
+        "firstlink index".into(),
+        "upsert + set_position".into(),
+        format!("{fl_load:.2}"),
+        "-".into(),
+        format!("{per:.0} (RSS delta)"),
+    ]);
     let (s1, s, mean) = time_queries(&idx, &pts);
-    rows.push(Row { system: "firstlink index".into(), timed: "in-process, single shot".into(), s: s1, mean_found: mean });
-    rows.push(Row { system: "firstlink index".into(), timed: "in-process, min of 3 passes per query".into(), s, mean_found: mean });
+    rows.push(Row {
+        system: "firstlink index".into(),
+        timed: "in-process, single shot".into(),
+        s: s1,
+        mean_found: mean,
+    });
+    rows.push(Row {
+        system: "firstlink index".into(),
+        timed: "in-process, min of 3 passes per query".into(),
+        s,
+        mean_found: mean,
+    });
     drop(idx);
 
     if !a.skip_pg {
-        postgis(a, &world, &pts, &mut rows, &mut load).await.context("PostGIS")?;
+        postgis(a, &world, &pts, &mut rows, &mut load)
+            .await
+            .context("PostGIS")?;
     }
     if !a.skip_redis {
         redis_geo(a, &world, &pts, &mut rows, &mut load).context("Redis")?;
@@ -65,8 +92,19 @@ pub async fn run(a: &Args) -> anyhow::Result<()> {
     load.print();
     println!("\nload average: {}", loadavg());
     let mut tb = Table::new(
-        &format!("nearest {K} within {RADIUS_M} m at the same {} patient points", thousands(pts.len() as f64)),
-        &["system", "timed", "p50 ms", "p99 ms", "p99.9 ms", "mean ms", "mean found"],
+        &format!(
+            "nearest {K} within {RADIUS_M} m at the same {} patient points",
+            thousands(pts.len() as f64)
+        ),
+        &[
+            "system",
+            "timed",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "mean ms",
+            "mean found",
+        ],
     );
     for r in &rows {
         tb.row(vec![
@@ -87,27 +125,55 @@ pub async fn run(a: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn postgis(a: &Args, w: &World, pts: &[LatLon], rows: &mut Vec<Row>, load: &mut Table) -> anyhow::Result<()> {
+async fn postgis(
+    a: &Args,
+    w: &World,
+    pts: &[LatLon],
+    rows: &mut Vec<Row>,
+    load: &mut Table,
+) -> anyhow::Result<()> {
     // Create the database if it is missing.
     {
-        let (c, conn) = tokio_postgres::connect(&format!("{} dbname=postgres", a.pg), tokio_postgres::NoTls).await?;
+        let (c, conn) =
+            tokio_postgres::connect(&format!("{} dbname=postgres", a.pg), tokio_postgres::NoTls)
+                .await?;
         let h = tokio::spawn(conn);
-        let exists = c.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&a.pg_db]).await?.is_some();
+        let exists = c
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&a.pg_db])
+            .await?
+            .is_some();
         if !exists {
-            c.batch_execute(&format!("CREATE DATABASE \"{}\"", a.pg_db)).await?;
+            c.batch_execute(&format!("CREATE DATABASE \"{}\"", a.pg_db))
+                .await?;
         }
         drop(c);
         let _ = h.await;
     }
-    let (c, conn) = tokio_postgres::connect(&format!("{} dbname={}", a.pg, a.pg_db), tokio_postgres::NoTls).await?;
+    let (c, conn) = tokio_postgres::connect(
+        &format!("{} dbname={}", a.pg, a.pg_db),
+        tokio_postgres::NoTls,
+    )
+    .await?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             eprintln!("postgres connection: {e}");
         }
     });
-    c.batch_execute("CREATE EXTENSION IF NOT EXISTS postgis").await.context("CREATE EXTENSION postgis (is postgresql-15-postgis-3 installed?)")?;
-    let version: String = c.query_one("SELECT postgis_full_version()", &[]).await?.get(0);
-    println!("PostGIS: {}", version.split_whitespace().take(2).collect::<Vec<_>>().join(" "));
+    c.batch_execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        .await
+        .context("CREATE EXTENSION postgis (is postgresql-15-postgis-3 installed?)")?;
+    let version: String = c
+        .query_one("SELECT postgis_full_version()", &[])
+        .await?
+        .get(0);
+    println!(
+        "PostGIS: {}",
+        version
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     c.batch_execute(
         "DROP TABLE IF EXISTS v; DROP TABLE IF EXISTS p;
          CREATE TABLE v (id integer NOT NULL, geog geography(Point, 4326) NOT NULL);
@@ -118,17 +184,24 @@ async fn postgis(a: &Args, w: &World, pts: &[LatLon], rows: &mut Vec<Row>, load:
     copy_points(&c, "COPY v (id, geog) FROM STDIN", &w.points).await?;
     let copy_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    c.batch_execute("CREATE INDEX v_geog ON v USING gist (geog); ANALYZE v;").await?;
+    c.batch_execute("CREATE INDEX v_geog ON v USING gist (geog); ANALYZE v;")
+        .await?;
     let idx_s = t.elapsed().as_secs_f64();
     copy_points(&c, "COPY p (i, geog) FROM STDIN", pts).await?;
     c.batch_execute("ANALYZE p").await?;
-    let size: i64 = c.query_one("SELECT pg_total_relation_size('v')", &[]).await?.get(0);
+    let size: i64 = c
+        .query_one("SELECT pg_total_relation_size('v')", &[])
+        .await?
+        .get(0);
     load.row(vec![
         "PostGIS".into(),
         "COPY (EWKT) + GiST".into(),
         format!("{copy_s:.2}"),
         format!("{idx_s:.2}"),
-        format!("{:.0} (table + index on disk)", size as f64 / w.len() as f64),
+        format!(
+            "{:.0} (table + index on disk)",
+            size as f64 / w.len() as f64
+        ),
     ]);
 
     // Server-side timing: a PL/pgSQL loop times each query with clock_timestamp().
@@ -161,7 +234,12 @@ async fn postgis(a: &Args, w: &World, pts: &[LatLon], rows: &mut Vec<Row>, load:
     }
     s.sort();
     let mean = found as f64 / res.len().max(1) as f64;
-    rows.push(Row { system: "PostGIS".into(), timed: "inside the server (PL/pgSQL loop, clock_timestamp)".into(), s, mean_found: mean });
+    rows.push(Row {
+        system: "PostGIS".into(),
+        timed: "inside the server (PL/pgSQL loop, clock_timestamp)".into(),
+        s,
+        mean_found: mean,
+    });
 
     // One EXPLAIN for the record: the plan must use the GiST index.
     let explain = format!(
@@ -172,7 +250,10 @@ async fn postgis(a: &Args, w: &World, pts: &[LatLon], rows: &mut Vec<Row>, load:
     );
     let plan = c.query(explain.as_str(), &[]).await?;
     let plan: Vec<String> = plan.iter().map(|r| r.get::<_, String>(0)).collect();
-    println!("PostGIS plan for the first patient point:\n  {}", plan.join("\n  "));
+    println!(
+        "PostGIS plan for the first patient point:\n  {}",
+        plan.join("\n  ")
+    );
 
     // Client round trip over loopback with a prepared statement.
     let stmt = c
@@ -199,7 +280,8 @@ async fn postgis(a: &Args, w: &World, pts: &[LatLon], rows: &mut Vec<Row>, load:
         s,
         mean_found: found as f64 / pts.len() as f64,
     });
-    c.batch_execute("DROP FUNCTION bench_knn(); DROP TABLE p;").await?;
+    c.batch_execute("DROP FUNCTION bench_knn(); DROP TABLE p;")
+        .await?;
     Ok(())
 }
 
@@ -211,7 +293,8 @@ async fn copy_points(c: &tokio_postgres::Client, sql: &str, pts: &[LatLon]) -> a
         use std::fmt::Write;
         let _ = writeln!(buf, "{i}\tSRID=4326;POINT({:.7} {:.7})", p.lon, p.lat);
         if buf.len() > (1 << 20) - 100 {
-            sink.send(bytes::Bytes::from(std::mem::take(&mut buf))).await?;
+            sink.send(bytes::Bytes::from(std::mem::take(&mut buf)))
+                .await?;
             buf.reserve(1 << 20);
         }
     }
@@ -226,10 +309,20 @@ const KEY: &str = "bench:volunteers";
 
 fn redis_used_memory(con: &mut redis::Connection) -> anyhow::Result<u64> {
     let info: String = redis::cmd("INFO").arg("memory").query(con)?;
-    Ok(info.lines().find_map(|l| l.strip_prefix("used_memory:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0))
+    Ok(info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0))
 }
 
-fn redis_geo(a: &Args, w: &World, pts: &[LatLon], rows: &mut Vec<Row>, load: &mut Table) -> anyhow::Result<()> {
+fn redis_geo(
+    a: &Args,
+    w: &World,
+    pts: &[LatLon],
+    rows: &mut Vec<Row>,
+    load: &mut Table,
+) -> anyhow::Result<()> {
     let client = redis::Client::open(a.redis.as_str())?;
     let mut con = client.get_connection()?;
     let _: () = redis::cmd("DEL").arg(KEY).query(&mut con)?;
@@ -255,7 +348,10 @@ fn redis_geo(a: &Args, w: &World, pts: &[LatLon], rows: &mut Vec<Row>, load: &mu
         "GEOADD, pipelined (20 × 500 per round trip)".into(),
         format!("{load_s:.2}"),
         "-".into(),
-        format!("{:.0} (used_memory delta)", mem1.saturating_sub(mem0) as f64 / w.len() as f64),
+        format!(
+            "{:.0} (used_memory delta)",
+            mem1.saturating_sub(mem0) as f64 / w.len() as f64
+        ),
     ]);
     let q = |con: &mut redis::Connection, p: &LatLon| -> redis::RedisResult<Vec<String>> {
         redis::cmd("GEOSEARCH")
@@ -289,6 +385,11 @@ fn redis_geo(a: &Args, w: &World, pts: &[LatLon], rows: &mut Vec<Row>, load: &mu
     let _: () = redis::cmd("DEL").arg(KEY).query(&mut con)?;
     result?;
     s.sort();
-    rows.push(Row { system: "Redis GEOSEARCH".into(), timed: "client round trip (redis-rs, sync)".into(), s, mean_found: found as f64 / pts.len() as f64 });
+    rows.push(Row {
+        system: "Redis GEOSEARCH".into(),
+        timed: "client round trip (redis-rs, sync)".into(),
+        s,
+        mean_found: found as f64 / pts.len() as f64,
+    });
     Ok(())
 }

@@ -79,13 +79,22 @@ struct CpuDelta {
 fn cpu_by_thread() -> HashMap<String, f64> {
     let tick = 100.0; // USER_HZ on Linux
     let mut m = HashMap::new();
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return m };
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return m;
+    };
     for e in dir.flatten() {
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
-        let (Some(l), Some(r)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let (Some(l), Some(r)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
         let name = stat[l + 1..r].to_string();
         let f: Vec<&str> = stat[r + 2..].split_whitespace().collect();
-        let (ut, st) = (f.get(11).and_then(|x| x.parse::<f64>().ok()), f.get(12).and_then(|x| x.parse::<f64>().ok()));
+        let (ut, st) = (
+            f.get(11).and_then(|x| x.parse::<f64>().ok()),
+            f.get(12).and_then(|x| x.parse::<f64>().ok()),
+        );
         let secs = (ut.unwrap_or(0.0) + st.unwrap_or(0.0)) / tick;
         let key = if name.starts_with("server") {
             "server"
@@ -102,8 +111,15 @@ fn cpu_by_thread() -> HashMap<String, f64> {
 }
 
 fn cpu_delta(a: &HashMap<String, f64>, b: &HashMap<String, f64>, wall: f64) -> CpuDelta {
-    let d = |k: &str| (b.get(k).copied().unwrap_or(0.0) - a.get(k).copied().unwrap_or(0.0)) / wall * 100.0;
-    CpuDelta { server: d("server"), writer: d("writer"), client: d("client"), total: d("server") + d("writer") + d("client") + d("other") }
+    let d = |k: &str| {
+        (b.get(k).copied().unwrap_or(0.0) - a.get(k).copied().unwrap_or(0.0)) / wall * 100.0
+    };
+    CpuDelta {
+        server: d("server"),
+        writer: d("writer"),
+        client: d("client"),
+        total: d("server") + d("writer") + d("client") + d("other"),
+    }
 }
 
 struct Setup {
@@ -136,12 +152,26 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let setup = server_rt.block_on(setup(a))?;
-    println!("data dir: {} (filesystem: {})", setup._dir.path().display(), fs_type(setup._dir.path()));
+    println!(
+        "data dir: {} (filesystem: {})",
+        setup._dir.path().display(),
+        fs_type(setup._dir.path())
+    );
 
     let mut results = Vec::new();
     // Warm-up: every volunteer posts once (fills the token cache and the index).
-    let r = client_rt.block_on(drive(&setup, Kind::Single, 128, Duration::from_secs(a.seconds.min(10)), true));
-    println!("warm-up: {} requests, {} errors", thousands(r.ok as f64), r.err);
+    let r = client_rt.block_on(drive(
+        &setup,
+        Kind::Single,
+        128,
+        Duration::from_secs(a.seconds.min(10)),
+        true,
+    ));
+    println!(
+        "warm-up: {} requests, {} errors",
+        thousands(r.ok as f64),
+        r.err
+    );
     for &c in &a.concurrency {
         let dur = Duration::from_secs(a.seconds);
         results.push(client_rt.block_on(drive(&setup, Kind::Single, c, dur, false)));
@@ -156,7 +186,18 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
 
     let mut tb = Table::new(
         "Position ingest over HTTP/1.1 keep-alive (server and load generator share the 2 cores)",
-        &["phase", "conc", "req/s", "fixes sent/s", "index updates/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "CPU server / writer / loadgen / total %"],
+        &[
+            "phase",
+            "conc",
+            "req/s",
+            "fixes sent/s",
+            "index updates/s",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "errors",
+            "CPU server / writer / loadgen / total %",
+        ],
     );
     for r in &results {
         let rps = r.ok as f64 / r.secs;
@@ -164,13 +205,24 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
             r.name.clone(),
             r.conc.to_string(),
             thousands(rps),
-            if r.fixes_per_req > 0 { thousands(rps * r.fixes_per_req as f64) } else { "-".into() },
-            if r.stores_fix { thousands(rps) } else { "0".into() },
+            if r.fixes_per_req > 0 {
+                thousands(rps * r.fixes_per_req as f64)
+            } else {
+                "-".into()
+            },
+            if r.stores_fix {
+                thousands(rps)
+            } else {
+                "0".into()
+            },
             ms(r.lat.pct_ms(0.5)),
             ms(r.lat.pct_ms(0.99)),
             ms(r.lat.pct_ms(0.999)),
             r.err.to_string(),
-            format!("{:.0} / {:.0} / {:.0} / {:.0}", r.cpu.server, r.cpu.writer, r.cpu.client, r.cpu.total),
+            format!(
+                "{:.0} / {:.0} / {:.0} / {:.0}",
+                r.cpu.server, r.cpu.writer, r.cpu.client, r.cpu.total
+            ),
         ]);
     }
     tb.row(vec![
@@ -183,7 +235,10 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         ms(store.1.pct_ms(0.99)),
         ms(store.1.pct_ms(0.999)),
         "0".into(),
-        format!("{:.0} / {:.0} / {:.0} / {:.0}", store.2.server, store.2.writer, store.2.client, store.2.total),
+        format!(
+            "{:.0} / {:.0} / {:.0} / {:.0}",
+            store.2.server, store.2.writer, store.2.client, store.2.total
+        ),
     ]);
     tb.print();
     for r in &results {
@@ -191,18 +246,32 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
             println!("first error in '{}': {e}", r.name);
         }
     }
-    let best = results.iter().filter(|r| r.stores_fix).map(|r| r.ok as f64 / r.secs).fold(0.0, f64::max);
-    let best_fixes =
-        results.iter().filter(|r| r.stores_fix).map(|r| r.ok as f64 / r.secs * r.fixes_per_req as f64).fold(0.0, f64::max);
+    let best = results
+        .iter()
+        .filter(|r| r.stores_fix)
+        .map(|r| r.ok as f64 / r.secs)
+        .fold(0.0, f64::max);
+    let best_fixes = results
+        .iter()
+        .filter(|r| r.stores_fix)
+        .map(|r| r.ok as f64 / r.secs * r.fixes_per_req as f64)
+        .fold(0.0, f64::max);
     let mut sum = Table::new("Target (HTTP)", &["target", "measured", "verdict"]);
     sum.row(vec![
         "≥ 30,000 position updates/s over HTTP".into(),
-        format!("{} durable index updates/s ({} fixes received/s)", thousands(best), thousands(best_fixes)),
+        format!(
+            "{} durable index updates/s ({} fixes received/s)",
+            thousands(best),
+            thousands(best_fixes)
+        ),
         crate::stats::verdict(best >= 30_000.0),
     ]);
     sum.print();
     let n = setup.app.index().positioned();
-    println!("\nvolunteers with a position in the server's index at the end: {}", thousands(n as f64));
+    println!(
+        "\nvolunteers with a position in the server's index at the end: {}",
+        thousands(n as f64)
+    );
     drop(setup);
     client_rt.shutdown_timeout(Duration::from_secs(1));
     server_rt.shutdown_timeout(Duration::from_secs(1));
@@ -226,9 +295,13 @@ async fn setup(a: &Args) -> anyhow::Result<Setup> {
     let dir = match &a.data_dir {
         Some(d) => {
             std::fs::create_dir_all(d)?;
-            tempfile::Builder::new().prefix("firstlink-bench-").tempdir_in(d)?
+            tempfile::Builder::new()
+                .prefix("firstlink-bench-")
+                .tempdir_in(d)?
         }
-        None => tempfile::Builder::new().prefix("firstlink-bench-").tempdir()?,
+        None => tempfile::Builder::new()
+            .prefix("firstlink-bench-")
+            .tempdir()?,
     };
     let config = firstlink_server::Config {
         listen: "127.0.0.1:0".into(),
@@ -257,7 +330,9 @@ async fn setup(a: &Args) -> anyhow::Result<Setup> {
     let mut vols = Vec::with_capacity(a.volunteers);
     let mut tokens = Vec::with_capacity(a.volunteers);
     for i in 0..a.volunteers {
-        let id = VolunteerId(Uuid::from_u128(0xB0_0000_0000_0000_0000_0000_0000_0000 | i as u128));
+        let id = VolunteerId(Uuid::from_u128(
+            0xB0_0000_0000_0000_0000_0000_0000_0000 | i as u128,
+        ));
         vols.push(Volunteer {
             id,
             region_id: region.id,
@@ -278,7 +353,10 @@ async fn setup(a: &Args) -> anyhow::Result<Setup> {
             quiet: None,
             created_at: now,
         });
-        tokens.push(format!("flv_bench{i:07}{:016x}", a.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        tokens.push(format!(
+            "flv_bench{i:07}{:016x}",
+            a.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ));
     }
     // Concurrent writes so that the store's group commit batches them.
     let store = Arc::clone(&app.store);
@@ -308,7 +386,11 @@ async fn setup(a: &Args) -> anyhow::Result<Setup> {
     for v in &vols {
         app.index_volunteer(v);
     }
-    println!("created {} volunteers with sessions in {:.1} s", thousands(vols.len() as f64), t.elapsed().as_secs_f64());
+    println!(
+        "created {} volunteers with sessions in {:.1} s",
+        thousands(vols.len() as f64),
+        t.elapsed().as_secs_f64()
+    );
 
     let (tx, rx) = tokio::sync::oneshot::channel();
     let app2 = Arc::clone(&app);
@@ -322,7 +404,14 @@ async fn setup(a: &Args) -> anyhow::Result<Setup> {
         }
     });
     let addr = rx.await.context("server did not bind")?;
-    Ok(Setup { app, addr, tokens: Arc::new(tokens), ids: vols.iter().map(|v| v.id).collect(), homes: Arc::new(homes), _dir: dir })
+    Ok(Setup {
+        app,
+        addr,
+        tokens: Arc::new(tokens),
+        ids: vols.iter().map(|v| v.id).collect(),
+        homes: Arc::new(homes),
+        _dir: dir,
+    })
 }
 
 fn body_for(kind: Kind, home: LatLon, rng: &mut ChaCha8Rng) -> (String, Bytes) {
@@ -333,11 +422,23 @@ fn body_for(kind: Kind, home: LatLon, rng: &mut ChaCha8Rng) -> (String, Bytes) {
     match kind {
         Kind::Single => {
             let p = jitter(rng, home);
-            ("/api/v1/me/position".into(), Bytes::from(format!("{{\"lat\":{:.6},\"lon\":{:.6},\"accuracy_m\":12}}", p.lat, p.lon)))
+            (
+                "/api/v1/me/position".into(),
+                Bytes::from(format!(
+                    "{{\"lat\":{:.6},\"lon\":{:.6},\"accuracy_m\":12}}",
+                    p.lat, p.lon
+                )),
+            )
         }
         Kind::SingleIgnored => {
             let p = jitter(rng, home);
-            ("/api/v1/me/position".into(), Bytes::from(format!("{{\"lat\":{:.6},\"lon\":{:.6},\"accuracy_m\":5000}}", p.lat, p.lon)))
+            (
+                "/api/v1/me/position".into(),
+                Bytes::from(format!(
+                    "{{\"lat\":{:.6},\"lon\":{:.6},\"accuracy_m\":5000}}",
+                    p.lat, p.lon
+                )),
+            )
         }
         Kind::Batch(n) => {
             let now = Utc::now();
@@ -345,11 +446,15 @@ fn body_for(kind: Kind, home: LatLon, rng: &mut ChaCha8Rng) -> (String, Bytes) {
             s.push_str("{\"positions\":[");
             for j in 0..n {
                 let p = jitter(rng, home);
-                let at = (now - chrono::Duration::seconds((n - 1 - j) as i64 * 5)).to_rfc3339_opts(SecondsFormat::Secs, true);
+                let at = (now - chrono::Duration::seconds((n - 1 - j) as i64 * 5))
+                    .to_rfc3339_opts(SecondsFormat::Secs, true);
                 if j > 0 {
                     s.push(',');
                 }
-                s.push_str(&format!("{{\"lat\":{:.6},\"lon\":{:.6},\"accuracy_m\":12,\"at\":\"{at}\"}}", p.lat, p.lon));
+                s.push_str(&format!(
+                    "{{\"lat\":{:.6},\"lon\":{:.6},\"accuracy_m\":12,\"at\":\"{at}\"}}",
+                    p.lat, p.lon
+                ));
             }
             s.push_str("]}");
             ("/api/v1/me/positions".into(), Bytes::from(s))
@@ -374,7 +479,8 @@ async fn drive(s: &Setup, kind: Kind, conc: usize, dur: Duration, once: bool) ->
             let res: anyhow::Result<()> = async {
                 let stream = tokio::net::TcpStream::connect(addr).await?;
                 stream.set_nodelay(true)?;
-                let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                let (mut sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
                 tokio::spawn(conn);
                 // This connection speaks for volunteers w, w + conc, w + 2·conc…
                 let mut v = w;
@@ -399,7 +505,9 @@ async fn drive(s: &Setup, kind: Kind, conc: usize, dur: Duration, once: bool) ->
                         .body(Full::new(body))?;
                     let t = Instant::now();
                     sender.ready().await?;
-                    let resp = tokio::time::timeout(Duration::from_secs(10), sender.send_request(req)).await??;
+                    let resp =
+                        tokio::time::timeout(Duration::from_secs(10), sender.send_request(req))
+                            .await??;
                     let status = resp.status();
                     let body = resp.into_body().collect().await?.to_bytes();
                     lat.push(t.elapsed());
@@ -408,7 +516,8 @@ async fn drive(s: &Setup, kind: Kind, conc: usize, dur: Duration, once: bool) ->
                     } else {
                         err += 1;
                         if first_err.is_none() {
-                            first_err = Some(format!("{status}: {}", String::from_utf8_lossy(&body)));
+                            first_err =
+                                Some(format!("{status}: {}", String::from_utf8_lossy(&body)));
                         }
                     }
                     v += conc;
@@ -440,11 +549,30 @@ async fn drive(s: &Setup, kind: Kind, conc: usize, dur: Duration, once: bool) ->
     let cpu = cpu_delta(&cpu0, &cpu_by_thread(), secs);
     let (name, fixes_per_req, stores_fix) = match kind {
         Kind::Single => ("POST /me/position".to_string(), 1, true),
-        Kind::SingleIgnored => ("POST /me/position, fix ignored (no durable write)".to_string(), 1, false),
-        Kind::Batch(n) => (format!("POST /me/positions ({n} fixes, newest kept)"), n, true),
+        Kind::SingleIgnored => (
+            "POST /me/position, fix ignored (no durable write)".to_string(),
+            1,
+            false,
+        ),
+        Kind::Batch(n) => (
+            format!("POST /me/positions ({n} fixes, newest kept)"),
+            n,
+            true,
+        ),
         Kind::Health => ("GET /health (HTTP stack only)".to_string(), 0, false),
     };
-    PhaseResult { name, conc, secs, ok, err, first_err, fixes_per_req, stores_fix, lat, cpu }
+    PhaseResult {
+        name,
+        conc,
+        secs,
+        ok,
+        err,
+        first_err,
+        fixes_per_req,
+        stores_fix,
+        lat,
+        cpu,
+    }
 }
 
 /// The durable write alone: `conc` tasks on the server runtime calling
@@ -456,8 +584,14 @@ async fn store_only(s: &Setup, conc: usize, dur: Duration) -> (f64, Samples, Cpu
     let mut hs = Vec::new();
     for w in 0..conc {
         let store = Arc::clone(&s.app.store);
-        let ids: Vec<(VolunteerId, LatLon)> =
-            s.ids.iter().zip(s.homes.iter()).skip(w).step_by(conc).map(|(a, b)| (*a, *b)).collect();
+        let ids: Vec<(VolunteerId, LatLon)> = s
+            .ids
+            .iter()
+            .zip(s.homes.iter())
+            .skip(w)
+            .step_by(conc)
+            .map(|(a, b)| (*a, *b))
+            .collect();
         hs.push(tokio::spawn(async move {
             let mut lat = Samples::with_capacity(1 << 14);
             let mut n = 0u64;
@@ -467,7 +601,15 @@ async fn store_only(s: &Setup, conc: usize, dur: Duration) -> (f64, Samples, Cpu
                 k += 1;
                 let at = Utc::now().timestamp() as u32;
                 let t = Instant::now();
-                if store.save_positions(&[PositionFix { volunteer: id, position: p, at_unix: at }]).await.is_ok() {
+                if store
+                    .save_positions(&[PositionFix {
+                        volunteer: id,
+                        position: p,
+                        at_unix: at,
+                    }])
+                    .await
+                    .is_ok()
+                {
                     n += 1;
                 }
                 lat.push(t.elapsed());
@@ -485,5 +627,9 @@ async fn store_only(s: &Setup, conc: usize, dur: Duration) -> (f64, Samples, Cpu
     }
     let secs = start.elapsed().as_secs_f64();
     lat.sort();
-    (total as f64 / secs, lat, cpu_delta(&cpu0, &cpu_by_thread(), secs))
+    (
+        total as f64 / secs,
+        lat,
+        cpu_delta(&cpu0, &cpu_by_thread(), secs),
+    )
 }

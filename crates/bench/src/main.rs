@@ -78,7 +78,10 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "firstlink-bench", about = "Benchmarks for firstlink's backbone (index, PostGIS/Redis comparison, HTTP ingest)")]
+#[command(
+    name = "firstlink-bench",
+    about = "Benchmarks for firstlink's backbone (index, PostGIS/Redis comparison, HTTP ingest)"
+)]
 struct Cli {
     /// Seed of every point set.
     #[arg(long, global = true, default_value_t = points::SEED)]
@@ -178,11 +181,34 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Index { volunteers, updates, queries, plans, aeds } => {
-            index::run(&index::Args { seed: cli.seed, volunteers, updates, queries, plans, aeds });
+        Cmd::Index {
+            volunteers,
+            updates,
+            queries,
+            plans,
+            aeds,
+        } => {
+            index::run(&index::Args {
+                seed: cli.seed,
+                volunteers,
+                updates,
+                queries,
+                plans,
+                aeds,
+            });
         }
-        Cmd::Compare { volunteers, queries, pg, pg_db, redis, skip_pg, skip_redis } => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        Cmd::Compare {
+            volunteers,
+            queries,
+            pg,
+            pg_db,
+            redis,
+            skip_pg,
+            skip_redis,
+        } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(compare::run(&compare::Args {
                 seed: cli.seed,
                 volunteers,
@@ -194,7 +220,15 @@ fn main() -> anyhow::Result<()> {
                 skip_redis,
             }))?;
         }
-        Cmd::Http { volunteers, concurrency, seconds, batch, data_dir, server_threads, client_threads } => {
+        Cmd::Http {
+            volunteers,
+            concurrency,
+            seconds,
+            batch,
+            data_dir,
+            server_threads,
+            client_threads,
+        } => {
             http::run(&http::Args {
                 seed: cli.seed,
                 volunteers,
@@ -206,8 +240,28 @@ fn main() -> anyhow::Result<()> {
                 client_threads,
             })?;
         }
-        Cmd::Monitor { units, rates, seconds, warmup_rate, faults, broker, publishers, qos, data_dir } => {
-            monitor::run(&monitor::Args { units, rates, seconds, warmup_rate, faults, broker, publishers, qos, data_dir })?;
+        Cmd::Monitor {
+            units,
+            rates,
+            seconds,
+            warmup_rate,
+            faults,
+            broker,
+            publishers,
+            qos,
+            data_dir,
+        } => {
+            monitor::run(&monitor::Args {
+                units,
+                rates,
+                seconds,
+                warmup_rate,
+                faults,
+                broker,
+                publishers,
+                qos,
+                data_dir,
+            })?;
         }
     }
     Ok(())

@@ -48,8 +48,16 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> anyhow::Result<()> {
-    let server = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().thread_name("server").build()?;
-    let client = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().thread_name("publisher").build()?;
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("server")
+        .build()?;
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("publisher")
+        .build()?;
     let parent = a.data_dir.clone().unwrap_or_else(std::env::temp_dir);
     let dir = tempfile::tempdir_in(&parent)?;
     let (host, port) = firstlink_server::monitor::mqtt::parse_url(&a.broker)?;
@@ -71,8 +79,15 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     let t = Instant::now();
     let (units, rss_before, rss_after) = server.block_on(provision(&app, a.units))?;
     let per_unit = (rss_after.saturating_sub(rss_before)) as f64 / a.units as f64;
-    println!("## Monitoring ingest through {} (units publish with QoS {})\n", a.broker, a.qos);
-    println!("{} AEDs with a unit each, written and loaded in {:.1} s", a.units, t.elapsed().as_secs_f64());
+    println!(
+        "## Monitoring ingest through {} (units publish with QoS {})\n",
+        a.broker, a.qos
+    );
+    println!(
+        "{} AEDs with a unit each, written and loaded in {:.1} s",
+        a.units,
+        t.elapsed().as_secs_f64()
+    );
     println!(
         "memory per unit: {} bytes counted from the structures (slot with record, key, rule state of {} B and telemetry bucket; map entry; strings); \
          resident set grew {:.1} MB while loading {} units = {:.0} bytes per unit (the allocator reuses memory freed while writing them)\n",
@@ -89,15 +104,29 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     });
-    anyhow::ensure!(app.monitor.external_connected(), "firstlink did not connect to {}", a.broker);
+    anyhow::ensure!(
+        app.monitor.external_connected(),
+        "firstlink did not connect to {}",
+        a.broker
+    );
 
-    let qos = if a.qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
-    let pubs: Vec<AsyncClient> = client.block_on(async { (0..a.publishers.max(1)).map(|i| publisher(&host, port, i)).collect() });
+    let qos = if a.qos == 0 {
+        QoS::AtMostOnce
+    } else {
+        QoS::AtLeastOnce
+    };
+    let pubs: Vec<AsyncClient> = client.block_on(async {
+        (0..a.publishers.max(1))
+            .map(|i| publisher(&host, port, i))
+            .collect()
+    });
     let base = Utc::now().timestamp();
     let accepted = || app.monitor.counters.accepted.load(Ordering::Relaxed) as usize;
     let transitions = || app.monitor.counters.transitions.load(Ordering::Relaxed) as usize;
 
-    println!("| phase | offered msg/s | accepted | publish s | end-to-end s | accepted msg/s | readiness changes |");
+    println!(
+        "| phase | offered msg/s | accepted | publish s | end-to-end s | accepted msg/s | readiness changes |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     // Paced: the broker drops QoS 1 messages beyond a subscriber's queue
     // (Mosquitto: max_queued_messages, 1,000 by default), so a rate the
@@ -116,7 +145,11 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
                 (last, since) = (accepted(), Instant::now());
             }
         }
-        let took = if accepted() >= a0 + n { start.elapsed() } else { since - start };
+        let took = if accepted() >= a0 + n {
+            start.elapsed()
+        } else {
+            since - start
+        };
         let got = accepted() - a0;
         println!(
             "| {name} | {rate:.0} | {got} of {n} | {:.2} | {:.2} | {:.0} | {} |",
@@ -131,15 +164,26 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         let r = Reading {
             at: chrono::DateTime::from_timestamp(base + i64::from(seq), 0).unwrap_or_default(),
             seq: Some(seq),
-            signals: vec![Signal::StatusLight(StatusLight::Ok), Signal::TemperatureC(20.5), Signal::UnitBatteryPct(80), Signal::DoorOpen(false)],
+            signals: vec![
+                Signal::StatusLight(StatusLight::Ok),
+                Signal::TemperatureC(20.5),
+                Signal::UnitBatteryPct(80),
+                Signal::DoorOpen(false),
+            ],
         };
         (UnitTopic::Binary(u.0).to_topic(), encode_binary(&r, &u.1))
     };
-    phase("warm-up (unmonitored → ready)", units.iter().map(|u| ok(u, 1)).collect(), a.warmup_rate)?;
+    phase(
+        "warm-up (unmonitored → ready)",
+        units.iter().map(|u| ok(u, 1)).collect(),
+        a.warmup_rate,
+    )?;
     let mut seq = 2;
     for &rate in &a.rates {
         let n = (rate * a.seconds) as usize;
-        let msgs: Vec<_> = (0..n).map(|i| ok(&units[i % units.len()], seq + (i / units.len()) as u32)).collect();
+        let msgs: Vec<_> = (0..n)
+            .map(|i| ok(&units[i % units.len()], seq + (i / units.len()) as u32))
+            .collect();
         seq += (n / units.len()) as u32 + 1;
         phase("steady state", msgs, rate)?;
     }
@@ -149,7 +193,8 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         .take(a.faults)
         .map(|u| {
             let r = Reading {
-                at: chrono::DateTime::from_timestamp(base + i64::from(rounds), 0).unwrap_or_default(),
+                at: chrono::DateTime::from_timestamp(base + i64::from(rounds), 0)
+                    .unwrap_or_default(),
                 seq: Some(rounds),
                 signals: vec![Signal::StatusLight(StatusLight::Fault)],
             };
@@ -161,8 +206,15 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     if !refused.is_empty() {
         println!("\nrefused: {refused:?}");
     }
-    let not_ready = app.aeds().all(None).filter(|x| x.readiness == Readiness::NotReady).count();
-    println!("\nAEDs not ready at the end: {not_ready} (expected {})", a.faults.min(a.units));
+    let not_ready = app
+        .aeds()
+        .all(None)
+        .filter(|x| x.readiness == Readiness::NotReady)
+        .count();
+    println!(
+        "\nAEDs not ready at the end: {not_ready} (expected {})",
+        a.faults.min(a.units)
+    );
     drop(client);
     drop(server);
     Ok(())
@@ -180,7 +232,10 @@ async fn provision(app: &Arc<App>, n: usize) -> anyhow::Result<(Vec<(Uuid, UnitK
     };
     app.store.create_region(&region).await?;
     app.put_region(region.clone())?;
-    let tz = app.region(region.id).map(|r| r.tz).unwrap_or(chrono_tz::UTC);
+    let tz = app
+        .region(region.id)
+        .map(|r| r.tz)
+        .unwrap_or(chrono_tz::UTC);
     let centre = LatLon::new(55.68, 12.57).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let aeds: Vec<Aed> = (0..n)
         .map(|i| Aed {
@@ -246,7 +301,9 @@ fn publisher(host: &str, port: u16, i: usize) -> AsyncClient {
     tokio::spawn(async move {
         loop {
             match ev.poll().await {
-                Ok(Event::Incoming(Packet::Disconnect)) | Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Ok(Event::Incoming(Packet::Disconnect)) | Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
                 Ok(_) => {}
             }
         }
@@ -255,7 +312,12 @@ fn publisher(host: &str, port: u16, i: usize) -> AsyncClient {
 }
 
 /// Publishes `msgs` at `rate` per second overall, in 5 ms slices.
-async fn publish_all(pubs: &[AsyncClient], msgs: Vec<(String, Vec<u8>)>, rate: f64, qos: QoS) -> anyhow::Result<()> {
+async fn publish_all(
+    pubs: &[AsyncClient],
+    msgs: Vec<(String, Vec<u8>)>,
+    rate: f64,
+    qos: QoS,
+) -> anyhow::Result<()> {
     let mut per: Vec<Vec<(String, Vec<u8>)>> = vec![Vec::new(); pubs.len()];
     for (i, m) in msgs.into_iter().enumerate() {
         per[i % pubs.len()].push(m);
@@ -267,7 +329,8 @@ async fn publish_all(pubs: &[AsyncClient], msgs: Vec<(String, Vec<u8>)>, rate: f
             let start = tokio::time::Instant::now();
             for (i, (topic, payload)) in batch.into_iter().enumerate() {
                 if i % 64 == 0 {
-                    tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / each)).await;
+                    tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / each))
+                        .await;
                 }
                 c.publish(topic, qos, false, payload).await?;
             }

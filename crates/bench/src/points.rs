@@ -14,7 +14,10 @@ use rand_chacha::ChaCha8Rng;
 pub const SEED: u64 = 0x0F12_57F1_2570_2026;
 
 /// Copenhagen's centre (Rådhuspladsen).
-pub const CPH: LatLon = LatLon { lat: 55.6761, lon: 12.5683 };
+pub const CPH: LatLon = LatLon {
+    lat: 55.6761,
+    lon: 12.5683,
+};
 /// σ of the Copenhagen cluster, metres.
 const CPH_SIGMA_M: f64 = 5_000.0;
 const METRES_PER_DEG: f64 = 111_195.08;
@@ -70,9 +73,16 @@ impl Mixture {
     /// Uniform on Denmark's land boxes.
     pub fn land(&mut self) -> LatLon {
         let u: f64 = self.rng.r#gen();
-        let i = self.cum.iter().position(|&c| u <= c).unwrap_or(LAND.len() - 1);
+        let i = self
+            .cum
+            .iter()
+            .position(|&c| u <= c)
+            .unwrap_or(LAND.len() - 1);
         let (_, a, b, c, d) = LAND[i];
-        LatLon { lat: self.rng.gen_range(a..b), lon: self.rng.gen_range(c..d) }
+        LatLon {
+            lat: self.rng.gen_range(a..b),
+            lon: self.rng.gen_range(c..d),
+        }
     }
 
     /// Gaussian around Copenhagen.
@@ -80,12 +90,19 @@ impl Mixture {
         let (x, y) = self.normal2();
         let s_lat = CPH_SIGMA_M / METRES_PER_DEG;
         let s_lon = s_lat / CPH.lat.to_radians().cos();
-        LatLon { lat: CPH.lat + y * s_lat, lon: CPH.lon + x * s_lon }
+        LatLon {
+            lat: CPH.lat + y * s_lat,
+            lon: CPH.lon + x * s_lon,
+        }
     }
 
     /// One draw of the 50/50 mixture.
     pub fn point(&mut self) -> LatLon {
-        if self.rng.r#gen::<bool>() { self.copenhagen() } else { self.land() }
+        if self.rng.r#gen::<bool>() {
+            self.copenhagen()
+        } else {
+            self.land()
+        }
     }
 
     /// Exactly `n / 2` land points then `n - n / 2` Copenhagen points,

@@ -72,7 +72,11 @@ pub struct Table {
 
 impl Table {
     pub fn new(title: &str, head: &[&str]) -> Self {
-        Self { title: title.into(), head: head.iter().map(|s| s.to_string()).collect(), rows: Vec::new() }
+        Self {
+            title: title.into(),
+            head: head.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -105,8 +109,17 @@ impl Table {
         };
         println!("\n### {}\n", self.title);
         println!("{}", line(&self.head));
-        let sep: Vec<String> =
-            w.iter().enumerate().map(|(i, &n)| if i == 0 { "-".repeat(n) } else { format!("{}:", "-".repeat(n.max(2) - 1)) }).collect();
+        let sep: Vec<String> = w
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                if i == 0 {
+                    "-".repeat(n)
+                } else {
+                    format!("{}:", "-".repeat(n.max(2) - 1))
+                }
+            })
+            .collect();
         println!("| {} |", sep.join(" | "));
         for r in &self.rows {
             println!("{}", line(r));
@@ -148,5 +161,10 @@ pub fn thread_cpu_ns() -> u64 {
 
 /// The 1, 5 and 15 minute load averages, as /proc/loadavg reports them.
 pub fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -57,7 +57,14 @@ pub enum AdminCommand {
 async fn audit(app: &App, action: &str, target: String) -> anyhow::Result<()> {
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     app.store
-        .audit(&AuditEntry { at: app.now(), actor: format!("cli:{who}"), action: action.into(), region_id: None, target: Some(target), details: serde_json::json!({}) })
+        .audit(&AuditEntry {
+            at: app.now(),
+            actor: format!("cli:{who}"),
+            action: action.into(),
+            region_id: None,
+            target: Some(target),
+            details: serde_json::json!({}),
+        })
         .await?;
     Ok(())
 }
@@ -76,10 +83,22 @@ pub async fn run(config: Config, cmd: &AdminCommand) -> anyhow::Result<()> {
         app.put_region(r)?;
     }
     match cmd {
-        AdminCommand::CreateRegion { slug, name, timezone, country, preset } => {
+        AdminCommand::CreateRegion {
+            slug,
+            name,
+            timezone,
+            country,
+            preset,
+        } => {
             let r = create_region_checked(
                 &app,
-                NewRegion { slug: slug.clone(), name: name.clone(), timezone: timezone.clone(), country: country.clone(), preset: preset.clone() },
+                NewRegion {
+                    slug: slug.clone(),
+                    name: name.clone(),
+                    timezone: timezone.clone(),
+                    country: country.clone(),
+                    preset: preset.clone(),
+                },
             )
             .await
             .map_err(api_err)?;
@@ -88,32 +107,61 @@ pub async fn run(config: Config, cmd: &AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::Regions => {
             for r in app.regions() {
-                println!("{}\t{}\t{}\t{}\t{}", r.region.slug, r.region.name, r.region.timezone, r.region.country, r.region.policy.preset);
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    r.region.slug,
+                    r.region.name,
+                    r.region.timezone,
+                    r.region.country,
+                    r.region.policy.preset
+                );
             }
         }
         AdminCommand::CreateApiKey { region, name } => {
-            let r = app.region_by_slug(region).ok_or_else(|| anyhow::anyhow!("no region {region:?}"))?;
-            let (row, token) = create_key_checked(&app, r.region.id, name).await.map_err(api_err)?;
+            let r = app
+                .region_by_slug(region)
+                .ok_or_else(|| anyhow::anyhow!("no region {region:?}"))?;
+            let (row, token) = create_key_checked(&app, r.region.id, name)
+                .await
+                .map_err(api_err)?;
             audit(&app, "api_key.create", row.id.clone()).await?;
             println!("dispatch-api-key: {token}");
             println!("(key id {}; store it now, it is not shown again)", row.id);
         }
         AdminCommand::RevokeApiKey { id } => {
-            app.store.revoke_api_key(id, app.now()).await.map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+            app.store
+                .revoke_api_key(id, app.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
             audit(&app, "api_key.revoke", id.clone()).await?;
             println!("revoked {id}");
         }
-        AdminCommand::CreateOperator { username, role, region, password_env } => {
-            let role = OperatorRole::parse(role).ok_or_else(|| anyhow::anyhow!("role must be dispatcher, operator, technician or admin"))?;
+        AdminCommand::CreateOperator {
+            username,
+            role,
+            region,
+            password_env,
+        } => {
+            let role = OperatorRole::parse(role).ok_or_else(|| {
+                anyhow::anyhow!("role must be dispatcher, operator, technician or admin")
+            })?;
             let mut regions = Vec::new();
             for s in region {
-                regions.push(app.region_by_slug(s).ok_or_else(|| anyhow::anyhow!("no region {s:?}"))?.region.id);
+                regions.push(
+                    app.region_by_slug(s)
+                        .ok_or_else(|| anyhow::anyhow!("no region {s:?}"))?
+                        .region
+                        .id,
+                );
             }
             if regions.is_empty() && role != OperatorRole::Admin {
                 anyhow::bail!("a {} needs at least one --region", role.as_str());
             }
             let (password, generated) = match password_env {
-                Some(var) => (std::env::var(var).map_err(|_| anyhow::anyhow!("${var} is not set"))?, false),
+                Some(var) => (
+                    std::env::var(var).map_err(|_| anyhow::anyhow!("${var} is not set"))?,
+                    false,
+                ),
                 None => (random_secret()[..20].to_string(), true),
             };
             if password.chars().count() < 10 {
@@ -128,7 +176,10 @@ pub async fn run(config: Config, cmd: &AdminCommand) -> anyhow::Result<()> {
                 created_at: app.now(),
                 disabled_at: None,
             };
-            app.store.create_operator(&o).await.map_err(|e| anyhow::anyhow!("{username}: {e}"))?;
+            app.store
+                .create_operator(&o)
+                .await
+                .map_err(|e| anyhow::anyhow!("{username}: {e}"))?;
             audit(&app, "operator.create", o.username.clone()).await?;
             println!("operator created: {} ({})", o.username, role.as_str());
             if generated {

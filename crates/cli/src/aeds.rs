@@ -47,26 +47,47 @@ pub enum AedsCommand {
 const CHUNK: usize = 2_000;
 
 pub async fn run(config: Config, cmd: &AedsCommand) -> anyhow::Result<()> {
-    let AedsCommand::Import { region, source, format, map, lang, force, pending, dry_run, file } = cmd;
+    let AedsCommand::Import {
+        region,
+        source,
+        format,
+        map,
+        lang,
+        force,
+        pending,
+        dry_run,
+        file,
+    } = cmd;
     let format = format
         .as_deref()
         .or_else(|| file.to_str())
         .and_then(Format::parse)
-        .ok_or_else(|| anyhow::anyhow!("cannot tell the format of {}; pass --format osm|geojson|csv", file.display()))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "cannot tell the format of {}; pass --format osm|geojson|csv",
+                file.display()
+            )
+        })?;
     let map = ColumnMap::parse(map).map_err(|e| anyhow::anyhow!("--map: {e}"))?;
     let store = firstlink_server::open_store(&config)?;
     let app = App::new(config, store)?;
     for r in app.store.regions().await? {
         app.put_region(r)?;
     }
-    let rt = app.region_by_slug(region).ok_or_else(|| anyhow::anyhow!("no region {region:?}"))?;
+    let rt = app
+        .region_by_slug(region)
+        .ok_or_else(|| anyhow::anyhow!("no region {region:?}"))?;
     let started = Instant::now();
 
     let spinner = ProgressBar::new_spinner();
     spinner.set_message(format!("reading {}", file.display()));
     spinner.enable_steady_tick(Duration::from_millis(120));
-    let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    let opts = ParseOptions { default_lang: lang.clone(), ..Default::default() };
+    let bytes =
+        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let opts = ParseOptions {
+        default_lang: lang.clone(),
+        ..Default::default()
+    };
     let parsed = tokio::task::spawn_blocking(move || parse_file(format, &bytes, &map, &opts))
         .await?
         .map_err(|e| anyhow::anyhow!("{}: {e}; nothing was imported", file.display()))?;
@@ -84,7 +105,9 @@ pub async fn run(config: Config, cmd: &AedsCommand) -> anyhow::Result<()> {
     let writes = plan.writes();
     if !*dry_run && !writes.is_empty() {
         let bar = ProgressBar::new(writes.len() as u64);
-        if let Ok(style) = ProgressStyle::with_template("{spinner} writing [{bar:40}] {pos}/{len} ({per_sec}, {eta})") {
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} writing [{bar:40}] {pos}/{len} ({per_sec}, {eta})",
+        ) {
             bar.set_style(style.progress_chars("=> "));
         }
         // Chunks of a few thousand, each in one transaction; a re-run completes an interrupted sync.
@@ -102,11 +125,20 @@ pub async fn run(config: Config, cmd: &AedsCommand) -> anyhow::Result<()> {
         println!("warning:  {w}");
     }
     for f in &plan.flagged {
-        println!("flagged:  {} ({}): {}", f.id, f.source_id.as_deref().unwrap_or("-"), serde_json::to_string(&f.flag).unwrap_or_default());
+        println!(
+            "flagged:  {} ({}): {}",
+            f.id,
+            f.source_id.as_deref().unwrap_or("-"),
+            serde_json::to_string(&f.flag).unwrap_or_default()
+        );
     }
     println!(
         "{}{}: created {}, updated {}, unchanged {}, flagged {}, removed {}, rejected {}, warnings {} in {:.2} s",
-        if *dry_run { "dry run, nothing written. " } else { "" },
+        if *dry_run {
+            "dry run, nothing written. "
+        } else {
+            ""
+        },
         file.display(),
         s.created,
         s.updated,

@@ -24,7 +24,10 @@ use firstlink_server::api::admin::{NewRegion, create_key_checked, create_region_
 use firstlink_server::auth::{hash_password, random_secret};
 use firstlink_server::outbox::LocalSink;
 use firstlink_server::{App, Config};
-use firstlink_store::{Aed, AedDetails, AedStatus, Device, Operator, OperatorRole, OutboxMessage, PositionFix, Recipient, Volunteer};
+use firstlink_store::{
+    Aed, AedDetails, AedStatus, Device, Operator, OperatorRole, OutboxMessage, PositionFix,
+    Recipient, Volunteer,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -61,24 +64,39 @@ pub fn read_map(pbf: &[u8]) -> anyhow::Result<DemoMap> {
     let mut ways: Vec<Vec<i64>> = Vec::new();
     let mut places = Vec::new();
     const WALK: [&str; 12] = [
-        "footway", "path", "pedestrian", "residential", "living_street", "service", "tertiary", "secondary", "unclassified", "steps",
-        "cycleway", "primary",
+        "footway",
+        "path",
+        "pedestrian",
+        "residential",
+        "living_street",
+        "service",
+        "tertiary",
+        "secondary",
+        "unclassified",
+        "steps",
+        "cycleway",
+        "primary",
     ];
-    let place_kind = |tags: &mut dyn Iterator<Item = (&str, &str)>| -> (Option<String>, Option<String>) {
-        let (mut kind, mut name) = (None, None);
-        for (k, v) in tags {
-            match (k, v) {
-                ("amenity", "pharmacy" | "townhall" | "library" | "school" | "university" | "police" | "fire_station" | "community_centre" | "theatre" | "cinema")
-                | ("railway", "station")
-                | ("shop", "supermarket")
-                | ("leisure", "sports_centre" | "fitness_centre" | "stadium")
-                | ("tourism", "hotel" | "museum") => kind = Some(v.to_string()),
-                ("name", n) => name = Some(n.to_string()),
-                _ => {}
+    let place_kind =
+        |tags: &mut dyn Iterator<Item = (&str, &str)>| -> (Option<String>, Option<String>) {
+            let (mut kind, mut name) = (None, None);
+            for (k, v) in tags {
+                match (k, v) {
+                    (
+                        "amenity",
+                        "pharmacy" | "townhall" | "library" | "school" | "university" | "police"
+                        | "fire_station" | "community_centre" | "theatre" | "cinema",
+                    )
+                    | ("railway", "station")
+                    | ("shop", "supermarket")
+                    | ("leisure", "sports_centre" | "fitness_centre" | "stadium")
+                    | ("tourism", "hotel" | "museum") => kind = Some(v.to_string()),
+                    ("name", n) => name = Some(n.to_string()),
+                    _ => {}
+                }
             }
-        }
-        (kind, name)
-    };
+            (kind, name)
+        };
     ElementReader::new(Cursor::new(pbf)).for_each(|el| match el {
         Element::DenseNode(n) => {
             coords.insert(n.id(), (n.lat(), n.lon()));
@@ -104,17 +122,29 @@ pub fn read_map(pbf: &[u8]) -> anyhow::Result<DemoMap> {
         }
         Element::Relation(_) => {}
     })?;
-    let mut walk_points: Vec<LatLon> = ways.iter().flatten().filter_map(|id| coords.get(id)).map(|&(lat, lon)| LatLon { lat, lon }).collect();
+    let mut walk_points: Vec<LatLon> = ways
+        .iter()
+        .flatten()
+        .filter_map(|id| coords.get(id))
+        .map(|&(lat, lon)| LatLon { lat, lon })
+        .collect();
     walk_points.sort_by(|a, b| a.lat.total_cmp(&b.lat).then(a.lon.total_cmp(&b.lon)));
     walk_points.dedup();
     let mut places: Vec<(String, String, LatLon)> = places
         .into_iter()
-        .filter_map(|(name, kind, id)| coords.get(&id).map(|&(lat, lon)| (name, kind, LatLon { lat, lon })))
+        .filter_map(|(name, kind, id)| {
+            coords
+                .get(&id)
+                .map(|&(lat, lon)| (name, kind, LatLon { lat, lon }))
+        })
         .collect();
     places.sort_by(|a, b| a.0.cmp(&b.0));
     places.dedup_by(|a, b| a.0 == b.0);
     anyhow::ensure!(!walk_points.is_empty(), "the demo map has no walkable ways");
-    Ok(DemoMap { walk_points, places })
+    Ok(DemoMap {
+        walk_points,
+        places,
+    })
 }
 
 fn hours_for(kind: &str) -> &'static str {
@@ -130,18 +160,45 @@ fn hours_for(kind: &str) -> &'static str {
     }
 }
 
-const FIRST: [&str; 16] = ["Anna", "Mads", "Sofie", "Frederik", "Emma", "Lucas", "Ida", "Oliver", "Freja", "William", "Clara", "Noah", "Maja", "Emil", "Laura", "Victor"];
-const LAST: [&str; 10] = ["Jensen", "Nielsen", "Hansen", "Pedersen", "Andersen", "Christensen", "Larsen", "Sørensen", "Rasmussen", "Jørgensen"];
+const FIRST: [&str; 16] = [
+    "Anna", "Mads", "Sofie", "Frederik", "Emma", "Lucas", "Ida", "Oliver", "Freja", "William",
+    "Clara", "Noah", "Maja", "Emil", "Laura", "Victor",
+];
+const LAST: [&str; 10] = [
+    "Jensen",
+    "Nielsen",
+    "Hansen",
+    "Pedersen",
+    "Andersen",
+    "Christensen",
+    "Larsen",
+    "Sørensen",
+    "Rasmussen",
+    "Jørgensen",
+];
 
-async fn seed(app: &Arc<App>, map: &DemoMap, n: usize, creds_path: &Path) -> anyhow::Result<Credentials> {
+async fn seed(
+    app: &Arc<App>,
+    map: &DemoMap,
+    n: usize,
+    creds_path: &Path,
+) -> anyhow::Result<Credentials> {
     let region = create_region_checked(
         app,
-        NewRegion { slug: REGION.into(), name: "Copenhagen (demo)".into(), timezone: "Europe/Copenhagen".into(), country: "DK".into(), preset: None },
+        NewRegion {
+            slug: REGION.into(),
+            name: "Copenhagen (demo)".into(),
+            timezone: "Europe/Copenhagen".into(),
+            country: "DK".into(),
+            preset: None,
+        },
     )
     .await
     .map_err(|e| anyhow::anyhow!("creating the demo region: {}", e.message))?;
     app.load_graph(&region)?;
-    let (_, key) = create_key_checked(app, region.id, "demo CAD").await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let (_, key) = create_key_checked(app, region.id, "demo CAD")
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let creds = Credentials {
         admin_password: random_secret()[..16].to_string(),
         dispatcher_password: random_secret()[..16].to_string(),
@@ -150,7 +207,14 @@ async fn seed(app: &Arc<App>, map: &DemoMap, n: usize, creds_path: &Path) -> any
         volunteer_password: random_secret()[..16].to_string(),
     };
     let now = app.now();
-    for (username, role, pw) in [("admin", OperatorRole::Admin, &creds.admin_password), ("dispatcher", OperatorRole::Dispatcher, &creds.dispatcher_password)] {
+    for (username, role, pw) in [
+        ("admin", OperatorRole::Admin, &creds.admin_password),
+        (
+            "dispatcher",
+            OperatorRole::Dispatcher,
+            &creds.dispatcher_password,
+        ),
+    ] {
         app.store
             .create_operator(&Operator {
                 id: uuid::Uuid::now_v7(),
@@ -200,24 +264,56 @@ async fn seed(app: &Arc<App>, map: &DemoMap, n: usize, creds_path: &Path) -> any
             phone: Some(format!("+4520{:06}", i)),
             email: None,
             password_hash: unusable.clone(),
-            language: if rng.gen_bool(0.85) { "da".into() } else { "en".into() },
+            language: if rng.gen_bool(0.85) {
+                "da".into()
+            } else {
+                "en".into()
+            },
             languages: vec!["da".into()],
-            birth_date: NaiveDate::from_ymd_opt(rng.gen_range(1950..2005), rng.gen_range(1..13), rng.gen_range(1..29)).unwrap_or_default(),
-            tier: if rng.gen_bool(0.7) { Tier::IncludingHomes } else { Tier::PublicOnly },
+            birth_date: NaiveDate::from_ymd_opt(
+                rng.gen_range(1950..2005),
+                rng.gen_range(1..13),
+                rng.gen_range(1..29),
+            )
+            .unwrap_or_default(),
+            tier: if rng.gen_bool(0.7) {
+                Tier::IncludingHomes
+            } else {
+                Tier::PublicOnly
+            },
             training_kind: Some("first aid with CPR".into()),
-            training_date: NaiveDate::from_ymd_opt(rng.gen_range(2022..2027), rng.gen_range(1..11), 1),
+            training_date: NaiveDate::from_ymd_opt(
+                rng.gen_range(2022..2027),
+                rng.gen_range(1..11),
+                1,
+            ),
             consent_at: Some(now),
             verified_at: Some(now),
             suspended_at: None,
             available: rng.gen_bool(0.7),
-            quiet: if rng.gen_bool(0.3) { firstlink_domain::volunteer::QuietHours::new(23 * 60, 7 * 60) } else { None },
+            quiet: if rng.gen_bool(0.3) {
+                firstlink_domain::volunteer::QuietHours::new(23 * 60, 7 * 60)
+            } else {
+                None
+            },
             created_at: now,
         };
         app.store.create_volunteer(&v).await?;
-        app.store.add_device(&Device { id: uuid::Uuid::now_v7(), volunteer: v.id, recipient: Recipient::Demo, created_at: now }).await?;
+        app.store
+            .add_device(&Device {
+                id: uuid::Uuid::now_v7(),
+                volunteer: v.id,
+                recipient: Recipient::Demo,
+                created_at: now,
+            })
+            .await?;
         app.index_volunteer(&v);
         let p = map.walk_points[rng.gen_range(0..map.walk_points.len())];
-        fixes.push(PositionFix { volunteer: v.id, position: p, at_unix: now.timestamp() as u32 });
+        fixes.push(PositionFix {
+            volunteer: v.id,
+            position: p,
+            at_unix: now.timestamp() as u32,
+        });
     }
     app.store.save_positions(&fixes).await?;
     {
@@ -226,8 +322,16 @@ async fn seed(app: &Arc<App>, map: &DemoMap, n: usize, creds_path: &Path) -> any
             idx.set_position(f.volunteer, f.position, f.at_unix);
         }
     }
-    let rt = app.region(region.id).ok_or_else(|| anyhow::anyhow!("region vanished"))?;
-    for (i, (name, kind, pos)) in map.places.iter().enumerate().filter(|(i, _)| i % 2 == 0).take(200) {
+    let rt = app
+        .region(region.id)
+        .ok_or_else(|| anyhow::anyhow!("region vanished"))?;
+    for (i, (name, kind, pos)) in map
+        .places
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0)
+        .take(200)
+    {
         let locked = kind == "railway" || i % 5 == 0;
         let aed = Aed {
             id: AedId::new(),
@@ -241,7 +345,10 @@ async fn seed(app: &Arc<App>, map: &DemoMap, n: usize, creds_path: &Path) -> any
             details: AedDetails {
                 indoor: Some(hours_for(kind) != "24/7"),
                 level: Some("0".into()),
-                location_desc: vec![("en".into(), format!("By the main entrance of {name}")), ("da".into(), format!("Ved hovedindgangen til {name}"))],
+                location_desc: vec![
+                    ("en".into(), format!("By the main entrance of {name}")),
+                    ("da".into(), format!("Ved hovedindgangen til {name}")),
+                ],
                 locked: Some(locked),
                 access_code: locked.then(|| format!("{:04}", rng.gen_range(0..10_000))),
                 owner_contact: Some(format!("facility manager, {name}")),
@@ -265,8 +372,15 @@ async fn seed(app: &Arc<App>, map: &DemoMap, n: usize, creds_path: &Path) -> any
 
 /// A simulated volunteer's phone and legs.
 enum SimState {
-    Pending { incident: IncidentId, at: chrono::DateTime<Utc>, accept: bool },
-    Walking { incident: IncidentId, legs: Vec<(LatLon, Progress)> },
+    Pending {
+        incident: IncidentId,
+        at: chrono::DateTime<Utc>,
+        accept: bool,
+    },
+    Walking {
+        incident: IncidentId,
+        legs: Vec<(LatLon, Progress)>,
+    },
 }
 
 struct Sim {
@@ -291,7 +405,11 @@ impl Sim {
         let mut s = self.speeds.lock().unwrap_or_else(|e| e.into_inner());
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
         // Median 2.3 m/s, IQR about 1.4–4.0 (domain.md): log-normal.
-        *s.entry(v).or_insert_with(|| (2.3f64.ln() + 0.78 * normal(&mut *rng)).exp().clamp(0.9, 6.0))
+        *s.entry(v).or_insert_with(|| {
+            (2.3f64.ln() + 0.78 * normal(&mut *rng))
+                .exp()
+                .clamp(0.9, 6.0)
+        })
     }
 
     fn on_notification(&self, v: VolunteerId, kind: &str, incident: Option<IncidentId>) {
@@ -303,7 +421,14 @@ impl Sim {
                 let r: f64 = rng.r#gen();
                 if r < 0.35 || r < 0.65 {
                     let delay = rng.gen_range(8..60);
-                    st.insert(v, SimState::Pending { incident, at: Utc::now() + chrono::Duration::seconds(delay), accept: r < 0.35 });
+                    st.insert(
+                        v,
+                        SimState::Pending {
+                            incident,
+                            at: Utc::now() + chrono::Duration::seconds(delay),
+                            accept: r < 0.35,
+                        },
+                    );
                 }
             }
             ("stand_down" | "ended" | "cancelled" | "out_of_range", _) => {
@@ -319,23 +444,53 @@ impl Sim {
             let st = self.states.lock().unwrap_or_else(|e| e.into_inner());
             st.iter()
                 .filter_map(|(v, s)| match s {
-                    SimState::Pending { incident, at, accept } if *at <= now => Some((*v, *incident, *accept)),
+                    SimState::Pending {
+                        incident,
+                        at,
+                        accept,
+                    } if *at <= now => Some((*v, *incident, *accept)),
                     _ => None,
                 })
                 .collect()
         };
         for (v, incident, accept) in due {
-            self.states.lock().unwrap_or_else(|e| e.into_inner()).remove(&v);
-            let input = if accept { Input::Accept { volunteer: v, position: None } } else { Input::Decline { volunteer: v } };
-            let Ok((_, m, out)) = self.app.missions.input(&self.app, incident, input).await else { continue };
+            self.states
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&v);
+            let input = if accept {
+                Input::Accept {
+                    volunteer: v,
+                    position: None,
+                }
+            } else {
+                Input::Decline { volunteer: v }
+            };
+            let Ok((_, m, out)) = self.app.missions.input(&self.app, incident, input).await else {
+                continue;
+            };
             if let Some(AcceptReply::Accepted { task }) = out.accept {
                 let mut legs = Vec::new();
                 if let Some(aed) = &task.aed {
                     legs.push((aed.position, Progress::AedCollected));
                 }
                 legs.push((m.incident.location, Progress::OnScene));
-                self.states.lock().unwrap_or_else(|e| e.into_inner()).insert(v, SimState::Walking { incident, legs });
-                let _ = self.app.missions.input(&self.app, incident, Input::Progress { volunteer: v, progress: Progress::EnRoute }).await;
+                self.states
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(v, SimState::Walking { incident, legs });
+                let _ = self
+                    .app
+                    .missions
+                    .input(
+                        &self.app,
+                        incident,
+                        Input::Progress {
+                            volunteer: v,
+                            progress: Progress::EnRoute,
+                        },
+                    )
+                    .await;
             }
         }
         // Walk.
@@ -343,19 +498,38 @@ impl Sim {
             let st = self.states.lock().unwrap_or_else(|e| e.into_inner());
             st.iter()
                 .filter_map(|(v, s)| match s {
-                    SimState::Walking { incident, legs } => legs.first().map(|l| (*v, *incident, l.0, l.1)),
+                    SimState::Walking { incident, legs } => {
+                        legs.first().map(|l| (*v, *incident, l.0, l.1))
+                    }
                     _ => None,
                 })
                 .collect()
         };
         let mut fixes = Vec::new();
         for (v, incident, target, progress) in walkers {
-            let Some((pos, _)) = self.app.index().position(v) else { continue };
+            let Some((pos, _)) = self.app.index().position(v) else {
+                continue;
+            };
             let d = pos.distance_m(target);
             let step = self.speed(v) * dt;
             if d <= step.max(5.0) {
-                fixes.push(PositionFix { volunteer: v, position: target, at_unix: now.timestamp() as u32 });
-                let _ = self.app.missions.input(&self.app, incident, Input::Progress { volunteer: v, progress }).await;
+                fixes.push(PositionFix {
+                    volunteer: v,
+                    position: target,
+                    at_unix: now.timestamp() as u32,
+                });
+                let _ = self
+                    .app
+                    .missions
+                    .input(
+                        &self.app,
+                        incident,
+                        Input::Progress {
+                            volunteer: v,
+                            progress,
+                        },
+                    )
+                    .await;
                 let mut st = self.states.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(SimState::Walking { legs, .. }) = st.get_mut(&v) {
                     legs.remove(0);
@@ -365,8 +539,15 @@ impl Sim {
                 }
             } else {
                 let f = step / d;
-                let p = LatLon { lat: pos.lat + (target.lat - pos.lat) * f, lon: pos.lon + (target.lon - pos.lon) * f };
-                fixes.push(PositionFix { volunteer: v, position: p, at_unix: now.timestamp() as u32 });
+                let p = LatLon {
+                    lat: pos.lat + (target.lat - pos.lat) * f,
+                    lon: pos.lon + (target.lon - pos.lon) * f,
+                };
+                fixes.push(PositionFix {
+                    volunteer: v,
+                    position: p,
+                    at_unix: now.timestamp() as u32,
+                });
             }
         }
         self.save(fixes).await;
@@ -394,7 +575,10 @@ impl Sim {
             let st = self.states.lock().unwrap_or_else(|e| e.into_inner());
             self.ids
                 .iter()
-                .copied().filter(|v| !st.contains_key(v) && !idx.is_busy(*v)).filter_map(|v| idx.position(v).map(|(p, at)| (v, p, at))).collect()
+                .copied()
+                .filter(|v| !st.contains_key(v) && !idx.is_busy(*v))
+                .filter_map(|v| idx.position(v).map(|(p, at)| (v, p, at)))
+                .collect()
         };
         let mut fixes = Vec::new();
         {
@@ -404,12 +588,20 @@ impl Sim {
                     for _ in 0..20 {
                         let q = map.walk_points[rng.gen_range(0..map.walk_points.len())];
                         if q.distance_m(p) < 400.0 {
-                            fixes.push(PositionFix { volunteer: v, position: q, at_unix: now });
+                            fixes.push(PositionFix {
+                                volunteer: v,
+                                position: q,
+                                at_unix: now,
+                            });
                             break;
                         }
                     }
                 } else if now.saturating_sub(at) > 30 * 60 {
-                    fixes.push(PositionFix { volunteer: v, position: p, at_unix: now });
+                    fixes.push(PositionFix {
+                        volunteer: v,
+                        position: p,
+                        at_unix: now,
+                    });
                 }
             }
         }
@@ -424,8 +616,14 @@ fn normal(rng: &mut impl Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-
-fn banner(addr: std::net::SocketAddr, creds: &Credentials, volunteers: usize, aeds: usize, every: u64, units: usize) {
+fn banner(
+    addr: std::net::SocketAddr,
+    creds: &Credentials,
+    volunteers: usize,
+    aeds: usize,
+    every: u64,
+    units: usize,
+) {
     let base = format!("http://{addr}");
     println!();
     println!("firstlink demo: central Copenhagen, {volunteers} simulated volunteers, {aeds} AEDs");
@@ -433,13 +631,21 @@ fn banner(addr: std::net::SocketAddr, creds: &Credentials, volunteers: usize, ae
     println!("  server:        {base}");
     println!("  health:        {base}/health");
     println!("  API reference: {base}/api/v1/openapi.json");
-    println!("  console:       {base}/console/   (user admin / {}, or dispatcher / {})", creds.admin_password, creds.dispatcher_password);
-    println!("  volunteer app: {base}/app/       ({} / {})", creds.volunteer_email, creds.volunteer_password);
+    println!(
+        "  console:       {base}/console/   (user admin / {}, or dispatcher / {})",
+        creds.admin_password, creds.dispatcher_password
+    );
+    println!(
+        "  volunteer app: {base}/app/       ({} / {})",
+        creds.volunteer_email, creds.volunteer_password
+    );
     if every > 0 {
         println!("  a training incident is posted every {every} s");
     }
     if units > 0 {
-        println!("  {units} AED cabinets report readiness over MQTT (simulated units; about one in six develops a fault)");
+        println!(
+            "  {units} AED cabinets report readiness over MQTT (simulated units; about one in six develops a fault)"
+        );
     }
     println!("dispatch-api-key: {}", creds.dispatch_api_key);
     println!();
@@ -454,14 +660,20 @@ fn banner(addr: std::net::SocketAddr, creds: &Credentials, volunteers: usize, ae
 
 /// Posts a training incident at a random walkable point.
 async fn auto_incident(app: &Arc<App>, map: &DemoMap, rng: &mut ChaCha8Rng, n: u64) {
-    let Some(region) = app.region_by_slug(REGION) else { return };
+    let Some(region) = app.region_by_slug(REGION) else {
+        return;
+    };
     let p = map.walk_points[rng.gen_range(0..map.walk_points.len())];
     let inc = NewIncident {
         external_id: format!("demo-{}-{n}", Utc::now().timestamp()),
         location: p,
         address: format!("Demo address {n}, København"),
         reported_at: Utc::now(),
-        location_type: if rng.gen_bool(0.7) { LocationType::Residence } else { LocationType::Public },
+        location_type: if rng.gen_bool(0.7) {
+            LocationType::Residence
+        } else {
+            LocationType::Public
+        },
         ems_eta_seconds: Some(rng.gen_range(360..900)),
         exclusions: vec![],
         notes: Some("Training alert from the demo".into()),
@@ -476,9 +688,21 @@ async fn auto_incident(app: &Arc<App>, map: &DemoMap, rng: &mut ChaCha8Rng, n: u
 async fn hand_over(app: &Arc<App>) {
     let now = Utc::now();
     for (_, m) in app.missions.live().await {
-        let due = m.ems_eta_at.unwrap_or(m.created_at + chrono::Duration::minutes(12)) + chrono::Duration::seconds(60);
+        let due = m
+            .ems_eta_at
+            .unwrap_or(m.created_at + chrono::Duration::minutes(12))
+            + chrono::Duration::seconds(60);
         if now >= due {
-            let _ = app.missions.input(app, m.id, Input::End { reason: Some("ambulance on scene".into()) }).await;
+            let _ = app
+                .missions
+                .input(
+                    app,
+                    m.id,
+                    Input::End {
+                        reason: Some("ambulance on scene".into()),
+                    },
+                )
+                .await;
         }
     }
 }
@@ -499,14 +723,17 @@ pub async fn run(config: Config, volunteers: usize, incident_every: u64) -> anyh
     firstlink_server::launch(&app).await?;
     let map = Arc::new(read_map(COPENHAGEN_PBF)?);
     let creds: Credentials = if app.region_by_slug(REGION).is_some() {
-        let bytes = std::fs::read(&creds_path)
-            .map_err(|e| anyhow::anyhow!("{} exists without {}: {e}", REGION, creds_path.display()))?;
+        let bytes = std::fs::read(&creds_path).map_err(|e| {
+            anyhow::anyhow!("{} exists without {}: {e}", REGION, creds_path.display())
+        })?;
         serde_json::from_slice(&bytes)?
     } else {
         println!("seeding the demo region (first start on this data directory)…");
         seed(&app, &map, volunteers, &creds_path).await?
     };
-    let region = app.region_by_slug(REGION).ok_or_else(|| anyhow::anyhow!("demo region missing"))?;
+    let region = app
+        .region_by_slug(REGION)
+        .ok_or_else(|| anyhow::anyhow!("demo region missing"))?;
     let ids: Vec<VolunteerId> = app
         .store
         .volunteers(Some(region.region.id), None, u32::MAX)
@@ -555,15 +782,22 @@ pub async fn run(config: Config, volunteers: usize, incident_every: u64) -> anyh
         });
     }
     let n_units = monitor_demo(&app, &region.region.slug).await?;
-    firstlink_server::serve(app, |addr| banner(addr, &creds, n_vol, n_aed, incident_every, n_units)).await
+    firstlink_server::serve(app, |addr| {
+        banner(addr, &creds, n_vol, n_aed, incident_every, n_units)
+    })
+    .await
 }
 
 /// Monitoring units in some of the demo's AED cabinets (provisioned on first
 /// start), simulated in-process against the embedded MQTT endpoint; about
 /// one in six develops a fault.
 async fn monitor_demo(app: &Arc<App>, region: &str) -> anyhow::Result<usize> {
-    let Some(addr) = app.monitor.broker_addr() else { return Ok(0) };
-    let rt = app.region_by_slug(region).ok_or_else(|| anyhow::anyhow!("demo region missing"))?;
+    let Some(addr) = app.monitor.broker_addr() else {
+        return Ok(0);
+    };
+    let rt = app
+        .region_by_slug(region)
+        .ok_or_else(|| anyhow::anyhow!("demo region missing"))?;
     if app.monitor.units(Some(rt.region.id)).is_empty() {
         crate::devices::provision(app, region, Some(DEMO_UNITS), 60).await?;
     }
@@ -586,6 +820,15 @@ async fn monitor_demo(app: &Arc<App>, region: &str) -> anyhow::Result<usize> {
         })
         .collect();
     let n = units.len();
-    crate::devices::simulate(units, &addr.ip().to_string(), addr.port(), true, Duration::from_secs(60), false, None).await?;
+    crate::devices::simulate(
+        units,
+        &addr.ip().to_string(),
+        addr.port(),
+        true,
+        Duration::from_secs(60),
+        false,
+        None,
+    )
+    .await?;
     Ok(n)
 }

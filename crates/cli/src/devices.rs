@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use firstlink_domain::geo::LatLon;
 use firstlink_domain::ids::AedId;
-use firstlink_monitor::{Reading, Signal, StatusLight, UnitKey, UnitTopic, encode_binary, encode_json};
+use firstlink_monitor::{
+    Reading, Signal, StatusLight, UnitKey, UnitTopic, encode_binary, encode_json,
+};
 use firstlink_server::{App, Config};
 use firstlink_store::MonitorUnit;
 use rand::{Rng, SeedableRng};
@@ -87,7 +89,13 @@ pub enum Fault {
     StatusLight,
 }
 
-const FAULTS: [Fault; 5] = [Fault::LowBattery, Fault::ColdNight, Fault::Theft, Fault::Silent, Fault::StatusLight];
+const FAULTS: [Fault; 5] = [
+    Fault::LowBattery,
+    Fault::ColdNight,
+    Fault::Theft,
+    Fault::Silent,
+    Fault::StatusLight,
+];
 
 /// One simulated unit: a cabinet indoors around 19 °C, a slowly draining
 /// battery, a GPS fix that wanders a few metres, and maybe a fault that
@@ -105,25 +113,45 @@ impl SimUnit {
     pub fn new(creds: UnitCredentials, fault_share: f64, seed: u64) -> Option<Self> {
         let key = UnitKey::from_secret(&creds.secret)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let fault = (rng.r#gen::<f64>() < fault_share).then(|| (FAULTS[rng.gen_range(0..FAULTS.len())], rng.gen_range(2..8)));
-        Some(Self { creds, key, fault, seq: 0, battery: rng.gen_range(60.0..100.0), rng })
+        let fault = (rng.r#gen::<f64>() < fault_share)
+            .then(|| (FAULTS[rng.gen_range(0..FAULTS.len())], rng.gen_range(2..8)));
+        Some(Self {
+            creds,
+            key,
+            fault,
+            seq: 0,
+            battery: rng.gen_range(60.0..100.0),
+            rng,
+        })
     }
 
     pub fn topic(&self, json: bool) -> String {
-        if json { UnitTopic::Json(self.creds.id).to_topic() } else { UnitTopic::Binary(self.creds.id).to_topic() }
+        if json {
+            UnitTopic::Json(self.creds.id).to_topic()
+        } else {
+            UnitTopic::Binary(self.creds.id).to_topic()
+        }
     }
 
     /// The next message, or `None` when the unit has gone silent.
     pub fn next(&mut self, at: DateTime<Utc>, json: bool) -> Option<Vec<u8>> {
         self.seq += 1;
-        let active = self.fault.filter(|(_, from)| self.seq >= *from).map(|(f, _)| f);
+        let active = self
+            .fault
+            .filter(|(_, from)| self.seq >= *from)
+            .map(|(f, _)| f);
         if active == Some(Fault::Silent) {
             return None;
         }
         self.battery = (self.battery - 0.01).max(0.0);
         let hour = f64::from(chrono::Timelike::hour(&at));
-        let mut temp = 19.0 + 2.0 * ((hour - 15.0) / 24.0 * std::f64::consts::TAU).cos() + self.rng.gen_range(-0.3..0.3);
-        let mut home = LatLon { lat: self.creds.lat, lon: self.creds.lon };
+        let mut temp = 19.0
+            + 2.0 * ((hour - 15.0) / 24.0 * std::f64::consts::TAU).cos()
+            + self.rng.gen_range(-0.3..0.3);
+        let mut home = LatLon {
+            lat: self.creds.lat,
+            lon: self.creds.lon,
+        };
         let mut light = StatusLight::Ok;
         let mut battery = self.battery;
         let mut present = true;
@@ -148,8 +176,16 @@ impl SimUnit {
             Signal::AedPresent(present),
         ];
         let at = DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at);
-        let r = Reading { at, seq: Some(self.seq), signals };
-        Some(if json { encode_json(&r, &self.key) } else { encode_binary(&r, &self.key) })
+        let r = Reading {
+            at,
+            seq: Some(self.seq),
+            signals,
+        };
+        Some(if json {
+            encode_json(&r, &self.key)
+        } else {
+            encode_binary(&r, &self.key)
+        })
     }
 
     pub fn fault(&self) -> Option<Fault> {
@@ -158,9 +194,20 @@ impl SimUnit {
 }
 
 /// Provisions a unit for each AED of the region without one.
-pub async fn provision(app: &Arc<App>, region: &str, limit: Option<usize>, interval_s: u32) -> anyhow::Result<Vec<UnitCredentials>> {
-    let rt = app.region_by_slug(region).ok_or_else(|| anyhow::anyhow!("no region {region:?}"))?;
-    let aeds: Vec<(AedId, LatLon)> = app.aeds().all(Some(rt.region.id)).map(|a| (a.id, a.position)).collect();
+pub async fn provision(
+    app: &Arc<App>,
+    region: &str,
+    limit: Option<usize>,
+    interval_s: u32,
+) -> anyhow::Result<Vec<UnitCredentials>> {
+    let rt = app
+        .region_by_slug(region)
+        .ok_or_else(|| anyhow::anyhow!("no region {region:?}"))?;
+    let aeds: Vec<(AedId, LatLon)> = app
+        .aeds()
+        .all(Some(rt.region.id))
+        .map(|a| (a.id, a.position))
+        .collect();
     let mut out = Vec::new();
     for (aed, pos) in aeds {
         if limit.is_some_and(|l| out.len() >= l) {
@@ -183,7 +230,13 @@ pub async fn provision(app: &Arc<App>, region: &str, limit: Option<usize>, inter
         };
         app.store.save_unit(&u).await?;
         app.monitor.upsert_unit(app, u.clone());
-        out.push(UnitCredentials { id: u.id, secret: app.monitor.key_for(&u).to_secret(), aed_id: Some(aed), lat: pos.lat, lon: pos.lon });
+        out.push(UnitCredentials {
+            id: u.id,
+            secret: app.monitor.key_for(&u).to_secret(),
+            aed_id: Some(aed),
+            lat: pos.lat,
+            lon: pos.lon,
+        });
     }
     Ok(out)
 }
@@ -210,11 +263,25 @@ pub async fn simulate(
     let stats = Arc::new(SimStats::default());
     let n = units.len().max(1) as u32;
     let mut tasks = Vec::new();
-    let shared = if per_unit_login { None } else { Some(connect(host, port, &format!("firstlink-sim-{}", Uuid::now_v7()), None)) };
+    let shared = if per_unit_login {
+        None
+    } else {
+        Some(connect(
+            host,
+            port,
+            &format!("firstlink-sim-{}", Uuid::now_v7()),
+            None,
+        ))
+    };
     for (i, mut u) in units.into_iter().enumerate() {
         let client = match &shared {
             Some(c) => c.clone(),
-            None => connect(host, port, &format!("unit-{}", u.creds.id), Some((u.creds.id.to_string(), u.creds.secret.clone()))),
+            None => connect(
+                host,
+                port,
+                &format!("unit-{}", u.creds.id),
+                Some((u.creds.id.to_string(), u.creds.secret.clone())),
+            ),
         };
         let stats = Arc::clone(&stats);
         // Spread the units over the interval.
@@ -227,7 +294,11 @@ pub async fn simulate(
                 tick.tick().await;
                 match u.next(Utc::now(), json) {
                     Some(p) => {
-                        if client.publish(topic.clone(), QoS::AtLeastOnce, false, p).await.is_ok() {
+                        if client
+                            .publish(topic.clone(), QoS::AtLeastOnce, false, p)
+                            .await
+                            .is_ok()
+                        {
                             stats.sent.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -269,7 +340,12 @@ fn connect(host: &str, port: u16, id: &str, login: Option<(String, String)>) -> 
 
 pub async fn run(config: Config, command: &DevicesCommand) -> anyhow::Result<()> {
     match command {
-        DevicesCommand::Provision { region, limit, interval, out } => {
+        DevicesCommand::Provision {
+            region,
+            limit,
+            interval,
+            out,
+        } => {
             let mut config = config;
             // Provisioning only writes; it must not take the endpoint of a running server.
             config.monitor.broker_listen = String::new();
@@ -279,11 +355,25 @@ pub async fn run(config: Config, command: &DevicesCommand) -> anyhow::Result<()>
             app.monitor.load(&app).await.ok();
             let creds = provision(&app, region, *limit, *interval).await?;
             write_private(out, &serde_json::to_vec_pretty(&creds)?)?;
-            println!("provisioned {} units for {region}; credentials in {}", creds.len(), out.display());
+            println!(
+                "provisioned {} units for {region}; credentials in {}",
+                creds.len(),
+                out.display()
+            );
             Ok(())
         }
-        DevicesCommand::Simulate { units, broker, every, faults, duration, json, seed } => {
-            let creds: Vec<UnitCredentials> = serde_json::from_slice(&std::fs::read(units).map_err(|e| anyhow::anyhow!("{}: {e}", units.display()))?)?;
+        DevicesCommand::Simulate {
+            units,
+            broker,
+            every,
+            faults,
+            duration,
+            json,
+            seed,
+        } => {
+            let creds: Vec<UnitCredentials> = serde_json::from_slice(
+                &std::fs::read(units).map_err(|e| anyhow::anyhow!("{}: {e}", units.display()))?,
+            )?;
             let (url, per_unit) = match broker {
                 Some(b) => (b.clone(), false),
                 None => (format!("mqtt://{}", config.monitor.broker_listen), true),
@@ -295,12 +385,28 @@ pub async fn run(config: Config, command: &DevicesCommand) -> anyhow::Result<()>
                 .filter_map(|(i, c)| SimUnit::new(c, *faults, seed.wrapping_add(i as u64)))
                 .collect();
             let faulty = sims.iter().filter(|s| s.fault().is_some()).count();
-            println!("simulating {} units ({faulty} with a fault) against {url}, one message per unit every {every} s", sims.len());
-            let stats = simulate(sims, &host, port, per_unit, Duration::from_secs_f64(every.max(0.001)), *json, duration.map(Duration::from_secs)).await?;
+            println!(
+                "simulating {} units ({faulty} with a fault) against {url}, one message per unit every {every} s",
+                sims.len()
+            );
+            let stats = simulate(
+                sims,
+                &host,
+                port,
+                per_unit,
+                Duration::from_secs_f64(every.max(0.001)),
+                *json,
+                duration.map(Duration::from_secs),
+            )
+            .await?;
             if duration.is_none() {
                 std::future::pending::<()>().await;
             }
-            println!("sent {} messages ({} skipped by silent units)", stats.sent.load(Ordering::Relaxed), stats.silent.load(Ordering::Relaxed));
+            println!(
+                "sent {} messages ({} skipped by silent units)",
+                stats.sent.load(Ordering::Relaxed),
+                stats.silent.load(Ordering::Relaxed)
+            );
             Ok(())
         }
     }
@@ -315,7 +421,9 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
         opts.mode(0o600);
     }
     use std::io::Write;
-    opts.open(path).and_then(|mut f| f.write_all(bytes)).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    opts.open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -323,7 +431,13 @@ mod tests {
     use super::*;
 
     fn creds(secret: String) -> UnitCredentials {
-        UnitCredentials { id: Uuid::now_v7(), secret, aed_id: None, lat: 55.68, lon: 12.57 }
+        UnitCredentials {
+            id: Uuid::now_v7(),
+            secret,
+            aed_id: None,
+            lat: 55.68,
+            lon: 12.57,
+        }
     }
 
     #[test]
@@ -338,7 +452,9 @@ mod tests {
             let mut last = None;
             for i in 0..10 {
                 match u.next(now + chrono::Duration::seconds(i), i % 2 == 0) {
-                    Some(p) if i % 2 == 0 => last = Some(firstlink_monitor::decode_json(&p, &key, true).unwrap()),
+                    Some(p) if i % 2 == 0 => {
+                        last = Some(firstlink_monitor::decode_json(&p, &key, true).unwrap())
+                    }
                     Some(p) => last = Some(firstlink_monitor::decode_binary(&p, &key).unwrap()),
                     None => assert_eq!(fault, Fault::Silent),
                 }
@@ -346,15 +462,31 @@ mod tests {
             let Some(r) = last else { continue };
             let has = |want: &dyn Fn(&Signal) -> bool| r.signals.iter().any(want);
             match fault {
-                Fault::LowBattery => assert!(has(&|s| matches!(s, Signal::UnitBatteryPct(p) if *p < 20))),
-                Fault::ColdNight => assert!(has(&|s| matches!(s, Signal::TemperatureC(t) if *t < 0.0))),
+                Fault::LowBattery => {
+                    assert!(has(&|s| matches!(s, Signal::UnitBatteryPct(p) if *p < 20)))
+                }
+                Fault::ColdNight => {
+                    assert!(has(&|s| matches!(s, Signal::TemperatureC(t) if *t < 0.0)))
+                }
                 Fault::Theft => assert!(has(&|s| matches!(s, Signal::AedPresent(false)))),
-                Fault::StatusLight => assert!(has(&|s| matches!(s, Signal::StatusLight(StatusLight::Fault)))),
+                Fault::StatusLight => assert!(has(&|s| matches!(
+                    s,
+                    Signal::StatusLight(StatusLight::Fault)
+                ))),
                 Fault::Silent => {}
             }
         }
-        assert_eq!(seen.len(), FAULTS.len(), "every fault kind is drawn: {seen:?}");
+        assert_eq!(
+            seen.len(),
+            FAULTS.len(),
+            "every fault kind is drawn: {seen:?}"
+        );
         // No faults asked for, none drawn.
-        assert!((0..50).all(|s| SimUnit::new(creds(key.to_secret()), 0.0, s).unwrap().fault().is_none()));
+        assert!((0..50).all(|s| {
+            SimUnit::new(creds(key.to_secret()), 0.0, s)
+                .unwrap()
+                .fault()
+                .is_none()
+        }));
     }
 }

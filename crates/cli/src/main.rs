@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use firstlink_server::Config;
 
 #[derive(Parser)]
-#[command(name = "firstlink", version, about = "Mission server for citizen first responders to cardiac arrest")]
+#[command(
+    name = "firstlink",
+    version,
+    about = "Mission server for citizen first responders to cardiac arrest"
+)]
 struct Cli {
     /// A TOML configuration file (FIRSTLINK_* environment variables override it).
     #[arg(long, global = true, env = "FIRSTLINK_CONFIG")]
@@ -109,7 +113,11 @@ enum RoutingCommand {
 }
 
 /// Builds a graph file from an extract, with progress on stderr.
-pub fn build_graph(extract: &std::path::Path, out: &std::path::Path, quiet: bool) -> anyhow::Result<()> {
+pub fn build_graph(
+    extract: &std::path::Path,
+    out: &std::path::Path,
+    quiet: bool,
+) -> anyhow::Result<()> {
     let t = std::time::Instant::now();
     let graph = firstlink_routing::build_graph(extract, |p| {
         if !quiet {
@@ -123,7 +131,9 @@ pub fn build_graph(extract: &std::path::Path, out: &std::path::Path, quiet: bool
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    graph.save(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+    graph
+        .save(out)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     if !quiet {
         println!(
             "graph {}: {} vertices, {} edges, {:.1} km of walkable ways, built in {:.2} s",
@@ -137,14 +147,23 @@ pub fn build_graph(extract: &std::path::Path, out: &std::path::Path, quiet: bool
     Ok(())
 }
 
-fn config(cli_config: Option<&PathBuf>, args: &ServeArgs, default_dir: Option<&str>) -> anyhow::Result<Config> {
-    let mut c = Config::load(cli_config.map(PathBuf::as_path)).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+fn config(
+    cli_config: Option<&PathBuf>,
+    args: &ServeArgs,
+    default_dir: Option<&str>,
+) -> anyhow::Result<Config> {
+    let mut c = Config::load(cli_config.map(PathBuf::as_path))
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     if let Some(l) = &args.listen {
         c.listen.clone_from(l);
     }
     match (&args.data_dir, default_dir) {
         (Some(d), _) => c.data_dir.clone_from(d),
-        (None, Some(d)) if std::env::var_os("FIRSTLINK_DATA_DIR").is_none() && cli_config.is_none() => c.data_dir = d.into(),
+        (None, Some(d))
+            if std::env::var_os("FIRSTLINK_DATA_DIR").is_none() && cli_config.is_none() =>
+        {
+            c.data_dir = d.into()
+        }
         _ => {}
     }
     Ok(c)
@@ -153,8 +172,14 @@ fn config(cli_config: Option<&PathBuf>, args: &ServeArgs, default_dir: Option<&s
 fn init_logs(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if format == "json" { b.json().init() } else { b.init() }
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        b.json().init()
+    } else {
+        b.init()
+    }
 }
 
 #[tokio::main]
@@ -162,22 +187,37 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let r = match &cli.command {
         Command::Serve(a) => run_serve(cli.config.as_ref(), a).await,
-        Command::Demo { serve, volunteers, incident_every } => {
-            match config(cli.config.as_ref(), serve, Some("firstlink-demo-data")) {
-                Ok(c) => {
-                    init_logs(&c.log_format);
-                    demo::run(c, *volunteers, *incident_every).await
-                }
-                Err(e) => Err(e),
+        Command::Demo {
+            serve,
+            volunteers,
+            incident_every,
+        } => match config(cli.config.as_ref(), serve, Some("firstlink-demo-data")) {
+            Ok(c) => {
+                init_logs(&c.log_format);
+                demo::run(c, *volunteers, *incident_every).await
             }
-        }
-        Command::Routing { command: RoutingCommand::Build { extract, out, region, data_dir } } => {
+            Err(e) => Err(e),
+        },
+        Command::Routing {
+            command:
+                RoutingCommand::Build {
+                    extract,
+                    out,
+                    region,
+                    data_dir,
+                },
+        } => {
             let out = match (out, region) {
                 (Some(o), _) => Ok(o.clone()),
-                (None, Some(slug)) => {
-                    config(cli.config.as_ref(), &ServeArgs { listen: None, data_dir: data_dir.clone() }, None)
-                        .map(|c| c.data_dir.join("graphs").join(format!("{slug}.flg")))
-                }
+                (None, Some(slug)) => config(
+                    cli.config.as_ref(),
+                    &ServeArgs {
+                        listen: None,
+                        data_dir: data_dir.clone(),
+                    },
+                    None,
+                )
+                .map(|c| c.data_dir.join("graphs").join(format!("{slug}.flg"))),
                 (None, None) => Err(anyhow::anyhow!("give --out FILE or --region SLUG")),
             };
             match out {
@@ -185,7 +225,12 @@ async fn main() -> std::process::ExitCode {
                 Err(e) => Err(e),
             }
         }
-        Command::Simulate { scenario, out, runs, seed } => firstlink_sim::run_cli(firstlink_sim::SimArgs {
+        Command::Simulate {
+            scenario,
+            out,
+            runs,
+            seed,
+        } => firstlink_sim::run_cli(firstlink_sim::SimArgs {
             scenario: scenario.clone(),
             out: out.clone(),
             runs: *runs,

@@ -30,17 +30,21 @@ async fn start_mocks() -> (Mocks, String) {
     let router = axum::Router::new()
         .route(
             "/push/{sub}",
-            post(|State(m): State<Mocks>, UrlPath(sub): UrlPath<String>| async move {
-                *m.pushes.lock().unwrap().entry(sub).or_default() += 1;
-                StatusCode::CREATED
-            }),
+            post(
+                |State(m): State<Mocks>, UrlPath(sub): UrlPath<String>| async move {
+                    *m.pushes.lock().unwrap().entry(sub).or_default() += 1;
+                    StatusCode::CREATED
+                },
+            ),
         )
         .route(
             "/sms",
-            post(|State(m): State<Mocks>, axum::Json(b): axum::Json<Value>| async move {
-                m.sms.lock().unwrap().push(b);
-                axum::Json(json!({ "id": "1" }))
-            }),
+            post(
+                |State(m): State<Mocks>, axum::Json(b): axum::Json<Value>| async move {
+                    m.sms.lock().unwrap().push(b);
+                    axum::Json(json!({ "id": "1" }))
+                },
+            ),
         )
         .with_state(m.clone());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -54,7 +58,11 @@ fn admin(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
         .envs(env.iter().copied())
         .output()
         .unwrap();
-    assert!(out.status.success(), "admin {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -65,18 +73,27 @@ struct Server {
 
 fn serve(dir: &Path, mocks: &str, vapid: &str, failpoint: Option<&str>) -> Server {
     let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir", dir.to_str().unwrap()])
-        .env("FIRSTLINK_NOTIFY__WEB_PUSH__VAPID_PRIVATE_KEY", vapid)
-        .env("FIRSTLINK_NOTIFY__WEB_PUSH__SUBJECT", "mailto:ops@example.org")
-        .env("FIRSTLINK_NOTIFY__SMS__URL", format!("{mocks}/sms"))
-        .env("FIRSTLINK_NOTIFY__SMS__AUTH_TOKEN", "gw")
-        .env("FIRSTLINK_NOTIFY__SMS__FROM", "firstlink")
-        .env("FIRSTLINK_OUTBOX__BASE_BACKOFF_MS", "100")
-        // Tests run side by side: the monitoring endpoint takes any free port.
-        .env("FIRSTLINK_MONITOR__BROKER_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.to_str().unwrap(),
+    ])
+    .env("FIRSTLINK_NOTIFY__WEB_PUSH__VAPID_PRIVATE_KEY", vapid)
+    .env(
+        "FIRSTLINK_NOTIFY__WEB_PUSH__SUBJECT",
+        "mailto:ops@example.org",
+    )
+    .env("FIRSTLINK_NOTIFY__SMS__URL", format!("{mocks}/sms"))
+    .env("FIRSTLINK_NOTIFY__SMS__AUTH_TOKEN", "gw")
+    .env("FIRSTLINK_NOTIFY__SMS__FROM", "firstlink")
+    .env("FIRSTLINK_OUTBOX__BASE_BACKOFF_MS", "100")
+    // Tests run side by side: the monitoring endpoint takes any free port.
+    .env("FIRSTLINK_MONITOR__BROKER_LISTEN", "127.0.0.1:0")
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
     match failpoint {
         Some(f) => cmd.env("FIRSTLINK_FAILPOINT", f),
         None => cmd.env_remove("FIRSTLINK_FAILPOINT"),
@@ -110,7 +127,8 @@ async fn until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T 
 
 fn keys() -> (String, String) {
     let sk = p256::SecretKey::random(&mut rand_core::OsRng);
-    let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&sk.public_key(), false);
+    let point =
+        p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&sk.public_key(), false);
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     (b64.encode(point.as_bytes()), b64.encode([7u8; 16]))
 }
@@ -120,21 +138,82 @@ async fn sigkill_between_acknowledgement_and_alerts_loses_nothing_and_sends_noth
     let dir = tempfile::tempdir().unwrap();
     let (mocks, mbase) = start_mocks().await;
     let (vapid, _) = firstlink_notify::generate_vapid_keypair();
-    admin(dir.path(), &["create-region", "--slug", "crash", "--name", "Crash test", "--timezone", "Europe/Copenhagen", "--country", "DK"], &[]);
-    let out = admin(dir.path(), &["create-api-key", "--region", "crash", "--name", "cad"], &[]);
-    let key = out.lines().find_map(|l| l.strip_prefix("dispatch-api-key: ")).unwrap().to_string();
-    admin(dir.path(), &["create-operator", "--username", "ops", "--role", "admin", "--password-env", "OPS_PW"], &[("OPS_PW", "a long operator password")]);
+    admin(
+        dir.path(),
+        &[
+            "create-region",
+            "--slug",
+            "crash",
+            "--name",
+            "Crash test",
+            "--timezone",
+            "Europe/Copenhagen",
+            "--country",
+            "DK",
+        ],
+        &[],
+    );
+    let out = admin(
+        dir.path(),
+        &["create-api-key", "--region", "crash", "--name", "cad"],
+        &[],
+    );
+    let key = out
+        .lines()
+        .find_map(|l| l.strip_prefix("dispatch-api-key: "))
+        .unwrap()
+        .to_string();
+    admin(
+        dir.path(),
+        &[
+            "create-operator",
+            "--username",
+            "ops",
+            "--role",
+            "admin",
+            "--password-env",
+            "OPS_PW",
+        ],
+        &[("OPS_PW", "a long operator password")],
+    );
 
     let http = reqwest::Client::new();
-    let s = serve(dir.path(), &mbase, &vapid, Some("hold_after_incident_commit"));
+    let s = serve(
+        dir.path(),
+        &mbase,
+        &vapid,
+        Some("hold_after_incident_commit"),
+    );
     // A short answer time, so that re-armed timers show within the test.
-    let op: Value = http.post(format!("{}/api/v1/auth/login", s.base)).json(&json!({ "username": "ops", "password": "a long operator password" })).send().await.unwrap().json().await.unwrap();
+    let op: Value = http
+        .post(format!("{}/api/v1/auth/login", s.base))
+        .json(&json!({ "username": "ops", "password": "a long operator password" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let op = op["token"].as_str().unwrap().to_string();
-    let mut policy: Value = http.get(format!("{}/api/v1/regions/crash/policy", s.base)).bearer_auth(&op).send().await.unwrap().json().await.unwrap();
+    let mut policy: Value = http
+        .get(format!("{}/api/v1/regions/crash/policy", s.base))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     policy["answer_timeout_s"] = json!(8);
     policy["wave_size"] = json!(0);
     policy["replace_declines"] = json!(false);
-    let r = http.put(format!("{}/api/v1/regions/crash/policy", s.base)).bearer_auth(&op).json(&policy).send().await.unwrap();
+    let r = http
+        .put(format!("{}/api/v1/regions/crash/policy", s.base))
+        .bearer_auth(&op)
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 
     // Three volunteers sign up, verify by SMS, subscribe to push and report a position, as the app does.
@@ -152,17 +231,45 @@ async fn sigkill_between_acknowledgement_and_alerts_loses_nothing_and_sends_noth
             .await
             .unwrap();
         let vid = b["volunteer_id"].as_str().unwrap().to_string();
-        let text = until(10, "sms", || mocks.sms.lock().unwrap().iter().find(|m| m["to"] == json!(phone)).map(|m| m["text"].as_str().unwrap().to_string())).await;
+        let text = until(10, "sms", || {
+            mocks
+                .sms
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|m| m["to"] == json!(phone))
+                .map(|m| m["text"].as_str().unwrap().to_string())
+        })
+        .await;
         let digits: String = text.chars().filter(char::is_ascii_digit).collect();
         let code = &digits[digits.len() - 6..];
-        let t: Value = http.post(format!("{}/api/v1/volunteers/verify", s.base)).json(&json!({ "volunteer_id": vid, "code": code })).send().await.unwrap().json().await.unwrap();
+        let t: Value = http
+            .post(format!("{}/api/v1/volunteers/verify", s.base))
+            .json(&json!({ "volunteer_id": vid, "code": code }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let tok = t["token"].as_str().unwrap().to_string();
         let (p256dh, auth) = keys();
         let r = http.post(format!("{}/api/v1/me/devices", s.base)).bearer_auth(&tok)
             .json(&json!({ "channel": "web_push", "endpoint": format!("{mbase}/push/{vid}"), "keys": { "p256dh": p256dh, "auth": auth } })).send().await.unwrap();
         assert_eq!(r.status(), 201);
-        http.put(format!("{}/api/v1/me/availability", s.base)).bearer_auth(&tok).json(&json!({ "available": true, "quiet_hours": null })).send().await.unwrap();
-        let r = http.post(format!("{}/api/v1/me/position", s.base)).bearer_auth(&tok).json(&json!({ "lat": 55.6761 + 0.001 * f64::from(i), "lon": 12.5683 })).send().await.unwrap();
+        http.put(format!("{}/api/v1/me/availability", s.base))
+            .bearer_auth(&tok)
+            .json(&json!({ "available": true, "quiet_hours": null }))
+            .send()
+            .await
+            .unwrap();
+        let r = http
+            .post(format!("{}/api/v1/me/position", s.base))
+            .bearer_auth(&tok)
+            .json(&json!({ "lat": 55.6761 + 0.001 * f64::from(i), "lon": 12.5683 }))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 204);
         vols.push((vid, tok));
     }
@@ -177,21 +284,36 @@ async fn sigkill_between_acknowledgement_and_alerts_loses_nothing_and_sends_noth
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     s.kill();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(mocks.pushes.lock().unwrap().is_empty(), "nothing was sent before the kill");
+    assert!(
+        mocks.pushes.lock().unwrap().is_empty(),
+        "nothing was sent before the kill"
+    );
 
     // Restart: the stored incident is planned and every alert goes out once.
     let s = serve(dir.path(), &mbase, &vapid, None);
     let count = |v: &str| mocks.pushes.lock().unwrap().get(v).copied().unwrap_or(0);
-    until(20, "alerts after restart", || vols.iter().all(|(v, _)| count(v) >= 1).then_some(())).await;
+    until(20, "alerts after restart", || {
+        vols.iter().all(|(v, _)| count(v) >= 1).then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     for (v, _) in &vols {
         assert_eq!(count(v), 1, "volunteer {v} alerted exactly once");
     }
     // One accepts; then the process is killed again after the alerts went out.
-    let r = http.post(format!("{}/api/v1/missions/{id}/accept", s.base)).bearer_auth(&vols[0].1).json(&json!({})).send().await.unwrap();
+    let r = http
+        .post(format!("{}/api/v1/missions/{id}/accept", s.base))
+        .bearer_auth(&vols[0].1)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let acc: Value = r.json().await.unwrap();
     assert_eq!(acc["outcome"], "accepted");
@@ -199,16 +321,51 @@ async fn sigkill_between_acknowledgement_and_alerts_loses_nothing_and_sends_noth
 
     let s = serve(dir.path(), &mbase, &vapid, None);
     // Timers were re-armed: the two who did not answer time out (8 s after their alert) and are told so.
-    until(30, "time-outs after the second restart", || vols[1..].iter().all(|(v, _)| count(v) == 2).then_some(())).await;
-    let view: Value = http.get(format!("{}/api/v1/incidents/{id}", s.base)).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
-    let states: Vec<&str> = view["responders"].as_array().unwrap().iter().map(|r| r["state"].as_str().unwrap()).collect();
-    assert_eq!(states.iter().filter(|s| **s == "timed_out").count(), 2, "{view}");
-    assert_eq!(states.iter().filter(|s| **s == "accepted").count(), 1, "{view}");
+    until(30, "time-outs after the second restart", || {
+        vols[1..].iter().all(|(v, _)| count(v) == 2).then_some(())
+    })
+    .await;
+    let view: Value = http
+        .get(format!("{}/api/v1/incidents/{id}", s.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let states: Vec<&str> = view["responders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == "timed_out").count(),
+        2,
+        "{view}"
+    );
+    assert_eq!(
+        states.iter().filter(|s| **s == "accepted").count(),
+        1,
+        "{view}"
+    );
     assert_eq!(count(&vols[0].0), 1, "the acceptor got no second alert");
     // The mission still works: the responder is on scene, the dispatcher ends it.
-    let r = http.post(format!("{}/api/v1/missions/{id}/status", s.base)).bearer_auth(&vols[0].1).json(&json!({ "status": "on_scene" })).send().await.unwrap();
+    let r = http
+        .post(format!("{}/api/v1/missions/{id}/status", s.base))
+        .bearer_auth(&vols[0].1)
+        .json(&json!({ "status": "on_scene" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = http.post(format!("{}/api/v1/incidents/{id}/end", s.base)).bearer_auth(&key).send().await.unwrap();
+    let r = http
+        .post(format!("{}/api/v1/incidents/{id}/end", s.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     until(10, "end notice", || (count(&vols[0].0) == 2).then_some(())).await;
     s.kill();

@@ -67,7 +67,13 @@ pub trait AedSource {
     /// Like [`AedSource::usable_near`] for one responder: also the AEDs that
     /// are not public but that this responder may use (e.g. staff of the
     /// place). The default knows no such permissions.
-    fn usable_near_by(&self, centre: LatLon, radius_m: f64, at: DateTime<Utc>, responder: crate::ids::VolunteerId) -> Vec<AedCandidate> {
+    fn usable_near_by(
+        &self,
+        centre: LatLon,
+        radius_m: f64,
+        at: DateTime<Utc>,
+        responder: crate::ids::VolunteerId,
+    ) -> Vec<AedCandidate> {
         let _ = responder;
         self.usable_near(centre, radius_m, at)
     }

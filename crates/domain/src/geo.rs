@@ -50,7 +50,10 @@ impl LatLon {
         let lat2 = (lat1.sin() * d.cos() + lat1.cos() * d.sin() * b.cos()).asin();
         let lon2 = lon1 + (b.sin() * d.sin() * lat1.cos()).atan2(d.cos() - lat1.sin() * lat2.sin());
         let lon2 = (lon2.to_degrees() + 540.0) % 360.0 - 180.0;
-        LatLon { lat: lat2.to_degrees(), lon: lon2 }
+        LatLon {
+            lat: lat2.to_degrees(),
+            lon: lon2,
+        }
     }
 }
 
@@ -69,7 +72,9 @@ pub trait WalkingEstimator: Send + Sync {
 
     /// Walking-equivalent metres between two points, `None` if unreachable.
     fn distance(&self, from: LatLon, to: LatLon) -> Option<f64> {
-        self.distances_from(from, &[to], f64::INFINITY).pop().flatten()
+        self.distances_from(from, &[to], f64::INFINITY)
+            .pop()
+            .flatten()
     }
 }
 
@@ -83,7 +88,9 @@ pub struct StraightLine {
 
 impl Default for StraightLine {
     fn default() -> Self {
-        Self { detour_factor: 1.35 }
+        Self {
+            detour_factor: 1.35,
+        }
     }
 }
 

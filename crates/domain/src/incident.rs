@@ -34,8 +34,13 @@ pub enum Exclusion {
 }
 
 impl Exclusion {
-    pub const ALL: [Exclusion; 5] =
-        [Self::PatientUnder8, Self::Trauma, Self::UnsafeScene, Self::CareFacility, Self::DoNotResuscitate];
+    pub const ALL: [Exclusion; 5] = [
+        Self::PatientUnder8,
+        Self::Trauma,
+        Self::UnsafeScene,
+        Self::CareFacility,
+        Self::DoNotResuscitate,
+    ];
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {

@@ -114,7 +114,10 @@ pub struct VolunteerIndex {
 fn cell_of(lat_e7: i32, lon_e7: i32) -> (i32, i32) {
     let lat = f64::from(lat_e7) / E7;
     let lon = f64::from(lon_e7) / E7;
-    ((lat / CELL_LAT_DEG).floor() as i32, (lon / CELL_LON_DEG).floor() as i32)
+    (
+        (lat / CELL_LAT_DEG).floor() as i32,
+        (lon / CELL_LON_DEG).floor() as i32,
+    )
 }
 
 fn cell_key(ci: i32, cj: i32) -> u64 {
@@ -154,7 +157,11 @@ impl VolunteerIndex {
 
     /// Registers a volunteer, or refreshes their profile flags.
     pub fn upsert(&mut self, id: VolunteerId, f: VolunteerFlags) {
-        let busy = self.ids.get(&id).map(|&s| self.slots[s as usize].flags & FLAG_BUSY).unwrap_or(0);
+        let busy = self
+            .ids
+            .get(&id)
+            .map(|&s| self.slots[s as usize].flags & FLAG_BUSY)
+            .unwrap_or(0);
         let mut flags = busy;
         if f.eligible {
             flags |= FLAG_ELIGIBLE;
@@ -176,7 +183,14 @@ impl VolunteerIndex {
             slot.quiet_end = qe;
             return;
         }
-        let slot = Slot { id, cell: NO_CELL, pos: 0, quiet_start: qs, quiet_end: qe, flags };
+        let slot = Slot {
+            id,
+            cell: NO_CELL,
+            pos: 0,
+            quiet_start: qs,
+            quiet_end: qe,
+            flags,
+        };
         let s = match self.free.pop() {
             Some(s) => {
                 self.slots[s as usize] = slot;
@@ -202,18 +216,26 @@ impl VolunteerIndex {
     pub fn set_busy(&mut self, id: VolunteerId, busy: bool) {
         if let Some(&s) = self.ids.get(&id) {
             let f = &mut self.slots[s as usize].flags;
-            if busy { *f |= FLAG_BUSY } else { *f &= !FLAG_BUSY }
+            if busy {
+                *f |= FLAG_BUSY
+            } else {
+                *f &= !FLAG_BUSY
+            }
         }
     }
 
     pub fn is_busy(&self, id: VolunteerId) -> bool {
-        self.ids.get(&id).is_some_and(|&s| self.slots[s as usize].flags & FLAG_BUSY != 0)
+        self.ids
+            .get(&id)
+            .is_some_and(|&s| self.slots[s as usize].flags & FLAG_BUSY != 0)
     }
 
     /// Stores the latest position; an older fix than the one held is ignored.
     /// Returns false for an unknown volunteer or a stale fix.
     pub fn set_position(&mut self, id: VolunteerId, p: LatLon, at_unix: u32) -> bool {
-        let Some(&s) = self.ids.get(&id) else { return false };
+        let Some(&s) = self.ids.get(&id) else {
+            return false;
+        };
         let (lat_e7, lon_e7) = to_e7(p);
         let (ci, cj) = cell_of(lat_e7, lon_e7);
         let key = cell_key(ci, cj);
@@ -226,7 +248,12 @@ impl VolunteerIndex {
             // Most updates stay in their cell: compare cells by arithmetic on
             // the entry already in hand, without a hash look-up.
             if cell_of(e.lat_e7, e.lon_e7) == (ci, cj) {
-                *e = Entry { slot: s, lat_e7, lon_e7, at: at_unix };
+                *e = Entry {
+                    slot: s,
+                    lat_e7,
+                    lon_e7,
+                    at: at_unix,
+                };
                 return true;
             }
             self.unplace(s);
@@ -242,7 +269,12 @@ impl VolunteerIndex {
             // and the default growth (to 4, then doubling) wastes memory on them.
             cell.reserve_exact(cell.len() / 2 + 1);
         }
-        cell.push(Entry { slot: s, lat_e7, lon_e7, at: at_unix });
+        cell.push(Entry {
+            slot: s,
+            lat_e7,
+            lon_e7,
+            at: at_unix,
+        });
         let slot = &mut self.slots[s as usize];
         slot.cell = c;
         slot.pos = (cell.len() - 1) as u32;
@@ -279,12 +311,24 @@ impl VolunteerIndex {
             return None;
         }
         let e = self.cells[slot.cell as usize][slot.pos as usize];
-        Some((LatLon { lat: f64::from(e.lat_e7) / E7, lon: f64::from(e.lon_e7) / E7 }, e.at))
+        Some((
+            LatLon {
+                lat: f64::from(e.lat_e7) / E7,
+                lon: f64::from(e.lon_e7) / E7,
+            },
+            e.at,
+        ))
     }
 
     /// Removes every position fixed before `cutoff_unix`; returns whose.
     pub fn expire_before(&mut self, cutoff_unix: u32) -> Vec<VolunteerId> {
-        let stale: Vec<u32> = self.cells.iter().flatten().filter(|e| e.at < cutoff_unix).map(|e| e.slot).collect();
+        let stale: Vec<u32> = self
+            .cells
+            .iter()
+            .flatten()
+            .filter(|e| e.at < cutoff_unix)
+            .map(|e| e.slot)
+            .collect();
         stale
             .into_iter()
             .map(|s| {
@@ -326,7 +370,9 @@ impl VolunteerIndex {
                 if di.abs() > ri || dj.abs() > rj {
                     return;
                 }
-                let Some(&c) = self.cell_ids.get(&cell_key(ci + di, cj + dj)) else { return };
+                let Some(&c) = self.cell_ids.get(&cell_key(ci + di, cj + dj)) else {
+                    return;
+                };
                 for e in &self.cells[c as usize] {
                     let dy = f64::from(e.lat_e7 - clat_e7) * ky;
                     let dx = f64::from(e.lon_e7.wrapping_sub(clon_e7)) * kx;
@@ -345,7 +391,10 @@ impl VolunteerIndex {
                         continue;
                     }
                     if slot.flags & FLAG_QUIET != 0 {
-                        let q = QuietHours { start_min: slot.quiet_start, end_min: slot.quiet_end };
+                        let q = QuietHours {
+                            start_min: slot.quiet_start,
+                            end_min: slot.quiet_end,
+                        };
                         if q.contains(filter.minute_of_day) {
                             continue;
                         }
@@ -382,7 +431,10 @@ impl VolunteerIndex {
                 let e = self.cells[slot.cell as usize][slot.pos as usize];
                 Candidate {
                     id: slot.id,
-                    position: LatLon { lat: f64::from(e.lat_e7) / E7, lon: f64::from(e.lon_e7) / E7 },
+                    position: LatLon {
+                        lat: f64::from(e.lat_e7) / E7,
+                        lon: f64::from(e.lon_e7) / E7,
+                    },
                     distance_m: d2.sqrt(),
                     at: e.at,
                 }
@@ -392,7 +444,11 @@ impl VolunteerIndex {
 
     /// An estimate of the heap memory held, in bytes.
     pub fn heap_bytes(&self) -> usize {
-        let entries: usize = self.cells.iter().map(|c| c.capacity() * size_of::<Entry>()).sum();
+        let entries: usize = self
+            .cells
+            .iter()
+            .map(|c| c.capacity() * size_of::<Entry>())
+            .sum();
         entries
             + self.cells.capacity() * size_of::<Vec<Entry>>()
             + self.slots.capacity() * size_of::<Slot>()
@@ -406,20 +462,26 @@ impl VolunteerIndex {
 mod tests {
     use super::*;
 
-    const ELIGIBLE: VolunteerFlags = VolunteerFlags { eligible: true, homes: true, quiet: None };
+    const ELIGIBLE: VolunteerFlags = VolunteerFlags {
+        eligible: true,
+        homes: true,
+        quiet: None,
+    };
 
     fn filter() -> CandidateFilter {
-        CandidateFilter { fresh_since: 0, minute_of_day: 12 * 60, homes_required: false }
+        CandidateFilter {
+            fresh_since: 0,
+            minute_of_day: 12 * 60,
+            homes_required: false,
+        }
     }
 
-    fn brute(
-        pts: &[(VolunteerId, LatLon)],
-        c: LatLon,
-        r: f64,
-        k: usize,
-    ) -> Vec<VolunteerId> {
-        let mut v: Vec<(f64, VolunteerId)> =
-            pts.iter().map(|(id, p)| (c.distance_m(*p), *id)).filter(|(d, _)| *d <= r).collect();
+    fn brute(pts: &[(VolunteerId, LatLon)], c: LatLon, r: f64, k: usize) -> Vec<VolunteerId> {
+        let mut v: Vec<(f64, VolunteerId)> = pts
+            .iter()
+            .map(|(id, p)| (c.distance_m(*p), *id))
+            .filter(|(d, _)| *d <= r)
+            .collect();
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
         v.into_iter().take(k).map(|x| x.1).collect()
     }
@@ -431,18 +493,31 @@ mod tests {
         let mut pts = Vec::new();
         for i in 0..2_000u32 {
             let id = VolunteerId::new();
-            let p = centre.offset(f64::from(i * 37 % 360), f64::from(i % 97) * 31.0 + f64::from(i % 7));
+            let p = centre.offset(
+                f64::from(i * 37 % 360),
+                f64::from(i % 97) * 31.0 + f64::from(i % 7),
+            );
             idx.upsert(id, ELIGIBLE);
             assert!(idx.set_position(id, p, 100));
             pts.push((id, p));
         }
         for (r, k) in [(1_300.0, 30), (500.0, 5), (3_000.0, 100), (50.0, 10)] {
-            let got: Vec<_> = idx.nearest(centre, r, k, &filter(), &|_| false).iter().map(|c| c.id).collect();
+            let got: Vec<_> = idx
+                .nearest(centre, r, k, &filter(), &|_| false)
+                .iter()
+                .map(|c| c.id)
+                .collect();
             let want = brute(&pts, centre, r, k);
             assert_eq!(got.len(), want.len(), "r={r} k={k}");
             // Distances agree to well under a metre; ties may order differently.
-            let gd: Vec<f64> = got.iter().map(|id| centre.distance_m(pts.iter().find(|p| p.0 == *id).unwrap().1)).collect();
-            let wd: Vec<f64> = want.iter().map(|id| centre.distance_m(pts.iter().find(|p| p.0 == *id).unwrap().1)).collect();
+            let gd: Vec<f64> = got
+                .iter()
+                .map(|id| centre.distance_m(pts.iter().find(|p| p.0 == *id).unwrap().1))
+                .collect();
+            let wd: Vec<f64> = want
+                .iter()
+                .map(|id| centre.distance_m(pts.iter().find(|p| p.0 == *id).unwrap().1))
+                .collect();
             for (a, b) in gd.iter().zip(&wd) {
                 assert!((a - b).abs() < 2.0, "{a} vs {b}");
             }
@@ -461,16 +536,53 @@ mod tests {
         };
         let ok = mk(&mut idx, ELIGIBLE, 1_000);
         let _stale = mk(&mut idx, ELIGIBLE, 10);
-        let _off = mk(&mut idx, VolunteerFlags { eligible: false, ..ELIGIBLE }, 1_000);
-        let public_only = mk(&mut idx, VolunteerFlags { homes: false, ..ELIGIBLE }, 1_000);
-        let quiet = mk(&mut idx, VolunteerFlags { quiet: QuietHours::new(11 * 60, 13 * 60), ..ELIGIBLE }, 1_000);
+        let _off = mk(
+            &mut idx,
+            VolunteerFlags {
+                eligible: false,
+                ..ELIGIBLE
+            },
+            1_000,
+        );
+        let public_only = mk(
+            &mut idx,
+            VolunteerFlags {
+                homes: false,
+                ..ELIGIBLE
+            },
+            1_000,
+        );
+        let quiet = mk(
+            &mut idx,
+            VolunteerFlags {
+                quiet: QuietHours::new(11 * 60, 13 * 60),
+                ..ELIGIBLE
+            },
+            1_000,
+        );
         let busy = mk(&mut idx, ELIGIBLE, 1_000);
         idx.set_busy(busy, true);
-        let f = CandidateFilter { fresh_since: 500, minute_of_day: 12 * 60, homes_required: true };
-        let got: Vec<_> = idx.nearest(c, 500.0, 10, &f, &|_| false).iter().map(|c| c.id).collect();
+        let f = CandidateFilter {
+            fresh_since: 500,
+            minute_of_day: 12 * 60,
+            homes_required: true,
+        };
+        let got: Vec<_> = idx
+            .nearest(c, 500.0, 10, &f, &|_| false)
+            .iter()
+            .map(|c| c.id)
+            .collect();
         assert_eq!(got, vec![ok]);
-        let f = CandidateFilter { homes_required: false, minute_of_day: 14 * 60, ..f };
-        let mut got: Vec<_> = idx.nearest(c, 500.0, 10, &f, &|id| id == ok).iter().map(|c| c.id).collect();
+        let f = CandidateFilter {
+            homes_required: false,
+            minute_of_day: 14 * 60,
+            ..f
+        };
+        let mut got: Vec<_> = idx
+            .nearest(c, 500.0, 10, &f, &|id| id == ok)
+            .iter()
+            .map(|c| c.id)
+            .collect();
         got.sort();
         let mut want = vec![public_only, quiet];
         want.sort();

@@ -94,7 +94,10 @@ pub enum AlertState {
 impl AlertState {
     /// Accepted and still taking part.
     pub fn responding(self) -> bool {
-        matches!(self, Self::Accepted | Self::EnRoute | Self::AtAed | Self::OnScene | Self::HandedOver)
+        matches!(
+            self,
+            Self::Accepted | Self::EnRoute | Self::AtAed | Self::OnScene | Self::HandedOver
+        )
     }
 
     /// Accepted at some point (for surveys and statistics).
@@ -170,14 +173,35 @@ pub enum Progress {
 pub enum Input {
     Start,
     Tick,
-    Accept { volunteer: VolunteerId, position: Option<LatLon> },
-    Decline { volunteer: VolunteerId },
-    Progress { volunteer: VolunteerId, progress: Progress },
-    Leave { volunteer: VolunteerId },
-    Update { location: Option<LatLon>, address: Option<String>, ems_eta_seconds: Option<u32>, notes: Option<String> },
-    Message { text: String },
-    Cancel { reason: Option<String> },
-    End { reason: Option<String> },
+    Accept {
+        volunteer: VolunteerId,
+        position: Option<LatLon>,
+    },
+    Decline {
+        volunteer: VolunteerId,
+    },
+    Progress {
+        volunteer: VolunteerId,
+        progress: Progress,
+    },
+    Leave {
+        volunteer: VolunteerId,
+    },
+    Update {
+        location: Option<LatLon>,
+        address: Option<String>,
+        ems_eta_seconds: Option<u32>,
+        notes: Option<String>,
+    },
+    Message {
+        text: String,
+    },
+    Cancel {
+        reason: Option<String>,
+    },
+    End {
+        reason: Option<String>,
+    },
 }
 
 /// Notices to responders other than the alert itself.
@@ -196,13 +220,29 @@ pub enum Note {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Effect {
     /// Send an alert (no address in it).
-    Alert { volunteer: VolunteerId, walk_m: f64, eta_s: u32 },
+    Alert {
+        volunteer: VolunteerId,
+        walk_m: f64,
+        eta_s: u32,
+    },
     /// Send a notice, not before `at` when given.
-    Notify { volunteer: VolunteerId, note: Note, at: Option<DateTime<Utc>> },
-    Claim { aed: AedId, volunteer: VolunteerId },
-    Release { aed: AedId },
+    Notify {
+        volunteer: VolunteerId,
+        note: Note,
+        at: Option<DateTime<Utc>>,
+    },
+    Claim {
+        aed: AedId,
+        volunteer: VolunteerId,
+    },
+    Release {
+        aed: AedId,
+    },
     /// The volunteer is now taken by this mission (or free again).
-    Busy { volunteer: VolunteerId, busy: bool },
+    Busy {
+        volunteer: VolunteerId,
+        busy: bool,
+    },
 }
 
 /// An entry of the mission's timeline, as the dispatcher sees it.
@@ -210,19 +250,52 @@ pub enum Effect {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     Created,
-    NotAlerted { reason: String },
-    WaveSent { wave: u32, alerted: u32, radius_m: f64 },
-    Accepted { volunteer: VolunteerId, role: Role, aed: Option<AedId>, eta_s: u32 },
-    Declined { volunteer: VolunteerId },
-    TimedOut { volunteer: VolunteerId },
-    OutOfRange { volunteer: VolunteerId },
-    StoodDown { volunteers: u32 },
-    Progress { volunteer: VolunteerId, progress: Progress },
-    Left { volunteer: VolunteerId },
-    Updated { location: Option<LatLon>, ems_eta_seconds: Option<u32> },
-    Message { text: String },
-    Ended { reason: Option<String> },
-    Cancelled { reason: Option<String> },
+    NotAlerted {
+        reason: String,
+    },
+    WaveSent {
+        wave: u32,
+        alerted: u32,
+        radius_m: f64,
+    },
+    Accepted {
+        volunteer: VolunteerId,
+        role: Role,
+        aed: Option<AedId>,
+        eta_s: u32,
+    },
+    Declined {
+        volunteer: VolunteerId,
+    },
+    TimedOut {
+        volunteer: VolunteerId,
+    },
+    OutOfRange {
+        volunteer: VolunteerId,
+    },
+    StoodDown {
+        volunteers: u32,
+    },
+    Progress {
+        volunteer: VolunteerId,
+        progress: Progress,
+    },
+    Left {
+        volunteer: VolunteerId,
+    },
+    Updated {
+        location: Option<LatLon>,
+        ems_eta_seconds: Option<u32>,
+    },
+    Message {
+        text: String,
+    },
+    Ended {
+        reason: Option<String>,
+    },
+    Cancelled {
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -236,7 +309,9 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum AcceptReply {
-    Accepted { task: Task },
+    Accepted {
+        task: Task,
+    },
     /// Enough volunteers have accepted already.
     NotNeeded,
     /// Too far away now: the mission is cancelled for this volunteer.
@@ -262,7 +337,10 @@ pub enum MissionError {
     #[error("only a responder who accepted can do that")]
     NotResponding,
     #[error("cannot go from {from} back to {to}")]
-    Backwards { from: &'static str, to: &'static str },
+    Backwards {
+        from: &'static str,
+        to: &'static str,
+    },
     #[error("only a responder sent to an AED can collect one")]
     NoAedTask,
     #[error("the mission was already started")]
@@ -300,8 +378,15 @@ fn eta_s(at: DateTime<Utc>, now: DateTime<Utc>) -> u32 {
 }
 
 impl Mission {
-    pub fn new(id: IncidentId, incident: NewIncident, policy: DispatchPolicy, now: DateTime<Utc>) -> Self {
-        let ems_eta_at = incident.ems_eta_seconds.map(|s| incident.reported_at + Duration::seconds(i64::from(s)));
+    pub fn new(
+        id: IncidentId,
+        incident: NewIncident,
+        policy: DispatchPolicy,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let ems_eta_at = incident
+            .ems_eta_seconds
+            .map(|s| incident.reported_at + Duration::seconds(i64::from(s)));
         Self {
             id,
             radius_m: policy.radius_m,
@@ -326,7 +411,10 @@ impl Mission {
     }
 
     fn alert_idx(&self, v: VolunteerId) -> Result<usize, MissionError> {
-        self.alerts.iter().position(|a| a.volunteer == v).ok_or(MissionError::NotAlerted)
+        self.alerts
+            .iter()
+            .position(|a| a.volunteer == v)
+            .ok_or(MissionError::NotAlerted)
     }
 
     pub fn responders(&self) -> usize {
@@ -358,7 +446,8 @@ impl Mission {
     }
 
     fn wants_more(&self) -> bool {
-        self.responders() < self.policy.target_acceptors as usize && self.alerts.len() < self.policy.max_alerts as usize
+        self.responders() < self.policy.target_acceptors as usize
+            && self.alerts.len() < self.policy.max_alerts as usize
     }
 
     /// Applies one input. On error nothing has changed.
@@ -379,26 +468,40 @@ impl Mission {
                     self.tick(ctx, &mut out);
                 }
             }
-            Input::Accept { volunteer, position } => self.accept(volunteer, position, ctx, &mut out)?,
+            Input::Accept {
+                volunteer,
+                position,
+            } => self.accept(volunteer, position, ctx, &mut out)?,
             Input::Decline { volunteer } => {
                 self.ensure_active()?;
                 let i = self.alert_idx(volunteer)?;
                 match self.alerts[i].state {
                     AlertState::Alerted | AlertState::TimedOut => {}
                     AlertState::Declined => return Ok(out),
-                    s if s.responding() => return Err(MissionError::Backwards { from: "accepted", to: "declined" }),
+                    s if s.responding() => {
+                        return Err(MissionError::Backwards {
+                            from: "accepted",
+                            to: "declined",
+                        });
+                    }
                     _ => return Err(MissionError::NoLongerPart),
                 }
                 let was_alerted = self.alerts[i].state == AlertState::Alerted;
                 self.alerts[i].state = AlertState::Declined;
                 self.alerts[i].answered_at = Some(now);
                 if was_alerted {
-                    out.effects.push(Effect::Busy { volunteer, busy: false });
+                    out.effects.push(Effect::Busy {
+                        volunteer,
+                        busy: false,
+                    });
                     self.count_for_replacement(now);
                 }
                 self.push(&mut out, now, EventKind::Declined { volunteer });
             }
-            Input::Progress { volunteer, progress } => {
+            Input::Progress {
+                volunteer,
+                progress,
+            } => {
                 self.ensure_active()?;
                 let i = self.alert_idx(volunteer)?;
                 let a = &mut self.alerts[i];
@@ -417,11 +520,21 @@ impl Mission {
                     Progress::HandedOver => AlertState::HandedOver,
                 };
                 if to.progress_rank() < a.state.progress_rank() {
-                    return Err(MissionError::Backwards { from: state_name(a.state), to: state_name(to) });
+                    return Err(MissionError::Backwards {
+                        from: state_name(a.state),
+                        to: state_name(to),
+                    });
                 }
                 if to != a.state {
                     a.state = to;
-                    self.push(&mut out, now, EventKind::Progress { volunteer, progress });
+                    self.push(
+                        &mut out,
+                        now,
+                        EventKind::Progress {
+                            volunteer,
+                            progress,
+                        },
+                    );
                 }
             }
             Input::Leave { volunteer } => {
@@ -434,11 +547,19 @@ impl Mission {
                 if let Some(aed) = self.alerts[i].task.as_ref().and_then(|t| t.aed.as_ref()) {
                     out.effects.push(Effect::Release { aed: aed.id });
                 }
-                out.effects.push(Effect::Busy { volunteer, busy: false });
+                out.effects.push(Effect::Busy {
+                    volunteer,
+                    busy: false,
+                });
                 self.count_for_replacement(now);
                 self.push(&mut out, now, EventKind::Left { volunteer });
             }
-            Input::Update { location, address, ems_eta_seconds, notes } => {
+            Input::Update {
+                location,
+                address,
+                ems_eta_seconds,
+                notes,
+            } => {
                 self.ensure_active()?;
                 if let Some(l) = location {
                     self.incident.location = l;
@@ -452,7 +573,14 @@ impl Mission {
                 if let Some(s) = ems_eta_seconds {
                     self.ems_eta_at = Some(now + Duration::seconds(i64::from(s)));
                 }
-                self.push(&mut out, now, EventKind::Updated { location, ems_eta_seconds });
+                self.push(
+                    &mut out,
+                    now,
+                    EventKind::Updated {
+                        location,
+                        ems_eta_seconds,
+                    },
+                );
             }
             Input::Message { text } => {
                 self.ensure_active()?;
@@ -480,11 +608,19 @@ impl Mission {
     }
 
     fn ensure_active(&self) -> Result<(), MissionError> {
-        if self.status == Status::Active { Ok(()) } else { Err(MissionError::NotActive) }
+        if self.status == Status::Active {
+            Ok(())
+        } else {
+            Err(MissionError::NotActive)
+        }
     }
 
     fn ensure_open(&self) -> Result<(), MissionError> {
-        if matches!(self.status, Status::Active | Status::NotAlerted) { Ok(()) } else { Err(MissionError::NotActive) }
+        if matches!(self.status, Status::Active | Status::NotAlerted) {
+            Ok(())
+        } else {
+            Err(MissionError::NotActive)
+        }
     }
 
     fn push(&self, out: &mut Outcome, at: DateTime<Utc>, kind: EventKind) {
@@ -505,7 +641,9 @@ impl Mission {
             Some(format!("exclusion: {}", ex.as_str()))
         } else {
             let hour = now.with_timezone(&ctx.tz).hour();
-            self.policy.in_blackout(hour).then(|| format!("night blackout (local hour {hour})"))
+            self.policy
+                .in_blackout(hour)
+                .then(|| format!("night blackout (local hour {hour})"))
         };
         if let Some(reason) = reason {
             self.status = Status::NotAlerted;
@@ -517,7 +655,8 @@ impl Mission {
         let n = self.policy.first_wave;
         self.alert_more(n, ctx, out);
         if self.policy.wave_size > 0 {
-            self.next_wave_at = Some(now + Duration::seconds(i64::from(self.policy.wave_interval_s)));
+            self.next_wave_at =
+                Some(now + Duration::seconds(i64::from(self.policy.wave_interval_s)));
         }
     }
 
@@ -538,8 +677,15 @@ impl Mission {
             }
         }
         for v in timed_out {
-            out.effects.push(Effect::Busy { volunteer: v, busy: false });
-            out.effects.push(Effect::Notify { volunteer: v, note: Note::StandDown, at: None });
+            out.effects.push(Effect::Busy {
+                volunteer: v,
+                busy: false,
+            });
+            out.effects.push(Effect::Notify {
+                volunteer: v,
+                note: Note::StandDown,
+                at: None,
+            });
             self.count_for_replacement(now);
             self.push(out, now, EventKind::TimedOut { volunteer: v });
         }
@@ -556,7 +702,8 @@ impl Mission {
         if self.next_wave_at.is_some_and(|t| t <= now) {
             self.wave += 1;
             n += self.policy.wave_size;
-            self.next_wave_at = Some(now + Duration::seconds(i64::from(self.policy.wave_interval_s)));
+            self.next_wave_at =
+                Some(now + Duration::seconds(i64::from(self.policy.wave_interval_s)));
         }
         // Never alert more at once than are still missing plus a full wave.
         let n = n.min(missing as u32 + self.policy.first_wave.max(self.policy.wave_size));
@@ -576,30 +723,41 @@ impl Mission {
             return;
         }
         let local = now.with_timezone(&ctx.tz);
-        let fresh = (now.timestamp() - i64::from(self.policy.position_max_age_s)).clamp(0, i64::from(u32::MAX));
+        let fresh = (now.timestamp() - i64::from(self.policy.position_max_age_s))
+            .clamp(0, i64::from(u32::MAX));
         let filter = CandidateFilter {
             fresh_since: fresh as u32,
             minute_of_day: (local.hour() * 60 + local.minute()) as u16,
-            homes_required: matches!(self.incident.location_type, LocationType::Residence | LocationType::Unknown),
+            homes_required: matches!(
+                self.incident.location_type,
+                LocationType::Residence | LocationType::Unknown
+            ),
         };
         let patient = self.incident.location;
         let picked = loop {
             let known: Vec<VolunteerId> = self.alerts.iter().map(|a| a.volunteer).collect();
             let skip = |v: VolunteerId| known.contains(&v);
             // Over-fetch by straight line, then rank by walking distance.
-            let cands = ctx.volunteers.nearest(patient, self.radius_m, n * 3 + 8, &filter, &skip);
+            let cands = ctx
+                .volunteers
+                .nearest(patient, self.radius_m, n * 3 + 8, &filter, &skip);
             let positions: Vec<LatLon> = cands.iter().map(|c| c.position).collect();
             let max_walk = self.radius_m * self.policy.detour_factor * 2.0;
             let walks = ctx.walk.distances_from(patient, &positions, max_walk);
-            let mut ranked: Vec<(f64, Candidate)> =
-                cands.into_iter().zip(walks).filter_map(|(c, w)| w.map(|w| (w, c))).collect();
+            let mut ranked: Vec<(f64, Candidate)> = cands
+                .into_iter()
+                .zip(walks)
+                .filter_map(|(c, w)| w.map(|w| (w, c)))
+                .collect();
             ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
             ranked.truncate(n);
-            let can_widen = self.policy.radius_step_m > 0.0 && self.radius_m < self.policy.max_radius_m;
+            let can_widen =
+                self.policy.radius_step_m > 0.0 && self.radius_m < self.policy.max_radius_m;
             if ranked.len() >= n || !can_widen {
                 break ranked;
             }
-            self.radius_m = (self.radius_m + self.policy.radius_step_m).min(self.policy.max_radius_m);
+            self.radius_m =
+                (self.radius_m + self.policy.radius_step_m).min(self.policy.max_radius_m);
         };
         let count = picked.len() as u32;
         for (walk_m, c) in picked {
@@ -614,10 +772,25 @@ impl Mission {
                 walk_m,
                 task: None,
             });
-            out.effects.push(Effect::Busy { volunteer: c.id, busy: true });
-            out.effects.push(Effect::Alert { volunteer: c.id, walk_m, eta_s: eta });
+            out.effects.push(Effect::Busy {
+                volunteer: c.id,
+                busy: true,
+            });
+            out.effects.push(Effect::Alert {
+                volunteer: c.id,
+                walk_m,
+                eta_s: eta,
+            });
         }
-        self.push(out, now, EventKind::WaveSent { wave: self.wave, alerted: count, radius_m: self.radius_m });
+        self.push(
+            out,
+            now,
+            EventKind::WaveSent {
+                wave: self.wave,
+                alerted: count,
+                radius_m: self.radius_m,
+            },
+        );
     }
 
     fn accept(
@@ -633,7 +806,10 @@ impl Mission {
         let state = self.alerts[i].state;
         if state.responding() {
             // Accepting twice answers with the same task.
-            let task = self.alerts[i].task.clone().ok_or(MissionError::NotResponding)?;
+            let task = self.alerts[i]
+                .task
+                .clone()
+                .ok_or(MissionError::NotResponding)?;
             out.accept = Some(AcceptReply::Accepted { task });
             return Ok(());
         }
@@ -650,7 +826,10 @@ impl Mission {
         if self.responders() >= self.policy.target_acceptors as usize {
             self.alerts[i].state = AlertState::StoodDown;
             if was_alerted {
-                out.effects.push(Effect::Busy { volunteer, busy: false });
+                out.effects.push(Effect::Busy {
+                    volunteer,
+                    busy: false,
+                });
             }
             out.accept = Some(AcceptReply::NotNeeded);
             return Ok(());
@@ -662,10 +841,17 @@ impl Mission {
         if pos.distance_m(patient) > self.radius_m * self.policy.accept_range_factor {
             self.alerts[i].state = AlertState::OutOfRange;
             if was_alerted {
-                out.effects.push(Effect::Busy { volunteer, busy: false });
+                out.effects.push(Effect::Busy {
+                    volunteer,
+                    busy: false,
+                });
                 self.count_for_replacement(now);
             }
-            out.effects.push(Effect::Notify { volunteer, note: Note::OutOfRange, at: None });
+            out.effects.push(Effect::Notify {
+                volunteer,
+                note: Note::OutOfRange,
+                at: None,
+            });
             self.push(out, now, EventKind::OutOfRange { volunteer });
             out.accept = Some(AcceptReply::OutOfRange);
             return Ok(());
@@ -675,10 +861,16 @@ impl Mission {
         a.state = AlertState::Accepted;
         a.task = Some(task.clone());
         if !was_alerted {
-            out.effects.push(Effect::Busy { volunteer, busy: true });
+            out.effects.push(Effect::Busy {
+                volunteer,
+                busy: true,
+            });
         }
         if let Some(aed) = &task.aed {
-            out.effects.push(Effect::Claim { aed: aed.id, volunteer });
+            out.effects.push(Effect::Claim {
+                aed: aed.id,
+                volunteer,
+            });
         }
         self.push(
             out,
@@ -702,8 +894,15 @@ impl Mission {
         for a in &mut self.alerts {
             if a.state == AlertState::Alerted {
                 a.state = AlertState::StoodDown;
-                out.effects.push(Effect::Busy { volunteer: a.volunteer, busy: false });
-                out.effects.push(Effect::Notify { volunteer: a.volunteer, note: note.clone(), at: None });
+                out.effects.push(Effect::Busy {
+                    volunteer: a.volunteer,
+                    busy: false,
+                });
+                out.effects.push(Effect::Notify {
+                    volunteer: a.volunteer,
+                    note: note.clone(),
+                    at: None,
+                });
                 n += 1;
             }
         }
@@ -721,9 +920,16 @@ impl Mission {
         let p = &self.policy;
         let patient = self.incident.location;
         let straight = |from: LatLon, to: LatLon| from.distance_m(to) * p.detour_factor;
-        let to_patient = ctx.walk.distance(pos, patient).unwrap_or_else(|| straight(pos, patient));
+        let to_patient = ctx
+            .walk
+            .distance(pos, patient)
+            .unwrap_or_else(|| straight(pos, patient));
         let direct_at = now + secs(to_patient / p.speed_mps);
-        let direct = Task { role: Role::Cpr, aed: None, eta_at: direct_at };
+        let direct = Task {
+            role: Role::Cpr,
+            aed: None,
+            eta_at: direct_at,
+        };
         if p.roles == RoleStrategy::AllDirect {
             return direct;
         }
@@ -743,23 +949,33 @@ impl Mission {
         let aed_pos: Vec<LatLon> = aeds.iter().map(|a| a.position).collect();
         let from_v = ctx.walk.distances_from(pos, &aed_pos, f64::INFINITY);
         let to_p = ctx.walk.distances_from(patient, &aed_pos, f64::INFINITY);
-        let ems_limit = self.ems_eta_at.map(|t| t - Duration::seconds(i64::from(p.ems_margin_s)));
+        let ems_limit = self
+            .ems_eta_at
+            .map(|t| t - Duration::seconds(i64::from(p.ems_margin_s)));
         let mut options: Vec<(Task, bool)> = Vec::new();
         for ((a, va), ap) in aeds.iter().zip(from_v).zip(to_p) {
             let va = va.unwrap_or_else(|| straight(pos, a.position));
             let ap = ap.unwrap_or_else(|| straight(a.position, patient));
             let at_aed = now + secs(va / p.speed_mps);
             // Still open when the responder gets there (a minute's margin).
-            if a.open_until.is_some_and(|u| u < at_aed + Duration::seconds(60)) {
+            if a.open_until
+                .is_some_and(|u| u < at_aed + Duration::seconds(60))
+            {
                 continue;
             }
-            let at_patient = at_aed + Duration::seconds(i64::from(p.aed_pickup_s)) + secs(ap / p.speed_mps);
+            let at_patient =
+                at_aed + Duration::seconds(i64::from(p.aed_pickup_s)) + secs(ap / p.speed_mps);
             if ems_limit.is_some_and(|l| at_patient > l) {
                 continue;
             }
             let task = Task {
                 role: Role::FetchAed,
-                aed: Some(AedTask { id: a.id, name: a.name.clone(), position: a.position, eta_at: at_aed }),
+                aed: Some(AedTask {
+                    id: a.id,
+                    name: a.name.clone(),
+                    position: a.position,
+                    eta_at: at_aed,
+                }),
                 eta_at: at_patient,
             };
             options.push((task, a.readiness.degraded()));
@@ -770,7 +986,12 @@ impl Mission {
         }
         let mut options: Vec<Task> = options.into_iter().map(|o| o.0).collect();
         options.sort_by_key(|t| t.eta_at);
-        let responders = || self.alerts.iter().filter(|a| a.state.responding()).filter_map(|a| a.task.as_ref());
+        let responders = || {
+            self.alerts
+                .iter()
+                .filter(|a| a.state.responding())
+                .filter_map(|a| a.task.as_ref())
+        };
         match p.roles {
             RoleStrategy::AllDirect => direct,
             RoleStrategy::DirectFirstThenAed => {
@@ -781,19 +1002,32 @@ impl Mission {
                 }
             }
             RoleStrategy::FirstNViaAed { n } => {
-                let accepted_before = self.alerts.iter().filter(|a| a.state.ever_accepted()).count();
-                if accepted_before < n as usize { options.into_iter().next().unwrap_or(direct) } else { direct }
+                let accepted_before = self
+                    .alerts
+                    .iter()
+                    .filter(|a| a.state.ever_accepted())
+                    .count();
+                if accepted_before < n as usize {
+                    options.into_iter().next().unwrap_or(direct)
+                } else {
+                    direct
+                }
             }
             RoleStrategy::Optimal { cpr_weight } => {
                 let horizon = self.ems_eta_at.unwrap_or(now + Duration::hours(1));
-                let best_aed = responders().filter(|t| t.role == Role::FetchAed).map(|t| t.eta_at).min();
+                let best_aed = responders()
+                    .filter(|t| t.role == Role::FetchAed)
+                    .map(|t| t.eta_at)
+                    .min();
                 let first_cpr = responders().map(|t| t.eta_at).min();
                 let cost = |aed: Option<DateTime<Utc>>, cpr: Option<DateTime<Utc>>| {
                     let aed = aed.map_or(horizon, |t| t.min(horizon));
                     let cpr = cpr.map_or(horizon, |t| t.min(horizon));
-                    (aed - now).num_milliseconds() as f64 + cpr_weight * (cpr - now).num_milliseconds() as f64
+                    (aed - now).num_milliseconds() as f64
+                        + cpr_weight * (cpr - now).num_milliseconds() as f64
                 };
-                let min_opt = |a: Option<DateTime<Utc>>, b: DateTime<Utc>| Some(a.map_or(b, |a| a.min(b)));
+                let min_opt =
+                    |a: Option<DateTime<Utc>>, b: DateTime<Utc>| Some(a.map_or(b, |a| a.min(b)));
                 let mut best = (cost(best_aed, min_opt(first_cpr, direct.eta_at)), direct);
                 for t in options {
                     let c = cost(min_opt(best_aed, t.eta_at), min_opt(first_cpr, t.eta_at));
@@ -806,7 +1040,13 @@ impl Mission {
         }
     }
 
-    fn finish(&mut self, status: Status, reason: Option<String>, now: DateTime<Utc>, out: &mut Outcome) {
+    fn finish(
+        &mut self,
+        status: Status,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+        out: &mut Outcome,
+    ) {
         let was_active = self.status == Status::Active;
         self.status = status;
         self.end_reason = reason;
@@ -816,35 +1056,68 @@ impl Mission {
         if !was_active {
             return;
         }
-        let note = if status == Status::Cancelled { Note::Cancelled } else { Note::Ended };
+        let note = if status == Status::Cancelled {
+            Note::Cancelled
+        } else {
+            Note::Ended
+        };
         let survey_at = self.created_at + Duration::seconds(i64::from(self.policy.survey_after_s));
         let mut stood_down = 0;
         for a in &mut self.alerts {
             if a.state == AlertState::Alerted {
                 a.state = AlertState::StoodDown;
                 stood_down += 1;
-                out.effects.push(Effect::Busy { volunteer: a.volunteer, busy: false });
-                out.effects.push(Effect::Notify { volunteer: a.volunteer, note: note.clone(), at: None });
+                out.effects.push(Effect::Busy {
+                    volunteer: a.volunteer,
+                    busy: false,
+                });
+                out.effects.push(Effect::Notify {
+                    volunteer: a.volunteer,
+                    note: note.clone(),
+                    at: None,
+                });
             } else if a.state.responding() {
-                out.effects.push(Effect::Busy { volunteer: a.volunteer, busy: false });
-                out.effects.push(Effect::Notify { volunteer: a.volunteer, note: note.clone(), at: None });
+                out.effects.push(Effect::Busy {
+                    volunteer: a.volunteer,
+                    busy: false,
+                });
+                out.effects.push(Effect::Notify {
+                    volunteer: a.volunteer,
+                    note: note.clone(),
+                    at: None,
+                });
                 if let Some(aed) = a.task.as_ref().and_then(|t| t.aed.as_ref()) {
                     out.effects.push(Effect::Release { aed: aed.id });
-                    if matches!(a.state, AlertState::AtAed | AlertState::OnScene | AlertState::HandedOver) {
+                    if matches!(
+                        a.state,
+                        AlertState::AtAed | AlertState::OnScene | AlertState::HandedOver
+                    ) {
                         out.effects.push(Effect::Notify {
                             volunteer: a.volunteer,
-                            note: Note::ReturnAed { aed: aed.id, name: aed.name.clone() },
+                            note: Note::ReturnAed {
+                                aed: aed.id,
+                                name: aed.name.clone(),
+                            },
                             at: None,
                         });
                     }
                 }
             }
             if a.state.ever_accepted() {
-                out.effects.push(Effect::Notify { volunteer: a.volunteer, note: Note::Survey, at: Some(survey_at.max(now)) });
+                out.effects.push(Effect::Notify {
+                    volunteer: a.volunteer,
+                    note: Note::Survey,
+                    at: Some(survey_at.max(now)),
+                });
             }
         }
         if stood_down > 0 {
-            out.events.push(Event { at: now, kind: EventKind::StoodDown { volunteers: stood_down } });
+            out.events.push(Event {
+                at: now,
+                kind: EventKind::StoodDown {
+                    volunteers: stood_down,
+                },
+            });
         }
     }
 }
@@ -864,4 +1137,3 @@ fn state_name(s: AlertState) -> &'static str {
         AlertState::Left => "left",
     }
 }
-

@@ -201,32 +201,71 @@ impl DispatchPolicy {
     /// Checks every field; the error names the field.
     pub fn validate(&self) -> Result<(), PolicyError> {
         fn check(ok: bool, field: &'static str, rule: &'static str) -> Result<(), PolicyError> {
-            if ok { Ok(()) } else { Err(PolicyError { field, rule }) }
+            if ok {
+                Ok(())
+            } else {
+                Err(PolicyError { field, rule })
+            }
         }
         let finite_pos = |v: f64| v.is_finite() && v > 0.0;
-        check(finite_pos(self.radius_m) && self.radius_m <= 50_000.0, "radius_m", "between 0 and 50000 m")?;
         check(
-            self.max_radius_m.is_finite() && self.max_radius_m >= self.radius_m && self.max_radius_m <= 50_000.0,
+            finite_pos(self.radius_m) && self.radius_m <= 50_000.0,
+            "radius_m",
+            "between 0 and 50000 m",
+        )?;
+        check(
+            self.max_radius_m.is_finite()
+                && self.max_radius_m >= self.radius_m
+                && self.max_radius_m <= 50_000.0,
             "max_radius_m",
             "at least radius_m and at most 50000 m",
         )?;
-        check(self.radius_step_m.is_finite() && self.radius_step_m >= 0.0, "radius_step_m", "0 or more")?;
-        check((1..=500).contains(&self.first_wave), "first_wave", "between 1 and 500")?;
+        check(
+            self.radius_step_m.is_finite() && self.radius_step_m >= 0.0,
+            "radius_step_m",
+            "0 or more",
+        )?;
+        check(
+            (1..=500).contains(&self.first_wave),
+            "first_wave",
+            "between 1 and 500",
+        )?;
         check(self.wave_size <= 500, "wave_size", "at most 500")?;
-        check((5..=3_600).contains(&self.wave_interval_s), "wave_interval_s", "between 5 and 3600 s")?;
-        check(self.replace_delay_s <= 600, "replace_delay_s", "at most 600 s")?;
-        check((5..=3_600).contains(&self.answer_timeout_s), "answer_timeout_s", "between 5 and 3600 s")?;
-        check((1..=100).contains(&self.target_acceptors), "target_acceptors", "between 1 and 100")?;
+        check(
+            (5..=3_600).contains(&self.wave_interval_s),
+            "wave_interval_s",
+            "between 5 and 3600 s",
+        )?;
+        check(
+            self.replace_delay_s <= 600,
+            "replace_delay_s",
+            "at most 600 s",
+        )?;
+        check(
+            (5..=3_600).contains(&self.answer_timeout_s),
+            "answer_timeout_s",
+            "between 5 and 3600 s",
+        )?;
+        check(
+            (1..=100).contains(&self.target_acceptors),
+            "target_acceptors",
+            "between 1 and 100",
+        )?;
         check(
             self.max_alerts >= self.first_wave && self.max_alerts <= 1_000,
             "max_alerts",
             "at least first_wave and at most 1000",
         )?;
         if let RoleStrategy::Optimal { cpr_weight } = self.roles {
-            check(cpr_weight.is_finite() && (0.0..=10.0).contains(&cpr_weight), "roles.cpr_weight", "between 0 and 10")?;
+            check(
+                cpr_weight.is_finite() && (0.0..=10.0).contains(&cpr_weight),
+                "roles.cpr_weight",
+                "between 0 and 10",
+            )?;
         }
         check(
-            self.aed_search_radius_m.is_finite() && (0.0..=20_000.0).contains(&self.aed_search_radius_m),
+            self.aed_search_radius_m.is_finite()
+                && (0.0..=20_000.0).contains(&self.aed_search_radius_m),
             "aed_search_radius_m",
             "between 0 and 20000 m",
         )?;
@@ -238,22 +277,42 @@ impl DispatchPolicy {
             "between 30 s and 7 days",
         )?;
         if let Some([a, b]) = self.blackout_hours {
-            check(a < 24 && b < 24 && a != b, "blackout_hours", "two different hours 0-23")?;
+            check(
+                a < 24 && b < 24 && a != b,
+                "blackout_hours",
+                "two different hours 0-23",
+            )?;
         }
         check(
             self.accept_range_factor.is_finite() && (1.0..=5.0).contains(&self.accept_range_factor),
             "accept_range_factor",
             "between 1 and 5",
         )?;
-        check(self.speed_mps.is_finite() && (0.3..=8.0).contains(&self.speed_mps), "speed_mps", "between 0.3 and 8 m/s")?;
+        check(
+            self.speed_mps.is_finite() && (0.3..=8.0).contains(&self.speed_mps),
+            "speed_mps",
+            "between 0.3 and 8 m/s",
+        )?;
         check(
             self.detour_factor.is_finite() && (1.0..=3.0).contains(&self.detour_factor),
             "detour_factor",
             "between 1 and 3",
         )?;
-        check((60..=24 * 3600).contains(&self.max_mission_s), "max_mission_s", "between 60 s and 24 h")?;
-        check(self.survey_after_s <= 7 * 24 * 3600, "survey_after_s", "at most 7 days")?;
-        check(self.training_valid_months <= 120, "training_valid_months", "at most 120")?;
+        check(
+            (60..=24 * 3600).contains(&self.max_mission_s),
+            "max_mission_s",
+            "between 60 s and 24 h",
+        )?;
+        check(
+            self.survey_after_s <= 7 * 24 * 3600,
+            "survey_after_s",
+            "at most 7 days",
+        )?;
+        check(
+            self.training_valid_months <= 120,
+            "training_valid_months",
+            "at most 120",
+        )?;
         Ok(())
     }
 
@@ -263,7 +322,11 @@ impl DispatchPolicy {
             None => false,
             Some([a, b]) => {
                 let (a, b) = (u32::from(a), u32::from(b));
-                if a < b { (a..b).contains(&local_hour) } else { local_hour >= a || local_hour < b }
+                if a < b {
+                    (a..b).contains(&local_hour)
+                } else {
+                    local_hour >= a || local_hour < b
+                }
             }
         }
     }
@@ -298,17 +361,29 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let p = DispatchPolicy { max_radius_m: 100.0, ..DispatchPolicy::firstlink() };
+        let p = DispatchPolicy {
+            max_radius_m: 100.0,
+            ..DispatchPolicy::firstlink()
+        };
         assert_eq!(p.validate().unwrap_err().field, "max_radius_m");
-        let p = DispatchPolicy { speed_mps: f64::NAN, ..DispatchPolicy::firstlink() };
+        let p = DispatchPolicy {
+            speed_mps: f64::NAN,
+            ..DispatchPolicy::firstlink()
+        };
         assert_eq!(p.validate().unwrap_err().field, "speed_mps");
-        let p = DispatchPolicy { blackout_hours: Some([23, 23]), ..DispatchPolicy::firstlink() };
+        let p = DispatchPolicy {
+            blackout_hours: Some([23, 23]),
+            ..DispatchPolicy::firstlink()
+        };
         assert_eq!(p.validate().unwrap_err().field, "blackout_hours");
     }
 
     #[test]
     fn blackout_wraps_midnight() {
-        let p = DispatchPolicy { blackout_hours: Some([23, 7]), ..DispatchPolicy::firstlink() };
+        let p = DispatchPolicy {
+            blackout_hours: Some([23, 7]),
+            ..DispatchPolicy::firstlink()
+        };
         assert!(p.in_blackout(23) && p.in_blackout(0) && p.in_blackout(6));
         assert!(!p.in_blackout(7) && !p.in_blackout(22));
     }

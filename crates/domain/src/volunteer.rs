@@ -24,7 +24,8 @@ pub struct QuietHours {
 
 impl QuietHours {
     pub fn new(start_min: u16, end_min: u16) -> Option<Self> {
-        (start_min < 1440 && end_min < 1440 && start_min != end_min).then_some(Self { start_min, end_min })
+        (start_min < 1440 && end_min < 1440 && start_min != end_min)
+            .then_some(Self { start_min, end_min })
     }
 
     pub fn contains(self, minute_of_day: u16) -> bool {
@@ -127,6 +128,12 @@ mod tests {
         assert!(e.eligible(d(2026, 9, 30), 12));
         assert!(!e.eligible(d(2026, 10, 1), 12));
         assert!(e.eligible(d(2030, 1, 1), 0));
-        assert!(!Eligibility { suspended: true, ..e.clone() }.eligible(d(2026, 1, 1), 0));
+        assert!(
+            !Eligibility {
+                suspended: true,
+                ..e.clone()
+            }
+            .eligible(d(2026, 1, 1), 0)
+        );
     }
 }

@@ -28,14 +28,30 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        Self { index: VolunteerIndex::new(), aeds: AedList::default(), walk: StraightLine { detour_factor: 1.3 }, now: t0() }
+        Self {
+            index: VolunteerIndex::new(),
+            aeds: AedList::default(),
+            walk: StraightLine { detour_factor: 1.3 },
+            now: t0(),
+        }
     }
 
     /// A volunteer `m` metres east of the patient.
     fn volunteer_at(&mut self, bearing: f64, m: f64) -> VolunteerId {
         let id = VolunteerId::new();
-        self.index.upsert(id, VolunteerFlags { eligible: true, homes: true, quiet: None });
-        self.index.set_position(id, patient().offset(bearing, m), self.now.timestamp() as u32);
+        self.index.upsert(
+            id,
+            VolunteerFlags {
+                eligible: true,
+                homes: true,
+                quiet: None,
+            },
+        );
+        self.index.set_position(
+            id,
+            patient().offset(bearing, m),
+            self.now.timestamp() as u32,
+        );
         id
     }
 
@@ -52,7 +68,13 @@ impl World {
     }
 
     fn ctx(&self) -> MissionCtx<'_> {
-        MissionCtx { now: self.now, tz: chrono_tz::Europe::Copenhagen, volunteers: &self.index, aeds: &self.aeds, walk: &self.walk }
+        MissionCtx {
+            now: self.now,
+            tz: chrono_tz::Europe::Copenhagen,
+            volunteers: &self.index,
+            aeds: &self.aeds,
+            walk: &self.walk,
+        }
     }
 
     /// Applies the effects to the world as the runtime would (busy flags).
@@ -86,11 +108,28 @@ fn incident() -> NewIncident {
 }
 
 fn alerted(out: &Outcome) -> Vec<VolunteerId> {
-    out.effects.iter().filter_map(|e| if let Effect::Alert { volunteer, .. } = e { Some(*volunteer) } else { None }).collect()
+    out.effects
+        .iter()
+        .filter_map(|e| {
+            if let Effect::Alert { volunteer, .. } = e {
+                Some(*volunteer)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 fn accept(w: &mut World, m: &mut Mission, v: VolunteerId) -> AcceptReply {
-    w.run(m, Input::Accept { volunteer: v, position: None }).accept.unwrap()
+    w.run(
+        m,
+        Input::Accept {
+            volunteer: v,
+            position: None,
+        },
+    )
+    .accept
+    .unwrap()
 }
 
 fn task(r: AcceptReply) -> Task {
@@ -103,22 +142,34 @@ fn task(r: AcceptReply) -> Task {
 #[test]
 fn first_wave_alerts_the_nearest_by_walking_time_and_never_the_address() {
     let mut w = World::new();
-    let near: Vec<_> = (0..5).map(|i| w.volunteer_at(f64::from(i) * 70.0, 100.0 + f64::from(i) * 50.0)).collect();
-    let _far: Vec<_> = (0..10).map(|i| w.volunteer_at(f64::from(i) * 30.0, 900.0 + f64::from(i))).collect();
+    let near: Vec<_> = (0..5)
+        .map(|i| w.volunteer_at(f64::from(i) * 70.0, 100.0 + f64::from(i) * 50.0))
+        .collect();
+    let _far: Vec<_> = (0..10)
+        .map(|i| w.volunteer_at(f64::from(i) * 30.0, 900.0 + f64::from(i)))
+        .collect();
     let _outside = w.volunteer_at(0.0, 5_000.0);
-    let policy = DispatchPolicy { first_wave: 5, ..DispatchPolicy::firstlink() };
+    let policy = DispatchPolicy {
+        first_wave: 5,
+        ..DispatchPolicy::firstlink()
+    };
     let mut m = Mission::new(IncidentId::new(), incident(), policy, w.now);
     let out = w.run(&mut m, Input::Start);
     assert_eq!(alerted(&out), near, "the five nearest, nearest first");
     let dump = format!("{out:?}");
-    assert!(!dump.contains("Rådhuspladsen"), "alerts must not carry the address");
+    assert!(
+        !dump.contains("Rådhuspladsen"),
+        "alerts must not carry the address"
+    );
     assert!(near.iter().all(|v| w.index.is_busy(*v)));
 }
 
 #[test]
 fn declines_and_timeouts_are_replaced_and_outstanding_are_stood_down() {
     let mut w = World::new();
-    let vs: Vec<_> = (0..12).map(|i| w.volunteer_at(f64::from(i) * 29.0, 100.0 + f64::from(i) * 60.0)).collect();
+    let vs: Vec<_> = (0..12)
+        .map(|i| w.volunteer_at(f64::from(i) * 29.0, 100.0 + f64::from(i) * 60.0))
+        .collect();
     let policy = DispatchPolicy {
         first_wave: 3,
         wave_size: 0,
@@ -132,11 +183,18 @@ fn declines_and_timeouts_are_replaced_and_outstanding_are_stood_down() {
     w.run(&mut m, Input::Decline { volunteer: vs[0] });
     assert_eq!(m.next_deadline(), Some(w.now + Duration::seconds(10)));
     w.now += Duration::seconds(10);
-    assert_eq!(alerted(&w.run(&mut m, Input::Tick)), vec![vs[3]], "decline replaced by the next nearest");
+    assert_eq!(
+        alerted(&w.run(&mut m, Input::Tick)),
+        vec![vs[3]],
+        "decline replaced by the next nearest"
+    );
     // vs[1] and vs[2] time out at 60 s; vs[3] (alerted at 10 s) does not yet.
     w.now = t0() + Duration::seconds(60);
     let out = w.run(&mut m, Input::Tick);
-    assert!(alerted(&out).is_empty(), "replacements wait for the replace delay");
+    assert!(
+        alerted(&out).is_empty(),
+        "replacements wait for the replace delay"
+    );
     assert_eq!(m.alert(vs[1]).unwrap().state, AlertState::TimedOut);
     w.now = t0() + Duration::seconds(70);
     let out = w.run(&mut m, Input::Tick);
@@ -144,10 +202,20 @@ fn declines_and_timeouts_are_replaced_and_outstanding_are_stood_down() {
     assert_eq!(alerted(&out), vs[4..7]);
     assert!(!w.index.is_busy(vs[1]));
     task(accept(&mut w, &mut m, vs[4]));
-    let out = w.run(&mut m, Input::Accept { volunteer: vs[5], position: None });
+    let out = w.run(
+        &mut m,
+        Input::Accept {
+            volunteer: vs[5],
+            position: None,
+        },
+    );
     assert!(matches!(out.accept, Some(AcceptReply::Accepted { .. })));
     // Target reached: vs[6] is told it is not needed.
-    assert!(out.effects.contains(&Effect::Notify { volunteer: vs[6], note: Note::StandDown, at: None }));
+    assert!(out.effects.contains(&Effect::Notify {
+        volunteer: vs[6],
+        note: Note::StandDown,
+        at: None
+    }));
     assert_eq!(m.alert(vs[6]).unwrap().state, AlertState::StoodDown);
     assert_eq!(accept(&mut w, &mut m, vs[6]), AcceptReply::NotNeeded);
     // A late answer from a timed-out volunteer is not needed either.
@@ -159,11 +227,18 @@ fn declines_and_timeouts_are_replaced_and_outstanding_are_stood_down() {
 #[test]
 fn hjertelober_sends_the_first_four_via_aeds_and_the_fifth_direct() {
     let mut w = World::new();
-    let vs: Vec<_> = (0..6).map(|i| w.volunteer_at(f64::from(i) * 60.0, 400.0)).collect();
+    let vs: Vec<_> = (0..6)
+        .map(|i| w.volunteer_at(f64::from(i) * 60.0, 400.0))
+        .collect();
     for i in 0..6 {
         w.aed_at(f64::from(i) * 60.0 + 5.0, 300.0, None);
     }
-    let mut m = Mission::new(IncidentId::new(), incident(), DispatchPolicy::hjertelober(), w.now);
+    let mut m = Mission::new(
+        IncidentId::new(),
+        incident(),
+        DispatchPolicy::hjertelober(),
+        w.now,
+    );
     w.run(&mut m, Input::Start);
     let mut claimed = Vec::new();
     for (i, v) in vs.iter().take(5).enumerate() {
@@ -171,7 +246,10 @@ fn hjertelober_sends_the_first_four_via_aeds_and_the_fifth_direct() {
         if i < 4 {
             assert_eq!(t.role, Role::FetchAed, "acceptor {i}");
             let aed = t.aed.unwrap().id;
-            assert!(!claimed.contains(&aed), "an AED is never given to two responders");
+            assert!(
+                !claimed.contains(&aed),
+                "an AED is never given to two responders"
+            );
             claimed.push(aed);
         } else {
             assert_eq!(t.role, Role::Cpr);
@@ -183,9 +261,16 @@ fn hjertelober_sends_the_first_four_via_aeds_and_the_fifth_direct() {
 #[test]
 fn heartrunner_sends_the_first_direct_then_the_rest_via_aeds() {
     let mut w = World::new();
-    let vs: Vec<_> = (0..3).map(|i| w.volunteer_at(f64::from(i) * 90.0, 500.0)).collect();
+    let vs: Vec<_> = (0..3)
+        .map(|i| w.volunteer_at(f64::from(i) * 90.0, 500.0))
+        .collect();
     w.aed_at(0.0, 250.0, None);
-    let mut m = Mission::new(IncidentId::new(), incident(), DispatchPolicy::heartrunner(), w.now);
+    let mut m = Mission::new(
+        IncidentId::new(),
+        incident(),
+        DispatchPolicy::heartrunner(),
+        w.now,
+    );
     w.run(&mut m, Input::Start);
     assert_eq!(task(accept(&mut w, &mut m, vs[0])).role, Role::Cpr);
     assert_eq!(task(accept(&mut w, &mut m, vs[1])).role, Role::FetchAed);
@@ -225,12 +310,27 @@ fn no_aed_is_fetched_when_it_would_arrive_after_the_ambulance() {
 fn a_volunteer_who_moved_away_is_released_on_accept() {
     let mut w = World::new();
     let v = w.volunteer_at(0.0, 500.0);
-    let mut m = Mission::new(IncidentId::new(), incident(), DispatchPolicy::firstlink(), w.now);
+    let mut m = Mission::new(
+        IncidentId::new(),
+        incident(),
+        DispatchPolicy::firstlink(),
+        w.now,
+    );
     w.run(&mut m, Input::Start);
     let far = patient().offset(0.0, 10_000.0);
-    let out = w.run(&mut m, Input::Accept { volunteer: v, position: Some(far) });
+    let out = w.run(
+        &mut m,
+        Input::Accept {
+            volunteer: v,
+            position: Some(far),
+        },
+    );
     assert_eq!(out.accept, Some(AcceptReply::OutOfRange));
-    assert!(out.effects.contains(&Effect::Notify { volunteer: v, note: Note::OutOfRange, at: None }));
+    assert!(out.effects.contains(&Effect::Notify {
+        volunteer: v,
+        note: Note::OutOfRange,
+        at: None
+    }));
     assert!(!w.index.is_busy(v));
 }
 
@@ -249,7 +349,10 @@ fn exclusions_care_facilities_and_blackout_alert_nobody() {
     let mut m = Mission::new(IncidentId::new(), inc, DispatchPolicy::firstlink(), w.now);
     assert!(alerted(&w.run(&mut m, Input::Start)).is_empty());
     // 14:00 local is inside a 13–15 blackout.
-    let p = DispatchPolicy { blackout_hours: Some([13, 15]), ..DispatchPolicy::firstlink() };
+    let p = DispatchPolicy {
+        blackout_hours: Some([13, 15]),
+        ..DispatchPolicy::firstlink()
+    };
     let mut m = Mission::new(IncidentId::new(), incident(), p, w.now);
     assert!(alerted(&w.run(&mut m, Input::Start)).is_empty());
     assert!(m.end_reason.unwrap().contains("blackout"));
@@ -259,8 +362,16 @@ fn exclusions_care_facilities_and_blackout_alert_nobody() {
 fn homes_need_volunteers_cleared_for_homes() {
     let mut w = World::new();
     let lay = VolunteerId::new();
-    w.index.upsert(lay, VolunteerFlags { eligible: true, homes: false, quiet: None });
-    w.index.set_position(lay, patient().offset(0.0, 50.0), w.now.timestamp() as u32);
+    w.index.upsert(
+        lay,
+        VolunteerFlags {
+            eligible: true,
+            homes: false,
+            quiet: None,
+        },
+    );
+    w.index
+        .set_position(lay, patient().offset(0.0, 50.0), w.now.timestamp() as u32);
     let vetted = w.volunteer_at(0.0, 400.0);
     let mut inc = incident();
     inc.location_type = LocationType::Residence;
@@ -271,26 +382,68 @@ fn homes_need_volunteers_cleared_for_homes() {
 #[test]
 fn ending_reaches_everybody_releases_aeds_and_schedules_the_survey() {
     let mut w = World::new();
-    let vs: Vec<_> = (0..3).map(|i| w.volunteer_at(f64::from(i) * 120.0, 300.0)).collect();
+    let vs: Vec<_> = (0..3)
+        .map(|i| w.volunteer_at(f64::from(i) * 120.0, 300.0))
+        .collect();
     let aed = w.aed_at(0.0, 150.0, None);
-    let mut m = Mission::new(IncidentId::new(), incident(), DispatchPolicy::hjertelober(), w.now);
+    let mut m = Mission::new(
+        IncidentId::new(),
+        incident(),
+        DispatchPolicy::hjertelober(),
+        w.now,
+    );
     w.run(&mut m, Input::Start);
     let t = task(accept(&mut w, &mut m, vs[0]));
     assert_eq!(t.aed.unwrap().id, aed);
-    w.run(&mut m, Input::Progress { volunteer: vs[0], progress: Progress::AedCollected });
-    assert!(m.handle(Input::Progress { volunteer: vs[0], progress: Progress::EnRoute }, &w.ctx()).is_err());
+    w.run(
+        &mut m,
+        Input::Progress {
+            volunteer: vs[0],
+            progress: Progress::AedCollected,
+        },
+    );
+    assert!(
+        m.handle(
+            Input::Progress {
+                volunteer: vs[0],
+                progress: Progress::EnRoute
+            },
+            &w.ctx()
+        )
+        .is_err()
+    );
     w.run(&mut m, Input::Decline { volunteer: vs[1] });
-    let out = w.run(&mut m, Input::End { reason: Some("ambulance on scene".into()) });
+    let out = w.run(
+        &mut m,
+        Input::End {
+            reason: Some("ambulance on scene".into()),
+        },
+    );
     assert_eq!(m.status, Status::Ended);
     assert!(out.effects.contains(&Effect::Release { aed }));
-    assert!(out.effects.contains(&Effect::Notify { volunteer: vs[0], note: Note::Ended, at: None }));
-    assert!(out.effects.contains(&Effect::Notify { volunteer: vs[2], note: Note::Ended, at: None }));
+    assert!(out.effects.contains(&Effect::Notify {
+        volunteer: vs[0],
+        note: Note::Ended,
+        at: None
+    }));
+    assert!(out.effects.contains(&Effect::Notify {
+        volunteer: vs[2],
+        note: Note::Ended,
+        at: None
+    }));
     assert!(out.effects.iter().any(|e| matches!(e, Effect::Notify { volunteer, note: Note::ReturnAed { .. }, .. } if *volunteer == vs[0])));
     let survey_at = t0() + Duration::minutes(90);
-    assert!(out.effects.contains(&Effect::Notify { volunteer: vs[0], note: Note::Survey, at: Some(survey_at) }));
+    assert!(out.effects.contains(&Effect::Notify {
+        volunteer: vs[0],
+        note: Note::Survey,
+        at: Some(survey_at)
+    }));
     assert!(vs.iter().all(|v| !w.index.is_busy(*v)));
     assert_eq!(m.handle(Input::Tick, &w.ctx()).unwrap(), Outcome::default());
-    assert_eq!(m.handle(Input::Decline { volunteer: vs[2] }, &w.ctx()), Err(MissionError::NotActive));
+    assert_eq!(
+        m.handle(Input::Decline { volunteer: vs[2] }, &w.ctx()),
+        Err(MissionError::NotActive)
+    );
 }
 
 #[test]
@@ -298,14 +451,33 @@ fn radius_widens_when_too_few_are_in_reach() {
     let mut w = World::new();
     let far = w.volunteer_at(0.0, 2_000.0);
     // A region with sparse volunteers lets firstlink widen (the default stays at 1.3 km).
-    let widening = DispatchPolicy { max_radius_m: 3_000.0, ..DispatchPolicy::firstlink() };
+    let widening = DispatchPolicy {
+        max_radius_m: 3_000.0,
+        ..DispatchPolicy::firstlink()
+    };
     let mut m = Mission::new(IncidentId::new(), incident(), widening, w.now);
     assert_eq!(alerted(&w.run(&mut m, Input::Start)), vec![far]);
     assert!(m.radius_m >= 2_000.0);
-    let mut m = Mission::new(IncidentId::new(), incident(), DispatchPolicy::firstlink(), w.now);
-    assert!(alerted(&w.run(&mut m, Input::Start)).is_empty(), "the default keeps 1.3 km");
-    let mut m = Mission::new(IncidentId::new(), incident(), DispatchPolicy::heartrunner(), w.now);
-    assert!(alerted(&w.run(&mut m, Input::Start)).is_empty(), "heartrunner keeps 1.3 km");
+    let mut m = Mission::new(
+        IncidentId::new(),
+        incident(),
+        DispatchPolicy::firstlink(),
+        w.now,
+    );
+    assert!(
+        alerted(&w.run(&mut m, Input::Start)).is_empty(),
+        "the default keeps 1.3 km"
+    );
+    let mut m = Mission::new(
+        IncidentId::new(),
+        incident(),
+        DispatchPolicy::heartrunner(),
+        w.now,
+    );
+    assert!(
+        alerted(&w.run(&mut m, Input::Start)).is_empty(),
+        "heartrunner keeps 1.3 km"
+    );
 }
 
 // ---- property tests of the planner's invariants ----
@@ -328,19 +500,21 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 fn policy() -> impl Strategy<Value = DispatchPolicy> {
-    (1u32..12, 0u32..6, 1u32..6, any::<bool>(), 0usize..4).prop_map(|(first, wave, target, replace, preset)| {
-        let base = DispatchPolicy::preset(DispatchPolicy::PRESETS[preset]).unwrap();
-        DispatchPolicy {
-            first_wave: first,
-            wave_size: wave,
-            target_acceptors: target,
-            replace_declines: replace,
-            max_alerts: first + 8,
-            answer_timeout_s: 60,
-            wave_interval_s: 30,
-            ..base
-        }
-    })
+    (1u32..12, 0u32..6, 1u32..6, any::<bool>(), 0usize..4).prop_map(
+        |(first, wave, target, replace, preset)| {
+            let base = DispatchPolicy::preset(DispatchPolicy::PRESETS[preset]).unwrap();
+            DispatchPolicy {
+                first_wave: first,
+                wave_size: wave,
+                target_acceptors: target,
+                replace_declines: replace,
+                max_alerts: first + 8,
+                answer_timeout_s: 60,
+                wave_interval_s: 30,
+                ..base
+            }
+        },
+    )
 }
 
 proptest! {

@@ -166,15 +166,52 @@ fn s(v: &str) -> String {
 
 fn en(text: &Text) -> (String, String) {
     match text {
-        Text::OwnerReminder { aed_name, what, url } => match what.as_str() {
-            "registered" => (s("Defibrillator registered"), format!("Thank you for registering the defibrillator {aed_name}. An operator will review it. You can check and change its details here: {url}")),
-            "pads" => (s("Pads expire soon"), format!("The electrode pads of the defibrillator {aed_name} expire soon. Please replace them, then confirm: {url}")),
-            "battery" => (s("Battery expires soon"), format!("The battery of the defibrillator {aed_name} expires soon. Please replace it, then confirm: {url}")),
-            _ => (s("Please confirm your defibrillator"), format!("Please check that the details of the defibrillator {aed_name} are still right and confirm them: {url}")),
+        Text::OwnerReminder {
+            aed_name,
+            what,
+            url,
+        } => match what.as_str() {
+            "registered" => (
+                s("Defibrillator registered"),
+                format!(
+                    "Thank you for registering the defibrillator {aed_name}. An operator will review it. You can check and change its details here: {url}"
+                ),
+            ),
+            "pads" => (
+                s("Pads expire soon"),
+                format!(
+                    "The electrode pads of the defibrillator {aed_name} expire soon. Please replace them, then confirm: {url}"
+                ),
+            ),
+            "battery" => (
+                s("Battery expires soon"),
+                format!(
+                    "The battery of the defibrillator {aed_name} expires soon. Please replace it, then confirm: {url}"
+                ),
+            ),
+            _ => (
+                s("Please confirm your defibrillator"),
+                format!(
+                    "Please check that the details of the defibrillator {aed_name} are still right and confirm them: {url}"
+                ),
+            ),
         },
-        Text::AedService { aed_name, cause, escalated } => (
-            format!("{}{aed_name}", if *escalated { "Escalated: " } else { "AED needs service: " }),
-            format!("AED {aed_name} needs service ({cause}). Open the firstlink console to acknowledge the ticket."),
+        Text::AedService {
+            aed_name,
+            cause,
+            escalated,
+        } => (
+            format!(
+                "{}{aed_name}",
+                if *escalated {
+                    "Escalated: "
+                } else {
+                    "AED needs service: "
+                }
+            ),
+            format!(
+                "AED {aed_name} needs service ({cause}). Open the firstlink console to acknowledge the ticket."
+            ),
         ),
         Text::Alert {
             distance_m,
@@ -235,15 +272,52 @@ fn en(text: &Text) -> (String, String) {
 
 fn sv(text: &Text) -> (String, String) {
     match text {
-        Text::OwnerReminder { aed_name, what, url } => match what.as_str() {
-            "registered" => (s("Hjärtstartaren är registrerad"), format!("Tack för att du registrerade hjärtstartaren {aed_name}. En operatör granskar den. Här kan du se och ändra uppgifterna: {url}")),
-            "pads" => (s("Elektroderna går snart ut"), format!("Elektroderna till hjärtstartaren {aed_name} går snart ut. Byt dem och bekräfta sedan: {url}")),
-            "battery" => (s("Batteriet går snart ut"), format!("Batteriet i hjärtstartaren {aed_name} går snart ut. Byt det och bekräfta sedan: {url}")),
-            _ => (s("Bekräfta din hjärtstartare"), format!("Kontrollera att uppgifterna om hjärtstartaren {aed_name} stämmer och bekräfta dem: {url}")),
+        Text::OwnerReminder {
+            aed_name,
+            what,
+            url,
+        } => match what.as_str() {
+            "registered" => (
+                s("Hjärtstartaren är registrerad"),
+                format!(
+                    "Tack för att du registrerade hjärtstartaren {aed_name}. En operatör granskar den. Här kan du se och ändra uppgifterna: {url}"
+                ),
+            ),
+            "pads" => (
+                s("Elektroderna går snart ut"),
+                format!(
+                    "Elektroderna till hjärtstartaren {aed_name} går snart ut. Byt dem och bekräfta sedan: {url}"
+                ),
+            ),
+            "battery" => (
+                s("Batteriet går snart ut"),
+                format!(
+                    "Batteriet i hjärtstartaren {aed_name} går snart ut. Byt det och bekräfta sedan: {url}"
+                ),
+            ),
+            _ => (
+                s("Bekräfta din hjärtstartare"),
+                format!(
+                    "Kontrollera att uppgifterna om hjärtstartaren {aed_name} stämmer och bekräfta dem: {url}"
+                ),
+            ),
         },
-        Text::AedService { aed_name, cause, escalated } => (
-            format!("{}{aed_name}", if *escalated { "Eskalerat: " } else { "Hjärtstartare behöver service: " }),
-            format!("Hjärtstartaren {aed_name} behöver service ({cause}). Öppna firstlink-konsolen för att kvittera ärendet."),
+        Text::AedService {
+            aed_name,
+            cause,
+            escalated,
+        } => (
+            format!(
+                "{}{aed_name}",
+                if *escalated {
+                    "Eskalerat: "
+                } else {
+                    "Hjärtstartare behöver service: "
+                }
+            ),
+            format!(
+                "Hjärtstartaren {aed_name} behöver service ({cause}). Öppna firstlink-konsolen för att kvittera ärendet."
+            ),
         ),
         Text::Alert {
             distance_m,
@@ -302,15 +376,52 @@ fn sv(text: &Text) -> (String, String) {
 
 fn da(text: &Text) -> (String, String) {
     match text {
-        Text::OwnerReminder { aed_name, what, url } => match what.as_str() {
-            "registered" => (s("Hjertestarteren er registreret"), format!("Tak, fordi du registrerede hjertestarteren {aed_name}. En operatør gennemgår den. Her kan du se og ændre oplysningerne: {url}")),
-            "pads" => (s("Elektroderne udløber snart"), format!("Elektroderne til hjertestarteren {aed_name} udløber snart. Skift dem, og bekræft derefter: {url}")),
-            "battery" => (s("Batteriet udløber snart"), format!("Batteriet i hjertestarteren {aed_name} udløber snart. Skift det, og bekræft derefter: {url}")),
-            _ => (s("Bekræft din hjertestarter"), format!("Tjek at oplysningerne om hjertestarteren {aed_name} stadig er rigtige, og bekræft dem: {url}")),
+        Text::OwnerReminder {
+            aed_name,
+            what,
+            url,
+        } => match what.as_str() {
+            "registered" => (
+                s("Hjertestarteren er registreret"),
+                format!(
+                    "Tak, fordi du registrerede hjertestarteren {aed_name}. En operatør gennemgår den. Her kan du se og ændre oplysningerne: {url}"
+                ),
+            ),
+            "pads" => (
+                s("Elektroderne udløber snart"),
+                format!(
+                    "Elektroderne til hjertestarteren {aed_name} udløber snart. Skift dem, og bekræft derefter: {url}"
+                ),
+            ),
+            "battery" => (
+                s("Batteriet udløber snart"),
+                format!(
+                    "Batteriet i hjertestarteren {aed_name} udløber snart. Skift det, og bekræft derefter: {url}"
+                ),
+            ),
+            _ => (
+                s("Bekræft din hjertestarter"),
+                format!(
+                    "Tjek at oplysningerne om hjertestarteren {aed_name} stadig er rigtige, og bekræft dem: {url}"
+                ),
+            ),
         },
-        Text::AedService { aed_name, cause, escalated } => (
-            format!("{}{aed_name}", if *escalated { "Eskaleret: " } else { "Hjertestarter kræver service: " }),
-            format!("Hjertestarteren {aed_name} kræver service ({cause}). Åbn firstlink-konsollen for at kvittere for sagen."),
+        Text::AedService {
+            aed_name,
+            cause,
+            escalated,
+        } => (
+            format!(
+                "{}{aed_name}",
+                if *escalated {
+                    "Eskaleret: "
+                } else {
+                    "Hjertestarter kræver service: "
+                }
+            ),
+            format!(
+                "Hjertestarteren {aed_name} kræver service ({cause}). Åbn firstlink-konsollen for at kvittere for sagen."
+            ),
         ),
         Text::Alert {
             distance_m,
@@ -369,15 +480,52 @@ fn da(text: &Text) -> (String, String) {
 
 fn nb(text: &Text) -> (String, String) {
     match text {
-        Text::OwnerReminder { aed_name, what, url } => match what.as_str() {
-            "registered" => (s("Hjertestarteren er registrert"), format!("Takk for at du registrerte hjertestarteren {aed_name}. En operatør går gjennom den. Her kan du se og endre opplysningene: {url}")),
-            "pads" => (s("Elektrodene går snart ut"), format!("Elektrodene til hjertestarteren {aed_name} går snart ut. Bytt dem, og bekreft deretter: {url}")),
-            "battery" => (s("Batteriet går snart ut"), format!("Batteriet i hjertestarteren {aed_name} går snart ut. Bytt det, og bekreft deretter: {url}")),
-            _ => (s("Bekreft hjertestarteren din"), format!("Sjekk at opplysningene om hjertestarteren {aed_name} fortsatt stemmer, og bekreft dem: {url}")),
+        Text::OwnerReminder {
+            aed_name,
+            what,
+            url,
+        } => match what.as_str() {
+            "registered" => (
+                s("Hjertestarteren er registrert"),
+                format!(
+                    "Takk for at du registrerte hjertestarteren {aed_name}. En operatør går gjennom den. Her kan du se og endre opplysningene: {url}"
+                ),
+            ),
+            "pads" => (
+                s("Elektrodene går snart ut"),
+                format!(
+                    "Elektrodene til hjertestarteren {aed_name} går snart ut. Bytt dem, og bekreft deretter: {url}"
+                ),
+            ),
+            "battery" => (
+                s("Batteriet går snart ut"),
+                format!(
+                    "Batteriet i hjertestarteren {aed_name} går snart ut. Bytt det, og bekreft deretter: {url}"
+                ),
+            ),
+            _ => (
+                s("Bekreft hjertestarteren din"),
+                format!(
+                    "Sjekk at opplysningene om hjertestarteren {aed_name} fortsatt stemmer, og bekreft dem: {url}"
+                ),
+            ),
         },
-        Text::AedService { aed_name, cause, escalated } => (
-            format!("{}{aed_name}", if *escalated { "Eskalert: " } else { "Hjertestarter trenger service: " }),
-            format!("Hjertestarteren {aed_name} trenger service ({cause}). Åpne firstlink-konsollen for å kvittere ut saken."),
+        Text::AedService {
+            aed_name,
+            cause,
+            escalated,
+        } => (
+            format!(
+                "{}{aed_name}",
+                if *escalated {
+                    "Eskalert: "
+                } else {
+                    "Hjertestarter trenger service: "
+                }
+            ),
+            format!(
+                "Hjertestarteren {aed_name} trenger service ({cause}). Åpne firstlink-konsollen for å kvittere ut saken."
+            ),
         ),
         Text::Alert {
             distance_m,
@@ -436,15 +584,52 @@ fn nb(text: &Text) -> (String, String) {
 
 fn fi(text: &Text) -> (String, String) {
     match text {
-        Text::OwnerReminder { aed_name, what, url } => match what.as_str() {
-            "registered" => (s("Sydäniskuri on rekisteröity"), format!("Kiitos, että rekisteröit sydäniskurin {aed_name}. Operaattori tarkistaa sen. Voit tarkistaa ja muuttaa tietoja täällä: {url}")),
-            "pads" => (s("Elektrodit vanhenevat pian"), format!("Sydäniskurin {aed_name} elektrodit vanhenevat pian. Vaihda ne ja vahvista sitten: {url}")),
-            "battery" => (s("Akku vanhenee pian"), format!("Sydäniskurin {aed_name} akku vanhenee pian. Vaihda se ja vahvista sitten: {url}")),
-            _ => (s("Vahvista sydäniskurisi tiedot"), format!("Tarkista, että sydäniskurin {aed_name} tiedot pitävät yhä paikkansa, ja vahvista ne: {url}")),
+        Text::OwnerReminder {
+            aed_name,
+            what,
+            url,
+        } => match what.as_str() {
+            "registered" => (
+                s("Sydäniskuri on rekisteröity"),
+                format!(
+                    "Kiitos, että rekisteröit sydäniskurin {aed_name}. Operaattori tarkistaa sen. Voit tarkistaa ja muuttaa tietoja täällä: {url}"
+                ),
+            ),
+            "pads" => (
+                s("Elektrodit vanhenevat pian"),
+                format!(
+                    "Sydäniskurin {aed_name} elektrodit vanhenevat pian. Vaihda ne ja vahvista sitten: {url}"
+                ),
+            ),
+            "battery" => (
+                s("Akku vanhenee pian"),
+                format!(
+                    "Sydäniskurin {aed_name} akku vanhenee pian. Vaihda se ja vahvista sitten: {url}"
+                ),
+            ),
+            _ => (
+                s("Vahvista sydäniskurisi tiedot"),
+                format!(
+                    "Tarkista, että sydäniskurin {aed_name} tiedot pitävät yhä paikkansa, ja vahvista ne: {url}"
+                ),
+            ),
         },
-        Text::AedService { aed_name, cause, escalated } => (
-            format!("{}{aed_name}", if *escalated { "Eskaloitu: " } else { "Sydäniskuri tarvitsee huoltoa: " }),
-            format!("Sydäniskuri {aed_name} tarvitsee huoltoa ({cause}). Kuittaa tiketti firstlink-konsolissa."),
+        Text::AedService {
+            aed_name,
+            cause,
+            escalated,
+        } => (
+            format!(
+                "{}{aed_name}",
+                if *escalated {
+                    "Eskaloitu: "
+                } else {
+                    "Sydäniskuri tarvitsee huoltoa: "
+                }
+            ),
+            format!(
+                "Sydäniskuri {aed_name} tarvitsee huoltoa ({cause}). Kuittaa tiketti firstlink-konsolissa."
+            ),
         ),
         Text::Alert {
             distance_m,
@@ -505,15 +690,52 @@ fn fi(text: &Text) -> (String, String) {
 
 fn de(text: &Text) -> (String, String) {
     match text {
-        Text::OwnerReminder { aed_name, what, url } => match what.as_str() {
-            "registered" => (s("Defibrillator registriert"), format!("Danke, dass Sie den Defibrillator {aed_name} registriert haben. Ein Operator prüft ihn. Hier können Sie die Angaben prüfen und ändern: {url}")),
-            "pads" => (s("Elektroden laufen bald ab"), format!("Die Elektroden des Defibrillators {aed_name} laufen bald ab. Bitte ersetzen Sie sie und bestätigen Sie dann: {url}")),
-            "battery" => (s("Akku läuft bald ab"), format!("Der Akku des Defibrillators {aed_name} läuft bald ab. Bitte ersetzen Sie ihn und bestätigen Sie dann: {url}")),
-            _ => (s("Bitte bestätigen Sie Ihren Defibrillator"), format!("Bitte prüfen Sie, ob die Angaben zum Defibrillator {aed_name} noch stimmen, und bestätigen Sie sie: {url}")),
+        Text::OwnerReminder {
+            aed_name,
+            what,
+            url,
+        } => match what.as_str() {
+            "registered" => (
+                s("Defibrillator registriert"),
+                format!(
+                    "Danke, dass Sie den Defibrillator {aed_name} registriert haben. Ein Operator prüft ihn. Hier können Sie die Angaben prüfen und ändern: {url}"
+                ),
+            ),
+            "pads" => (
+                s("Elektroden laufen bald ab"),
+                format!(
+                    "Die Elektroden des Defibrillators {aed_name} laufen bald ab. Bitte ersetzen Sie sie und bestätigen Sie dann: {url}"
+                ),
+            ),
+            "battery" => (
+                s("Akku läuft bald ab"),
+                format!(
+                    "Der Akku des Defibrillators {aed_name} läuft bald ab. Bitte ersetzen Sie ihn und bestätigen Sie dann: {url}"
+                ),
+            ),
+            _ => (
+                s("Bitte bestätigen Sie Ihren Defibrillator"),
+                format!(
+                    "Bitte prüfen Sie, ob die Angaben zum Defibrillator {aed_name} noch stimmen, und bestätigen Sie sie: {url}"
+                ),
+            ),
         },
-        Text::AedService { aed_name, cause, escalated } => (
-            format!("{}{aed_name}", if *escalated { "Eskaliert: " } else { "Defibrillator braucht Wartung: " }),
-            format!("Der Defibrillator {aed_name} braucht Wartung ({cause}). Bestätigen Sie das Ticket in der firstlink-Konsole."),
+        Text::AedService {
+            aed_name,
+            cause,
+            escalated,
+        } => (
+            format!(
+                "{}{aed_name}",
+                if *escalated {
+                    "Eskaliert: "
+                } else {
+                    "Defibrillator braucht Wartung: "
+                }
+            ),
+            format!(
+                "Der Defibrillator {aed_name} braucht Wartung ({cause}). Bestätigen Sie das Ticket in der firstlink-Konsole."
+            ),
         ),
         Text::Alert {
             distance_m,

@@ -1283,7 +1283,9 @@ mod texts {
                     Text::OwnerReminder { aed_name, url, .. } => {
                         assert!(r.body.contains(aed_name) && r.body.contains(url))
                     }
-                    Text::AedService { aed_name, cause, .. } => {
+                    Text::AedService {
+                        aed_name, cause, ..
+                    } => {
                         assert!(r.body.contains(aed_name) && r.body.contains(cause))
                     }
                     _ => {}

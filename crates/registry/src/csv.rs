@@ -11,9 +11,27 @@ use crate::record::{ParseOptions, Parsed, Rejection, check_position, from_tags};
 
 /// Fields a mapping may name.
 pub const FIELDS: &[&str] = &[
-    "id", "lat", "lon", "name", "access", "opening_hours", "indoor", "level", "defibrillator:location", "description",
-    "locked", "access_code", "operator", "phone", "email", "manufacturer", "model", "serial", "pad_expiry",
-    "battery_expiry", "last_maintenance",
+    "id",
+    "lat",
+    "lon",
+    "name",
+    "access",
+    "opening_hours",
+    "indoor",
+    "level",
+    "defibrillator:location",
+    "description",
+    "locked",
+    "access_code",
+    "operator",
+    "phone",
+    "email",
+    "manufacturer",
+    "model",
+    "serial",
+    "pad_expiry",
+    "battery_expiry",
+    "last_maintenance",
 ];
 
 /// Which column holds which field.
@@ -43,7 +61,9 @@ impl ColumnMap {
     pub fn parse(pairs: &[String]) -> Result<Self, CsvError> {
         let mut explicit = Vec::new();
         for p in pairs {
-            let (f, c) = p.split_once('=').ok_or_else(|| CsvError::BadMapping(p.clone()))?;
+            let (f, c) = p
+                .split_once('=')
+                .ok_or_else(|| CsvError::BadMapping(p.clone()))?;
             let (f, c) = (f.trim(), c.trim());
             if !FIELDS.contains(&f) {
                 return Err(CsvError::UnknownField(f.to_string()));
@@ -103,7 +123,10 @@ fn records(text: &str, delim: char) -> Vec<(usize, Result<Vec<String>, String>)>
         }
     }
     if in_quotes {
-        out.push((start_line, Err("a quoted field is not closed before the end of the file".into())));
+        out.push((
+            start_line,
+            Err("a quoted field is not closed before the end of the file".into()),
+        ));
     } else if any || !field.is_empty() || !row.is_empty() {
         row.push(field);
         out.push((start_line, Ok(row)));
@@ -118,7 +141,11 @@ pub fn parse(bytes: &[u8], map: &ColumnMap, opts: &ParseOptions) -> Result<Parse
     let text = std::str::from_utf8(bytes).map_err(|e| CsvError::NotUtf8(e.valid_up_to()))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let first = text.lines().next().ok_or(CsvError::Empty)?;
-    let delim = if first.matches(';').count() > first.matches(',').count() { ';' } else { ',' };
+    let delim = if first.matches(';').count() > first.matches(',').count() {
+        ';'
+    } else {
+        ','
+    };
     let mut recs = records(text, delim).into_iter();
     let header = match recs.next() {
         Some((_, Ok(h))) if h.iter().any(|c| !c.trim().is_empty()) => h,
@@ -129,7 +156,10 @@ pub fn parse(bytes: &[u8], map: &ColumnMap, opts: &ParseOptions) -> Result<Parse
     // field -> column index
     let mut fields: Vec<(String, usize)> = Vec::new();
     for (f, c) in &map.explicit {
-        let i = col(c).ok_or_else(|| CsvError::MissingColumn { field: f.clone(), column: c.clone() })?;
+        let i = col(c).ok_or_else(|| CsvError::MissingColumn {
+            field: f.clone(),
+            column: c.clone(),
+        })?;
         fields.push((f.clone(), i));
     }
     for f in FIELDS {
@@ -141,7 +171,10 @@ pub fn parse(bytes: &[u8], map: &ColumnMap, opts: &ParseOptions) -> Result<Parse
     }
     for required in ["id", "lat", "lon"] {
         if !fields.iter().any(|(f, _)| f == required) {
-            return Err(CsvError::MissingColumn { field: required.into(), column: required.into() });
+            return Err(CsvError::MissingColumn {
+                field: required.into(),
+                column: required.into(),
+            });
         }
     }
     let mut out = Parsed::default();
@@ -149,7 +182,12 @@ pub fn parse(bytes: &[u8], map: &ColumnMap, opts: &ParseOptions) -> Result<Parse
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                out.rejected.push(Rejection { row: line, source_id: None, field: "(row)".into(), reason: e });
+                out.rejected.push(Rejection {
+                    row: line,
+                    source_id: None,
+                    field: "(row)".into(),
+                    reason: e,
+                });
                 continue;
             }
         };
@@ -162,7 +200,10 @@ pub fn parse(bytes: &[u8], map: &ColumnMap, opts: &ParseOptions) -> Result<Parse
                 tags.insert(f.clone(), v.clone());
             }
         }
-        let id = tags.get("id").map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let id = tags
+            .get("id")
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
         if rec.len() != header.len() {
             out.rejected.push(Rejection {
                 row: line,

@@ -26,7 +26,10 @@ fn scalar(v: &serde_json::Value) -> Option<String> {
 /// Parses a FeatureCollection. Features are numbered from 1 in messages.
 pub fn parse(bytes: &[u8], opts: &ParseOptions) -> Result<Parsed, GeoJsonError> {
     let doc: serde_json::Value = serde_json::from_slice(bytes)?;
-    let features = doc.get("features").and_then(|f| f.as_array()).ok_or(GeoJsonError::NotAFeatureCollection)?;
+    let features = doc
+        .get("features")
+        .and_then(|f| f.as_array())
+        .ok_or(GeoJsonError::NotAFeatureCollection)?;
     let mut out = Parsed::default();
     for (i, f) in features.iter().enumerate() {
         let row = i + 1;
@@ -56,7 +59,9 @@ pub fn parse(bytes: &[u8], opts: &ParseOptions) -> Result<Parsed, GeoJsonError> 
             });
             continue;
         }
-        let coords = geom.and_then(|g| g.get("coordinates")).and_then(|c| c.as_array());
+        let coords = geom
+            .and_then(|g| g.get("coordinates"))
+            .and_then(|c| c.as_array());
         let num = |j: usize| coords.and_then(|c| c.get(j)).and_then(|v| v.as_f64());
         let position = check_position(num(1), num(0));
         if tags.get("emergency").is_some_and(|e| e != "defibrillator") {

@@ -16,7 +16,9 @@ pub struct Grid<K> {
 impl<K: Copy> Grid<K> {
     /// `cell_m`: cell height in metres (width in degrees is the same).
     pub fn new(cell_m: f64) -> Self {
-        Self { cells: Cells::new(cell_m) }
+        Self {
+            cells: Cells::new(cell_m),
+        }
     }
 
     pub fn insert(&mut self, k: K, p: LatLon) {
@@ -26,7 +28,8 @@ impl<K: Copy> Grid<K> {
 
     /// Calls `f` for every key in cells that may lie within `radius_m` of `centre`.
     pub fn for_each_near(&self, centre: LatLon, radius_m: f64, mut f: impl FnMut(K)) {
-        self.cells.for_each_near(centre, radius_m, |v| v.iter().for_each(|k| f(*k)));
+        self.cells
+            .for_each_near(centre, radius_m, |v| v.iter().for_each(|k| f(*k)));
     }
 }
 
@@ -52,12 +55,18 @@ pub struct Cells<V> {
 impl<V> Cells<V> {
     /// `cell_m`: cell height in metres (width in degrees is the same).
     pub fn new(cell_m: f64) -> Self {
-        Self { cell_deg: (cell_m / M_PER_DEG_LAT).max(1e-6), cells: HashMap::new() }
+        Self {
+            cell_deg: (cell_m / M_PER_DEG_LAT).max(1e-6),
+            cells: HashMap::new(),
+        }
     }
 
     /// The cell holding `p`.
     pub fn key(&self, p: LatLon) -> (i32, i32) {
-        ((p.lat / self.cell_deg).floor() as i32, (p.lon / self.cell_deg).floor() as i32)
+        (
+            (p.lat / self.cell_deg).floor() as i32,
+            (p.lon / self.cell_deg).floor() as i32,
+        )
     }
 
     /// Calls `f` with every cell that may lie within `radius_m` of `centre`.
@@ -68,10 +77,20 @@ impl<V> Cells<V> {
         let dlat = radius_m / M_PER_DEG_LAT;
         let coslat = centre.lat.abs().min(89.0).to_radians().cos().max(0.01);
         // Widest longitude span at the latitude nearest the pole within the circle.
-        let far_lat = (centre.lat.abs() + dlat).min(89.9).to_radians().cos().max(0.001);
+        let far_lat = (centre.lat.abs() + dlat)
+            .min(89.9)
+            .to_radians()
+            .cos()
+            .max(0.001);
         let dlon = (radius_m / (M_PER_DEG_LAT * far_lat.min(coslat))).min(360.0);
-        let (lat0, lon0) = ((centre.lat - dlat) / self.cell_deg, (centre.lon - dlon) / self.cell_deg);
-        let (lat1, lon1) = ((centre.lat + dlat) / self.cell_deg, (centre.lon + dlon) / self.cell_deg);
+        let (lat0, lon0) = (
+            (centre.lat - dlat) / self.cell_deg,
+            (centre.lon - dlon) / self.cell_deg,
+        );
+        let (lat1, lon1) = (
+            (centre.lat + dlat) / self.cell_deg,
+            (centre.lon + dlon) / self.cell_deg,
+        );
         let (a0, a1) = (lat0.floor() as i64, lat1.floor() as i64);
         let (b0, b1) = (lon0.floor() as i64, lon1.floor() as i64);
         let span = (a1 - a0 + 1).saturating_mul(b1 - b0 + 1);
@@ -87,7 +106,9 @@ impl<V> Cells<V> {
         }
         for a in a0..=a1 {
             for b in b0..=b1 {
-                let (Ok(a), Ok(b)) = (i32::try_from(a), i32::try_from(b)) else { continue };
+                let (Ok(a), Ok(b)) = (i32::try_from(a), i32::try_from(b)) else {
+                    continue;
+                };
                 if let Some(v) = self.cells.get(&(a, b)) {
                     f(v);
                 }

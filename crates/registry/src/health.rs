@@ -44,10 +44,20 @@ pub struct Expiring {
 }
 
 /// Computes [`Health`] at `now`.
-pub fn health(aeds: &[Aed], now: DateTime<Utc>, confirmed_within_days: i64, expiring_within_days: i64) -> Health {
+pub fn health(
+    aeds: &[Aed],
+    now: DateTime<Utc>,
+    confirmed_within_days: i64,
+    expiring_within_days: i64,
+) -> Health {
     let today: NaiveDate = now.date_naive();
     let soon = today + Duration::days(expiring_within_days);
-    let mut h = Health { confirmed_within_days, expiring_within_days, total: aeds.len(), ..Default::default() };
+    let mut h = Health {
+        confirmed_within_days,
+        expiring_within_days,
+        total: aeds.len(),
+        ..Default::default()
+    };
     for a in aeds {
         match a.status {
             AedStatus::Active => h.active += 1,
@@ -61,7 +71,10 @@ pub fn health(aeds: &[Aed], now: DateTime<Utc>, confirmed_within_days: i64, expi
         if a.status != AedStatus::Active {
             continue;
         }
-        if a.details.last_confirmed_at.is_some_and(|t| now - t <= Duration::days(confirmed_within_days)) {
+        if a.details
+            .last_confirmed_at
+            .is_some_and(|t| now - t <= Duration::days(confirmed_within_days))
+        {
             h.confirmed_recently += 1;
         }
         let dates = [a.details.pad_expiry, a.details.battery_expiry];
@@ -72,13 +85,20 @@ pub fn health(aeds: &[Aed], now: DateTime<Utc>, confirmed_within_days: i64, expi
             h.expiring_consumables += 1;
         }
         if dates.iter().flatten().any(|d| *d <= soon) {
-            h.expiring.push(Expiring { id: a.id, name: a.name.clone(), pad_expiry: a.details.pad_expiry, battery_expiry: a.details.battery_expiry, expired });
+            h.expiring.push(Expiring {
+                id: a.id,
+                name: a.name.clone(),
+                pad_expiry: a.details.pad_expiry,
+                battery_expiry: a.details.battery_expiry,
+                expired,
+            });
         }
         if a.opening_hours.is_none() {
             h.hours_unknown += 1;
         }
     }
-    h.expiring.sort_by_key(|e| (e.pad_expiry.into_iter().chain(e.battery_expiry).min(), e.id));
+    h.expiring
+        .sort_by_key(|e| (e.pad_expiry.into_iter().chain(e.battery_expiry).min(), e.id));
     h.expiring.truncate(EXPIRING_LIST_MAX);
     if h.active > 0 {
         h.confirmed_share = h.confirmed_recently as f64 / h.active as f64;

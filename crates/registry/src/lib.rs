@@ -48,7 +48,12 @@ impl Format {
 
 /// Parses a whole file in `format`. File-level errors (not JSON, missing CSV
 /// columns, unreadable PBF) stop the import before anything is written.
-pub fn parse_file(format: Format, bytes: &[u8], map: &csv::ColumnMap, opts: &ParseOptions) -> Result<Parsed, String> {
+pub fn parse_file(
+    format: Format,
+    bytes: &[u8],
+    map: &csv::ColumnMap,
+    opts: &ParseOptions,
+) -> Result<Parsed, String> {
     match format {
         Format::GeoJson => geojson::parse(bytes, opts).map_err(|e| e.to_string()),
         Format::OsmPbf => osm::parse(std::io::Cursor::new(bytes), opts).map_err(|e| e.to_string()),

@@ -20,7 +20,9 @@ use chrono_tz::Tz;
 use firstlink_domain::aed::{AedAccess, AedCandidate, AedSource, Readiness};
 use firstlink_domain::geo::{EARTH_RADIUS_M, LatLon};
 use firstlink_domain::ids::{AedId, IncidentId, RegionId, VolunteerId};
-use firstlink_hours::{Context, Country, CountryHolidays, HolidayCalendar, NoHolidays, OpeningHours, State};
+use firstlink_hours::{
+    Context, Country, CountryHolidays, HolidayCalendar, NoHolidays, OpeningHours, State,
+};
 use firstlink_store::{Aed, AedStatus};
 
 /// Grid cell height: about the typical search radius / 2.
@@ -93,8 +95,11 @@ impl Schedule {
         let ctx = Context::new(cal).with_location(e.aed.position.lat, e.aed.position.lon);
         let (start, list) = h.changes_between(from, to, e.tz, &ctx);
         let trusted = from_s + SCHEDULE_SCAN_S - SCAN_TRUSTED_S;
-        let mut changes: Vec<(i64, State)> =
-            list.into_iter().map(|(t, s)| (t.timestamp(), s)).take_while(|c| c.0 <= trusted).collect();
+        let mut changes: Vec<(i64, State)> = list
+            .into_iter()
+            .map(|(t, s)| (t.timestamp(), s))
+            .take_while(|c| c.0 <= trusted)
+            .collect();
         let (last_s, last_state) = changes.last().copied().unwrap_or((from_s, start));
         // The last period matters only if queries can fall in it; then find
         // its end (rare: no change for days). An open period always gets its
@@ -106,15 +111,28 @@ impl Schedule {
                 changes.push((end.timestamp(), h.state_at_instant(end, e.tz, &ctx)));
             }
         }
-        Some(Self { from: from_s, valid_to, start, changes })
+        Some(Self {
+            from: from_s,
+            valid_to,
+            start,
+            changes,
+        })
     }
 
     /// `next_change(t)`, found with growing scans rather than the full horizon.
-    fn period_end(h: &OpeningHours, t: DateTime<Utc>, tz: Tz, ctx: &Context<'_>) -> Option<DateTime<Utc>> {
-        let horizon = t.checked_add_signed(Duration::days(firstlink_hours::NEXT_CHANGE_HORIZON_DAYS))?;
+    fn period_end(
+        h: &OpeningHours,
+        t: DateTime<Utc>,
+        tz: Tz,
+        ctx: &Context<'_>,
+    ) -> Option<DateTime<Utc>> {
+        let horizon =
+            t.checked_add_signed(Duration::days(firstlink_hours::NEXT_CHANGE_HORIZON_DAYS))?;
         let mut days = 8;
         loop {
-            let lim = t.checked_add_signed(Duration::days(days)).map_or(horizon, |l| l.min(horizon));
+            let lim = t
+                .checked_add_signed(Duration::days(days))
+                .map_or(horizon, |l| l.min(horizon));
             let (_, list) = h.changes_between(t, lim, tz, ctx);
             let first = list.first().map(|c| c.0);
             if lim >= horizon {
@@ -134,7 +152,11 @@ impl Schedule {
             return;
         }
         let k = self.changes.partition_point(|c| c.0 <= t);
-        let (from, state) = if k == 0 { (self.from, self.start) } else { self.changes[k - 1] };
+        let (from, state) = if k == 0 {
+            (self.from, self.start)
+        } else {
+            self.changes[k - 1]
+        };
         let next = self.changes.get(k).map(|c| c.0);
         let code = match (state, next) {
             (State::Open, Some(_)) => SEG_OPEN,
@@ -160,7 +182,11 @@ impl Schedule {
             return None;
         }
         let k = self.changes.partition_point(|c| c.0 <= t);
-        let state = if k == 0 { self.start } else { self.changes[k - 1].1 };
+        let state = if k == 0 {
+            self.start
+        } else {
+            self.changes[k - 1].1
+        };
         let next = self.changes.get(k).map(|c| c.0);
         let needed = match state {
             State::Open => true,
@@ -314,12 +340,23 @@ impl Default for AedRegistry {
 impl AedRegistry {
     /// Adds or replaces an AED; `tz` and `country` are its region's.
     pub fn upsert(&mut self, aed: Aed, tz: Tz, country: &str) {
-        let hours = aed.opening_hours.as_deref().and_then(|h| OpeningHours::parse(h).ok());
+        let hours = aed
+            .opening_hours
+            .as_deref()
+            .and_then(|h| OpeningHours::parse(h).ok());
         let always = hours.as_ref().is_some_and(OpeningHours::is_24_7);
         let holidays = Country::from_iso_code(country).map(CountryHolidays);
         let blocked = self.claims.contains_key(&aed.id) || self.out.contains_key(&aed.id);
         let id = aed.id;
-        let entry = Entry { aed, hours, always, tz, holidays, blocked, cache: Mutex::new(HoursCache::default()) };
+        let entry = Entry {
+            aed,
+            hours,
+            always,
+            tz,
+            holidays,
+            blocked,
+            cache: Mutex::new(HoursCache::default()),
+        };
         let idx = match self.index.get(&id) {
             Some(&i) => {
                 self.remove_hot(i);
@@ -327,7 +364,9 @@ impl AedRegistry {
                 i
             }
             None => {
-                let Ok(i) = u32::try_from(self.entries.len()) else { return };
+                let Ok(i) = u32::try_from(self.entries.len()) else {
+                    return;
+                };
                 self.entries.push(entry);
                 self.index.insert(id, i);
                 i
@@ -343,7 +382,9 @@ impl AedRegistry {
     /// Takes entry `i` out of its cell (its position is the entry's).
     fn remove_hot(&mut self, i: u32) {
         let key = self.cells.key(self.entries[i as usize].aed.position);
-        let Some(cell) = self.cells.cells.get_mut(&key) else { return };
+        let Some(cell) = self.cells.cells.get_mut(&key) else {
+            return;
+        };
         cell.hot.retain(|h| h.idx != i);
         if cell.hot.is_empty() {
             self.cells.cells.remove(&key);
@@ -364,7 +405,9 @@ impl AedRegistry {
     fn refresh_hot(&mut self, i: u32) {
         let e = &self.entries[i as usize];
         let key = self.cells.key(e.aed.position);
-        let Some(cell) = self.cells.cells.get_mut(&key) else { return };
+        let Some(cell) = self.cells.cells.get_mut(&key) else {
+            return;
+        };
         if let Some(h) = cell.hot.iter_mut().find(|h| h.idx == i) {
             h.readiness = e.aed.readiness;
             h.access = e.aed.access;
@@ -411,7 +454,10 @@ impl AedRegistry {
     }
 
     pub fn all(&self, region: Option<RegionId>) -> impl Iterator<Item = &Aed> {
-        self.entries.iter().map(|e| &e.aed).filter(move |a| region.is_none_or(|r| a.region_id == r))
+        self.entries
+            .iter()
+            .map(|e| &e.aed)
+            .filter(move |a| region.is_none_or(|r| a.region_id == r))
     }
 
     pub fn claim(&mut self, aed: AedId, incident: IncidentId, volunteer: VolunteerId) -> bool {
@@ -434,7 +480,14 @@ impl AedRegistry {
             self.claims.remove(&aed);
             if self.collected.get(&aed) == Some(&incident) {
                 self.collected.remove(&aed);
-                self.out.insert(aed, OutForReturn { incident, volunteer: v, since: Utc::now() });
+                self.out.insert(
+                    aed,
+                    OutForReturn {
+                        incident,
+                        volunteer: v,
+                        since: Utc::now(),
+                    },
+                );
             }
             self.sync_blocked(aed);
         }
@@ -453,7 +506,10 @@ impl AedRegistry {
 
     /// The AED a volunteer holds on `incident`, if any.
     pub fn claim_of(&self, incident: IncidentId, volunteer: VolunteerId) -> Option<AedId> {
-        self.claims.iter().find(|(_, c)| **c == (incident, volunteer)).map(|(a, _)| *a)
+        self.claims
+            .iter()
+            .find(|(_, c)| **c == (incident, volunteer))
+            .map(|(a, _)| *a)
     }
 
     /// Marks an AED as out for return since `since` (e.g. restored at start-up).
@@ -474,14 +530,27 @@ impl AedRegistry {
     }
 
     /// AEDs out for longer than `timeout` at `now`: for operator follow-up.
-    pub fn overdue_returns(&self, now: DateTime<Utc>, timeout: Duration) -> Vec<(AedId, OutForReturn)> {
-        let mut v: Vec<_> = self.out.iter().filter(|(_, o)| now - o.since >= timeout).map(|(a, o)| (*a, *o)).collect();
+    pub fn overdue_returns(
+        &self,
+        now: DateTime<Utc>,
+        timeout: Duration,
+    ) -> Vec<(AedId, OutForReturn)> {
+        let mut v: Vec<_> = self
+            .out
+            .iter()
+            .filter(|(_, o)| now - o.since >= timeout)
+            .map(|(a, o)| (*a, *o))
+            .collect();
         v.sort_by_key(|(a, _)| *a);
         v
     }
 
     /// Open or closed at `at`, and the next change (`None`: hours unknown).
-    pub fn open_state(&self, id: AedId, at: DateTime<Utc>) -> Option<(bool, Option<DateTime<Utc>>)> {
+    pub fn open_state(
+        &self,
+        id: AedId,
+        at: DateTime<Utc>,
+    ) -> Option<(bool, Option<DateTime<Utc>>)> {
         evaluate(self.entry(id)?, at, true, None)
     }
 
@@ -497,7 +566,11 @@ impl AedRegistry {
                 let e = &self.entries[hot.idx as usize];
                 let Some(h) = e.hours.as_ref() else { continue };
                 let Ok(mut c) = e.cache.lock() else { continue };
-                if !c.schedule.as_ref().is_some_and(|s| s.covers(t) && s.covers(ahead)) {
+                if !c
+                    .schedule
+                    .as_ref()
+                    .is_some_and(|s| s.covers(t) && s.covers(ahead))
+                {
                     c.schedule = Schedule::build(e, h, at);
                 }
                 if let Some(s) = &c.schedule {
@@ -509,18 +582,41 @@ impl AedRegistry {
 
     /// Like [`AedSource::usable_near`], for a responder who may use AEDs with
     /// any access in `may_use` (the dispatch engine passes only `Public`).
-    pub fn usable_near_for(&self, centre: LatLon, radius_m: f64, at: DateTime<Utc>, may_use: &[AedAccess]) -> Vec<AedCandidate> {
+    pub fn usable_near_for(
+        &self,
+        centre: LatLon,
+        radius_m: f64,
+        at: DateTime<Utc>,
+        may_use: &[AedAccess],
+    ) -> Vec<AedCandidate> {
         self.usable_near_where(centre, radius_m, at, |h| may_use.contains(&h.access))
     }
 
     /// Public AEDs, and the others `responder` is authorised for.
-    pub fn usable_near_by_responder(&self, centre: LatLon, radius_m: f64, at: DateTime<Utc>, responder: VolunteerId) -> Vec<AedCandidate> {
+    pub fn usable_near_by_responder(
+        &self,
+        centre: LatLon,
+        radius_m: f64,
+        at: DateTime<Utc>,
+        responder: VolunteerId,
+    ) -> Vec<AedCandidate> {
         self.usable_near_where(centre, radius_m, at, |h| {
-            h.access == AedAccess::Public || self.entries[h.idx as usize].aed.details.authorized_responders.contains(&responder)
+            h.access == AedAccess::Public
+                || self.entries[h.idx as usize]
+                    .aed
+                    .details
+                    .authorized_responders
+                    .contains(&responder)
         })
     }
 
-    fn usable_near_where(&self, centre: LatLon, radius_m: f64, at: DateTime<Utc>, allowed: impl Fn(&Hot) -> bool) -> Vec<AedCandidate> {
+    fn usable_near_where(
+        &self,
+        centre: LatLon,
+        radius_m: f64,
+        at: DateTime<Utc>,
+        allowed: impl Fn(&Hot) -> bool,
+    ) -> Vec<AedCandidate> {
         let mut out = Vec::new();
         let near = Planar::new(centre, radius_m);
         let t = at.timestamp();
@@ -528,7 +624,12 @@ impl AedRegistry {
             for h in &cell.hot {
                 let inside = match near.classify(h.lat, h.lon) {
                     Some(inside) => inside,
-                    None => centre.distance_m(LatLon { lat: h.lat, lon: h.lon }) <= radius_m,
+                    None => {
+                        centre.distance_m(LatLon {
+                            lat: h.lat,
+                            lon: h.lon,
+                        }) <= radius_m
+                    }
                 };
                 if !inside || !h.usable || !allowed(h) {
                     continue;
@@ -537,7 +638,10 @@ impl AedRegistry {
                     HoursKind::Always => Some((true, None)),
                     HoursKind::Unknown => None,
                     HoursKind::Timed => match h.seg.read(t, false) {
-                        Some((State::Open, next)) => Some((true, next.and_then(|n| DateTime::<Utc>::from_timestamp(n, 0)))),
+                        Some((State::Open, next)) => Some((
+                            true,
+                            next.and_then(|n| DateTime::<Utc>::from_timestamp(n, 0)),
+                        )),
                         Some((State::Closed, _)) => continue,
                         Some((State::Unknown, _)) => None,
                         None => evaluate(&self.entries[h.idx as usize], at, false, Some(&h.seg)),
@@ -550,7 +654,16 @@ impl AedRegistry {
                     None => (Readiness::Unknown, None),
                 };
                 let name = cell.names[h.name.0 as usize..h.name.1 as usize].to_owned();
-                out.push(AedCandidate { id: h.id, name, position: LatLon { lat: h.lat, lon: h.lon }, readiness, open_until });
+                out.push(AedCandidate {
+                    id: h.id,
+                    name,
+                    position: LatLon {
+                        lat: h.lat,
+                        lon: h.lon,
+                    },
+                    readiness,
+                    open_until,
+                });
             }
         });
         out
@@ -606,9 +719,23 @@ impl Planar {
     fn new(centre: LatLon, radius_m: f64) -> Self {
         let ky = EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
         let kx = ky * centre.lat.to_radians().cos();
-        let enabled = radius_m.is_finite() && (0.0..=10_000.0).contains(&radius_m) && centre.lat.abs() <= 70.0 && centre.lon.abs() <= 179.0;
-        let (rin, rout) = (radius_m * (1.0 - Self::MARGIN), radius_m * (1.0 + Self::MARGIN));
-        Self { lat0: centre.lat, lon0: centre.lon, ky, kx, in2: rin * rin, out2: rout * rout, enabled }
+        let enabled = radius_m.is_finite()
+            && (0.0..=10_000.0).contains(&radius_m)
+            && centre.lat.abs() <= 70.0
+            && centre.lon.abs() <= 179.0;
+        let (rin, rout) = (
+            radius_m * (1.0 - Self::MARGIN),
+            radius_m * (1.0 + Self::MARGIN),
+        );
+        Self {
+            lat0: centre.lat,
+            lon0: centre.lon,
+            ky,
+            kx,
+            in2: rin * rin,
+            out2: rout * rout,
+            enabled,
+        }
     }
 
     /// `Some(inside)` when the projection decides; `None`: use the exact test.
@@ -634,12 +761,19 @@ impl Planar {
 /// the fallback where the schedule cannot answer. With `closed_until` false
 /// the instant returned with a closed state is not meaningful (callers that
 /// skip closed AEDs need not pay for it).
-fn evaluate(e: &Entry, at: DateTime<Utc>, closed_until: bool, seg: Option<&Segment>) -> Option<(bool, Option<DateTime<Utc>>)> {
+fn evaluate(
+    e: &Entry,
+    at: DateTime<Utc>,
+    closed_until: bool,
+    seg: Option<&Segment>,
+) -> Option<(bool, Option<DateTime<Utc>>)> {
     if e.always {
         return Some((true, None));
     }
     let h = e.hours.as_ref()?;
-    let Ok(mut c) = e.cache.lock() else { return full_answer(e, h, at) };
+    let Ok(mut c) = e.cache.lock() else {
+        return full_answer(e, h, at);
+    };
     let t = at.timestamp();
     if !c.schedule.as_ref().is_some_and(|s| s.covers(t)) {
         c.schedule = Schedule::build(e, h, at);
@@ -649,12 +783,20 @@ fn evaluate(e: &Entry, at: DateTime<Utc>, closed_until: bool, seg: Option<&Segme
     }
     if let Some((state, next)) = c.schedule.as_ref().and_then(|s| s.lookup(t, closed_until)) {
         return match state {
-            State::Open => Some((true, next.and_then(|n| DateTime::<Utc>::from_timestamp(n, 0)))),
-            State::Closed => Some((false, next.and_then(|n| DateTime::<Utc>::from_timestamp(n, 0)))),
+            State::Open => Some((
+                true,
+                next.and_then(|n| DateTime::<Utc>::from_timestamp(n, 0)),
+            )),
+            State::Closed => Some((
+                false,
+                next.and_then(|n| DateTime::<Utc>::from_timestamp(n, 0)),
+            )),
             State::Unknown => None,
         };
     }
-    let hit = c.last.filter(|l| l.from <= at && l.until.is_none_or(|u| at < u));
+    let hit = c
+        .last
+        .filter(|l| l.from <= at && l.until.is_none_or(|u| at < u));
     let l = match hit {
         Some(l) => l,
         None => {
@@ -674,10 +816,18 @@ fn full(e: &Entry, h: &OpeningHours, at: DateTime<Utc>) -> Cached {
         State::Closed => Some(false),
         State::Unknown => None,
     };
-    Cached { from: at, until: h.next_change(at, e.tz, &ctx), open }
+    Cached {
+        from: at,
+        until: h.next_change(at, e.tz, &ctx),
+        open,
+    }
 }
 
-fn full_answer(e: &Entry, h: &OpeningHours, at: DateTime<Utc>) -> Option<(bool, Option<DateTime<Utc>>)> {
+fn full_answer(
+    e: &Entry,
+    h: &OpeningHours,
+    at: DateTime<Utc>,
+) -> Option<(bool, Option<DateTime<Utc>>)> {
     let c = full(e, h, at);
     c.open.map(|o| (o, c.until))
 }
@@ -687,7 +837,13 @@ impl AedSource for AedRegistry {
         self.usable_near_for(centre, radius_m, at, &[AedAccess::Public])
     }
 
-    fn usable_near_by(&self, centre: LatLon, radius_m: f64, at: DateTime<Utc>, responder: VolunteerId) -> Vec<AedCandidate> {
+    fn usable_near_by(
+        &self,
+        centre: LatLon,
+        radius_m: f64,
+        at: DateTime<Utc>,
+        responder: VolunteerId,
+    ) -> Vec<AedCandidate> {
         self.usable_near_by_responder(centre, radius_m, at, responder)
     }
 }

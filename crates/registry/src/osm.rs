@@ -17,8 +17,18 @@ pub fn parse<R: Read + Send>(reader: R, opts: &ParseOptions) -> Result<Parsed, P
     let mut found: Vec<(i64, f64, f64, HashMap<String, String>)> = Vec::new();
     let mut take = |id: i64, lat: f64, lon: f64, tags: &mut dyn Iterator<Item = (&str, &str)>| {
         let tags: Vec<(&str, &str)> = tags.collect();
-        if tags.iter().any(|(k, v)| *k == "emergency" && *v == "defibrillator") {
-            found.push((id, lat, lon, tags.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()));
+        if tags
+            .iter()
+            .any(|(k, v)| *k == "emergency" && *v == "defibrillator")
+        {
+            found.push((
+                id,
+                lat,
+                lon,
+                tags.into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ));
         }
     };
     ElementReader::new(reader)
@@ -32,7 +42,13 @@ pub fn parse<R: Read + Send>(reader: R, opts: &ParseOptions) -> Result<Parsed, P
     let mut out = Parsed::default();
     for (i, (id, lat, lon, tags)) in found.into_iter().enumerate() {
         let sid = format!("node/{id}");
-        out.push(from_tags(i + 1, Some(&sid), check_position(Some(lat), Some(lon)), &tags, opts));
+        out.push(from_tags(
+            i + 1,
+            Some(&sid),
+            check_position(Some(lat), Some(lon)),
+            &tags,
+            opts,
+        ));
     }
     Ok(out)
 }

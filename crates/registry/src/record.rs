@@ -111,7 +111,10 @@ pub struct ParseOptions {
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        Self { default_lang: "und".into(), default_access: AedAccess::Public }
+        Self {
+            default_lang: "und".into(),
+            default_access: AedAccess::Public,
+        }
     }
 }
 
@@ -122,7 +125,12 @@ fn clean(s: &str) -> Option<String> {
     if t.is_empty() {
         return None;
     }
-    Some(t.chars().filter(|c| !c.is_control()).take(MAX_TEXT).collect())
+    Some(
+        t.chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_TEXT)
+            .collect(),
+    )
 }
 
 /// Reads an access value (OSM vocabulary plus our own names).
@@ -153,11 +161,18 @@ fn parse_date(v: &str) -> Option<NaiveDate> {
 }
 
 /// Checks a coordinate pair; `field` names the column for the message.
-pub fn check_position(lat: Option<f64>, lon: Option<f64>) -> Result<LatLon, (&'static str, String)> {
+pub fn check_position(
+    lat: Option<f64>,
+    lon: Option<f64>,
+) -> Result<LatLon, (&'static str, String)> {
     let lat = lat.ok_or(("lat", "missing latitude".to_string()))?;
     let lon = lon.ok_or(("lon", "missing longitude".to_string()))?;
     let p = LatLon::new(lat, lon).map_err(|e| {
-        let f = if e.to_string().starts_with("latitude") { "lat" } else { "lon" };
+        let f = if e.to_string().starts_with("latitude") {
+            "lat"
+        } else {
+            "lon"
+        };
         (f, format!("{e} (got {lat}, {lon})"))
     })?;
     if lat == 0.0 && lon == 0.0 {
@@ -178,7 +193,12 @@ pub fn from_tags(
     opts: &ParseOptions,
 ) -> Result<(ImportedAed, Vec<Warning>), Rejection> {
     let sid = source_id.and_then(clean);
-    let reject = |field: &str, reason: String| Rejection { row, source_id: sid.clone(), field: field.into(), reason };
+    let reject = |field: &str, reason: String| Rejection {
+        row,
+        source_id: sid.clone(),
+        field: field.into(),
+        reason,
+    };
     let Some(source_id) = sid.clone() else {
         return Err(reject("id", "missing source id".into()));
     };
@@ -186,7 +206,12 @@ pub fn from_tags(
     let get = |k: &str| tags.get(k).and_then(|v| clean(v));
     let mut warnings = Vec::new();
     let mut warn = |field: &str, message: String| {
-        warnings.push(Warning { row, source_id: Some(source_id.clone()), field: field.into(), message });
+        warnings.push(Warning {
+            row,
+            source_id: Some(source_id.clone()),
+            field: field.into(),
+            message,
+        });
     };
 
     let access = match get("access") {
@@ -210,7 +235,10 @@ pub fn from_tags(
         let v = get(key)?;
         let b = parse_bool(&v);
         if b.is_none() {
-            warn(key, format!("unknown value {v:?} (expected yes or no); left empty"));
+            warn(
+                key,
+                format!("unknown value {v:?} (expected yes or no); left empty"),
+            );
         }
         b
     };
@@ -220,7 +248,10 @@ pub fn from_tags(
         let v = get(key)?;
         let d = parse_date(&v);
         if d.is_none() {
-            warn(key, format!("{v:?} is not a date (expected YYYY-MM-DD); left empty"));
+            warn(
+                key,
+                format!("{v:?} is not a date (expected YYYY-MM-DD); left empty"),
+            );
         }
         d
     };
@@ -247,7 +278,10 @@ pub fn from_tags(
     langs.sort();
     for (k, v) in langs {
         let lang = k.rsplit(':').next().unwrap_or_default();
-        if lang.is_empty() || lang.len() > 8 || !lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        if lang.is_empty()
+            || lang.len() > 8
+            || !lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
             continue;
         }
         if let Some(v) = clean(v)
@@ -257,15 +291,21 @@ pub fn from_tags(
         }
     }
 
-    let contact: Vec<String> = ["phone", "contact:phone", "email", "contact:email", "owner_contact"]
-        .iter()
-        .filter_map(|k| get(k))
-        .fold(Vec::new(), |mut acc, v| {
-            if !acc.contains(&v) {
-                acc.push(v);
-            }
-            acc
-        });
+    let contact: Vec<String> = [
+        "phone",
+        "contact:phone",
+        "email",
+        "contact:email",
+        "owner_contact",
+    ]
+    .iter()
+    .filter_map(|k| get(k))
+    .fold(Vec::new(), |mut acc, v| {
+        if !acc.contains(&v) {
+            acc.push(v);
+        }
+        acc
+    });
     let name = get("name")
         .or_else(|| get("defibrillator:location"))
         .or_else(|| get("aed:location"))

@@ -40,7 +40,11 @@ impl ReminderPolicy {
 
     /// Sweden: every 6 months.
     pub fn sweden() -> Self {
-        Self { confirm_months_limited: 6, confirm_months_always: 6, ..Self::denmark() }
+        Self {
+            confirm_months_limited: 6,
+            confirm_months_always: 6,
+            ..Self::denmark()
+        }
     }
 }
 
@@ -63,8 +67,15 @@ pub struct Sent {
 
 /// The confirmation due date: last confirmation (or last update) plus the interval.
 pub fn confirmation_due(a: &Aed, p: &ReminderPolicy) -> Option<DateTime<Utc>> {
-    let always = a.opening_hours.as_deref().is_some_and(|h| h.trim() == "24/7");
-    let months = if always { p.confirm_months_always } else { p.confirm_months_limited };
+    let always = a
+        .opening_hours
+        .as_deref()
+        .is_some_and(|h| h.trim() == "24/7");
+    let months = if always {
+        p.confirm_months_always
+    } else {
+        p.confirm_months_limited
+    };
     let base = a.details.last_confirmed_at.unwrap_or(a.updated_at);
     base.checked_add_months(Months::new(months))
 }
@@ -76,13 +87,19 @@ pub fn due(a: &Aed, sent: &[Sent], now: DateTime<Utc>, p: &ReminderPolicy) -> Ve
     if !matches!(a.status, AedStatus::Active | AedStatus::PendingReview) {
         return out;
     }
-    let since = a.details.last_confirmed_at.unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let since = a
+        .details
+        .last_confirmed_at
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let sent: Vec<&Sent> = sent.iter().filter(|s| s.at > since).collect();
     let count = |k: ReminderKind| sent.iter().filter(|s| s.kind == k).count() as u32;
     let last = |k: ReminderKind| sent.iter().filter(|s| s.kind == k).map(|s| s.at).max();
 
     let today = now.date_naive();
-    for (kind, date) in [(ReminderKind::Pads, a.details.pad_expiry), (ReminderKind::Battery, a.details.battery_expiry)] {
+    for (kind, date) in [
+        (ReminderKind::Pads, a.details.pad_expiry),
+        (ReminderKind::Battery, a.details.battery_expiry),
+    ] {
         if let Some(d) = date
             && (d - today).num_days() <= p.consumable_warn_days
             && last(kind).is_none_or(|t| (now - t).num_days() >= p.reminder_interval_days)
@@ -91,7 +108,9 @@ pub fn due(a: &Aed, sent: &[Sent], now: DateTime<Utc>, p: &ReminderPolicy) -> Ve
         }
     }
 
-    let Some(due_at) = confirmation_due(a, p) else { return out };
+    let Some(due_at) = confirmation_due(a, p) else {
+        return out;
+    };
     if now < due_at - Duration::days(p.remind_before_days) {
         return out;
     }

@@ -86,7 +86,12 @@ pub struct SyncSummary {
 impl SyncPlan {
     /// Every record to write (created, updated, removed).
     pub fn writes(&self) -> Vec<Aed> {
-        self.created.iter().chain(&self.updated).chain(&self.removed).cloned().collect()
+        self.created
+            .iter()
+            .chain(&self.updated)
+            .chain(&self.removed)
+            .cloned()
+            .collect()
     }
 
     pub fn summary(&self) -> SyncSummary {
@@ -107,7 +112,11 @@ pub enum SyncError {
     #[error(
         "refused: the sync would remove {would_remove} of the {existing} live records from source {source_name:?} (more than half); nothing was changed. Check the input, or pass --force"
     )]
-    TooManyRemovals { source_name: String, would_remove: usize, existing: usize },
+    TooManyRemovals {
+        source_name: String,
+        would_remove: usize,
+        existing: usize,
+    },
 }
 
 fn apply(details: &mut AedDetails, a: &ImportedAed) {
@@ -157,13 +166,26 @@ fn new_record(a: &ImportedAed, o: &SyncOptions) -> Aed {
 
 /// Plans a sync of `parsed` (from `opts.source`) against the region's stored
 /// records `existing`. Pure: nothing is written.
-pub fn plan_sync(existing: &[Aed], parsed: Parsed, opts: &SyncOptions) -> Result<SyncPlan, SyncError> {
-    let Parsed { records, mut rejected, warnings } = parsed;
-    let mut plan = SyncPlan { warnings, ..Default::default() };
+pub fn plan_sync(
+    existing: &[Aed],
+    parsed: Parsed,
+    opts: &SyncOptions,
+) -> Result<SyncPlan, SyncError> {
+    let Parsed {
+        records,
+        mut rejected,
+        warnings,
+    } = parsed;
+    let mut plan = SyncPlan {
+        warnings,
+        ..Default::default()
+    };
 
     let by_key: HashMap<&str, &Aed> = existing
         .iter()
-        .filter(|a| a.region_id == opts.region && a.details.source.as_deref() == Some(opts.source.as_str()))
+        .filter(|a| {
+            a.region_id == opts.region && a.details.source.as_deref() == Some(opts.source.as_str())
+        })
         .filter_map(|a| Some((a.details.source_id.as_deref()?, a)))
         .collect();
 
@@ -176,7 +198,9 @@ pub fn plan_sync(existing: &[Aed], parsed: Parsed, opts: &SyncOptions) -> Result
                 row: a.row,
                 source_id: Some(a.source_id.clone()),
                 field: "id".into(),
-                reason: format!("the same source id appears again (first at row {first}); this row is skipped"),
+                reason: format!(
+                    "the same source id appears again (first at row {first}); this row is skipped"
+                ),
             });
             continue;
         }
@@ -210,13 +234,21 @@ pub fn plan_sync(existing: &[Aed], parsed: Parsed, opts: &SyncOptions) -> Result
                         source: Some(opts.source.clone()),
                     };
                     if !m.details.review.contains(&flag) {
-                        m.details.review.retain(|f| !matches!(f, AedReviewFlag::Moved { .. }));
+                        m.details
+                            .review
+                            .retain(|f| !matches!(f, AedReviewFlag::Moved { .. }));
                         m.details.review.push(flag.clone());
-                        plan.flagged.push(Flagged { id: m.id, source_id: Some(a.source_id.clone()), flag });
+                        plan.flagged.push(Flagged {
+                            id: m.id,
+                            source_id: Some(a.source_id.clone()),
+                            flag,
+                        });
                     }
                 } else if m.position != a.position {
                     m.position = a.position;
-                    m.details.review.retain(|f| !matches!(f, AedReviewFlag::Moved { .. }));
+                    m.details
+                        .review
+                        .retain(|f| !matches!(f, AedReviewFlag::Moved { .. }));
                     moved_pos = true;
                 }
                 if m == **old {
@@ -234,8 +266,14 @@ pub fn plan_sync(existing: &[Aed], parsed: Parsed, opts: &SyncOptions) -> Result
     }
 
     // Removals: the source no longer lists them (rows rejected this time are kept).
-    let rejected_ids: HashSet<&str> = rejected.iter().filter_map(|r| r.source_id.as_deref()).collect();
-    let live: Vec<&&Aed> = by_key.values().filter(|a| a.status != AedStatus::Removed).collect();
+    let rejected_ids: HashSet<&str> = rejected
+        .iter()
+        .filter_map(|r| r.source_id.as_deref())
+        .collect();
+    let live: Vec<&&Aed> = by_key
+        .values()
+        .filter(|a| a.status != AedStatus::Removed)
+        .collect();
     let mut removed: Vec<Aed> = live
         .iter()
         .filter(|a| {
@@ -250,7 +288,11 @@ pub fn plan_sync(existing: &[Aed], parsed: Parsed, opts: &SyncOptions) -> Result
         })
         .collect();
     if !opts.force && removed.len() * 2 > live.len() {
-        return Err(SyncError::TooManyRemovals { source_name: opts.source.clone(), would_remove: removed.len(), existing: live.len() });
+        return Err(SyncError::TooManyRemovals {
+            source_name: opts.source.clone(),
+            would_remove: removed.len(),
+            existing: live.len(),
+        });
     }
     removed.sort_by_key(|a| a.id);
 
@@ -278,10 +320,22 @@ pub fn plan_sync(existing: &[Aed], parsed: Parsed, opts: &SyncOptions) -> Result
             }
         });
         if let Some((of, d)) = best {
-            let flag = AedReviewFlag::Duplicate { of, distance_m: (d * 10.0).round() / 10.0 };
-            if !m.details.review.iter().any(|f| matches!(f, AedReviewFlag::Duplicate { of: o, .. } if *o == of)) {
+            let flag = AedReviewFlag::Duplicate {
+                of,
+                distance_m: (d * 10.0).round() / 10.0,
+            };
+            if !m
+                .details
+                .review
+                .iter()
+                .any(|f| matches!(f, AedReviewFlag::Duplicate { of: o, .. } if *o == of))
+            {
                 m.details.review.push(flag.clone());
-                plan.flagged.push(Flagged { id: m.id, source_id: m.details.source_id.clone(), flag });
+                plan.flagged.push(Flagged {
+                    id: m.id,
+                    source_id: m.details.source_id.clone(),
+                    flag,
+                });
             }
         }
         grid.insert(pool.len(), m.position);

@@ -17,7 +17,10 @@ use firstlink_registry::live::{AedRegistry, OutForReturn};
 use firstlink_registry::{Format, ParseOptions, parse_file};
 use firstlink_store::{Aed, AedDetails, AedStatus};
 
-const LI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/aed/liechtenstein.geojson");
+const LI: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/aed/liechtenstein.geojson"
+);
 const VADUZ: Tz = chrono_tz::Europe::Vaduz;
 
 /// Hours that exercise what the Liechtenstein data does not: public holidays,
@@ -56,8 +59,17 @@ fn aed(name: &str, position: LatLon, hours: Option<&str>) -> Aed {
 /// One AED per distinct `opening_hours` of the Liechtenstein registry (at its
 /// position), plus the extra hours at Vaduz.
 fn li_aeds() -> Vec<Aed> {
-    let opts = ParseOptions { default_lang: "de".into(), ..Default::default() };
-    let parsed = parse_file(Format::GeoJson, &std::fs::read(LI).unwrap(), &ColumnMap::default(), &opts).unwrap();
+    let opts = ParseOptions {
+        default_lang: "de".into(),
+        ..Default::default()
+    };
+    let parsed = parse_file(
+        Format::GeoJson,
+        &std::fs::read(LI).unwrap(),
+        &ColumnMap::default(),
+        &opts,
+    )
+    .unwrap();
     assert_eq!(parsed.records.len(), 222);
     let mut seen = BTreeSet::new();
     let mut v = Vec::new();
@@ -66,7 +78,10 @@ fn li_aeds() -> Vec<Aed> {
             v.push(aed(&r.name, r.position, r.opening_hours.as_deref()));
         }
     }
-    let vaduz = LatLon { lat: 47.141, lon: 9.521 };
+    let vaduz = LatLon {
+        lat: 47.141,
+        lon: 9.521,
+    };
     for h in EXTRA {
         assert!(OpeningHours::parse(h).is_ok(), "{h}");
         v.push(aed(h, vaduz, Some(h)));
@@ -121,14 +136,27 @@ fn instants(a: &Aed, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc
 /// `usable_near_for` at the AED's own position (the lock-free cached period).
 fn check(reg: &AedRegistry, a: &Aed, t: DateTime<Utc>) {
     let want = full(a, t);
-    assert_eq!(reg.open_state(a.id, t), want, "open_state: {:?} at {t}", a.opening_hours);
-    let got = reg.usable_near_for(a.position, 0.0, t, &[AedAccess::Public]).into_iter().find(|c| c.id == a.id);
+    assert_eq!(
+        reg.open_state(a.id, t),
+        want,
+        "open_state: {:?} at {t}",
+        a.opening_hours
+    );
+    let got = reg
+        .usable_near_for(a.position, 0.0, t, &[AedAccess::Public])
+        .into_iter()
+        .find(|c| c.id == a.id);
     let want = match want {
         Some((true, until)) => Some((a.readiness, until)),
         Some((false, _)) => None,
         None => Some((Readiness::Unknown, None)),
     };
-    assert_eq!(got.map(|c| (c.readiness, c.open_until)), want, "usable_near: {:?} at {t}", a.opening_hours);
+    assert_eq!(
+        got.map(|c| (c.readiness, c.open_until)),
+        want,
+        "usable_near: {:?} at {t}",
+        a.opening_hours
+    );
 }
 
 fn sweep(from: DateTime<Utc>, to: DateTime<Utc>) {
@@ -180,7 +208,9 @@ fn queries_out_of_order_agree_with_the_full_evaluator() {
     let mut x: u64 = 1;
     let base = utc(2026, 3, 20, 0, 0);
     for _ in 0..400 {
-        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let t = base + Duration::seconds(i64::try_from((x >> 33) % (40 * 86_400)).unwrap());
         let a = &aeds[usize::try_from((x >> 20) % aeds.len() as u64).unwrap()];
         check(&reg, a, t);
@@ -198,7 +228,9 @@ fn reference(
 ) -> Vec<AedCandidate> {
     let mut v: Vec<AedCandidate> = aeds
         .iter()
-        .filter(|a| a.status == AedStatus::Active && may_use.contains(&a.access) && !a.readiness.excluded())
+        .filter(|a| {
+            a.status == AedStatus::Active && may_use.contains(&a.access) && !a.readiness.excluded()
+        })
         .filter(|a| !blocked.contains(&a.id) && centre.distance_m(a.position) <= radius_m)
         .filter_map(|a| {
             let (readiness, open_until) = match full(a, at) {
@@ -206,7 +238,13 @@ fn reference(
                 Some((false, _)) => return None,
                 None => (Readiness::Unknown, None),
             };
-            Some(AedCandidate { id: a.id, name: a.name.clone(), position: a.position, readiness, open_until })
+            Some(AedCandidate {
+                id: a.id,
+                name: a.name.clone(),
+                position: a.position,
+                readiness,
+                open_until,
+            })
         })
         .collect();
     v.sort_by_key(|c| c.id);
@@ -215,25 +253,59 @@ fn reference(
 
 #[test]
 fn usable_near_returns_what_the_straightforward_algorithm_returns() {
-    let hours: Vec<Option<&str>> = [None, Some("24/7"), Some("Mo-Fr 08:00-17:00; PH off"), Some("Mo-Su 06:00-22:00"), Some("Mo-Su 18:00+")]
-        .into_iter()
-        .chain(EXTRA.iter().map(|h| Some(*h)))
-        .collect();
-    let accesses = [AedAccess::Public, AedAccess::Public, AedAccess::Public, AedAccess::Customers, AedAccess::Private];
-    let readiness = [Readiness::Unmonitored, Readiness::Ready, Readiness::AtRisk, Readiness::Unknown, Readiness::NotReady, Readiness::Missing];
-    let statuses = [AedStatus::Active, AedStatus::Active, AedStatus::Active, AedStatus::Inactive, AedStatus::PendingReview];
-    let centre = LatLon { lat: 47.141, lon: 9.521 };
+    let hours: Vec<Option<&str>> = [
+        None,
+        Some("24/7"),
+        Some("Mo-Fr 08:00-17:00; PH off"),
+        Some("Mo-Su 06:00-22:00"),
+        Some("Mo-Su 18:00+"),
+    ]
+    .into_iter()
+    .chain(EXTRA.iter().map(|h| Some(*h)))
+    .collect();
+    let accesses = [
+        AedAccess::Public,
+        AedAccess::Public,
+        AedAccess::Public,
+        AedAccess::Customers,
+        AedAccess::Private,
+    ];
+    let readiness = [
+        Readiness::Unmonitored,
+        Readiness::Ready,
+        Readiness::AtRisk,
+        Readiness::Unknown,
+        Readiness::NotReady,
+        Readiness::Missing,
+    ];
+    let statuses = [
+        AedStatus::Active,
+        AedStatus::Active,
+        AedStatus::Active,
+        AedStatus::Inactive,
+        AedStatus::PendingReview,
+    ];
+    let centre = LatLon {
+        lat: 47.141,
+        lon: 9.521,
+    };
     let radius = 1_500.0;
     let mut x: u64 = 99;
     let mut next = || {
-        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (x >> 11) as f64 / (1u64 << 53) as f64
     };
     let mut aeds = Vec::new();
     for i in 0..600 {
         // Half of them in the band around the radius, where the planar
         // pre-test hands over to haversine.
-        let d = if i % 2 == 0 { next() * 2.0 * radius } else { radius * (0.95 + next() * 0.1) };
+        let d = if i % 2 == 0 {
+            next() * 2.0 * radius
+        } else {
+            radius * (0.95 + next() * 0.1)
+        };
         let p = centre.offset(next() * 360.0, d);
         let pick = |r: f64, n: usize| ((r * n as f64) as usize).min(n - 1);
         let mut a = aed(&format!("AED {i}"), p, hours[pick(next(), hours.len())]);
@@ -254,7 +326,14 @@ fn usable_near_returns_what_the_straightforward_algorithm_returns() {
         blocked.insert(a.id);
     }
     for a in aeds.iter().skip(5).step_by(23) {
-        reg.set_out(a.id, OutForReturn { incident: inc, volunteer: vol, since: utc(2026, 3, 1, 0, 0) });
+        reg.set_out(
+            a.id,
+            OutForReturn {
+                incident: inc,
+                volunteer: vol,
+                since: utc(2026, 3, 1, 0, 0),
+            },
+        );
         blocked.insert(a.id);
     }
     let back = aeds[5].id;
@@ -276,9 +355,18 @@ fn usable_near_returns_what_the_straightforward_algorithm_returns() {
     assert_eq!(reg.len(), aeds.len());
 
     let mut total = 0;
-    for at in [utc(2026, 3, 3, 9, 0), utc(2026, 3, 7, 19, 0), utc(2026, 3, 29, 0, 45), utc(2026, 4, 6, 9, 0), utc(2026, 7, 1, 12, 0)] {
+    for at in [
+        utc(2026, 3, 3, 9, 0),
+        utc(2026, 3, 7, 19, 0),
+        utc(2026, 3, 29, 0, 45),
+        utc(2026, 4, 6, 9, 0),
+        utc(2026, 7, 1, 12, 0),
+    ] {
         reg.warm(at);
-        for may_use in [&[AedAccess::Public][..], &[AedAccess::Public, AedAccess::Customers][..]] {
+        for may_use in [
+            &[AedAccess::Public][..],
+            &[AedAccess::Public, AedAccess::Customers][..],
+        ] {
             for r in [0.0, 300.0, radius, 2_500.0] {
                 let mut got = reg.usable_near_for(centre, r, at, may_use);
                 got.sort_by_key(|c| c.id);

@@ -666,14 +666,28 @@ mod dispatch_on_the_graph {
     use firstlink_domain::index::{VolunteerFlags, VolunteerIndex};
     use firstlink_domain::mission::{Effect, Input, Mission, MissionCtx};
     use firstlink_domain::policy::DispatchPolicy;
-    use firstlink_routing::fixtures::{HARBOUR_PATIENT, HARBOUR_VOLUNTEER_ACROSS, HARBOUR_VOLUNTEER_SAME_SIDE};
+    use firstlink_routing::fixtures::{
+        HARBOUR_PATIENT, HARBOUR_VOLUNTEER_ACROSS, HARBOUR_VOLUNTEER_SAME_SIDE,
+    };
 
-    fn first_alerted(walk: &dyn firstlink_domain::geo::WalkingEstimator) -> (VolunteerId, VolunteerId, VolunteerId) {
+    fn first_alerted(
+        walk: &dyn firstlink_domain::geo::WalkingEstimator,
+    ) -> (VolunteerId, VolunteerId, VolunteerId) {
         let now = chrono::Utc.with_ymd_and_hms(2026, 5, 5, 12, 0, 0).unwrap();
         let mut index = VolunteerIndex::new();
         let (across, same) = (VolunteerId::new(), VolunteerId::new());
-        for (id, p) in [(across, HARBOUR_VOLUNTEER_ACROSS), (same, HARBOUR_VOLUNTEER_SAME_SIDE)] {
-            index.upsert(id, VolunteerFlags { eligible: true, homes: true, quiet: None });
+        for (id, p) in [
+            (across, HARBOUR_VOLUNTEER_ACROSS),
+            (same, HARBOUR_VOLUNTEER_SAME_SIDE),
+        ] {
+            index.upsert(
+                id,
+                VolunteerFlags {
+                    eligible: true,
+                    homes: true,
+                    quiet: None,
+                },
+            );
             index.set_position(id, p, now.timestamp() as u32);
         }
         let incident = NewIncident {
@@ -688,13 +702,32 @@ mod dispatch_on_the_graph {
             test: false,
         };
         // Alert exactly one volunteer: the one the estimator ranks first.
-        let policy = DispatchPolicy { first_wave: 1, max_alerts: 1, ..DispatchPolicy::firstlink() };
+        let policy = DispatchPolicy {
+            first_wave: 1,
+            max_alerts: 1,
+            ..DispatchPolicy::firstlink()
+        };
         let mut m = Mission::new(IncidentId::new(), incident, policy, now);
         let aeds = AedList::default();
-        let ctx = MissionCtx { now, tz: chrono_tz::Europe::Copenhagen, volunteers: &index, aeds: &aeds, walk };
+        let ctx = MissionCtx {
+            now,
+            tz: chrono_tz::Europe::Copenhagen,
+            volunteers: &index,
+            aeds: &aeds,
+            walk,
+        };
         let out = m.handle(Input::Start, &ctx).unwrap();
-        let alerted: Vec<VolunteerId> =
-            out.effects.iter().filter_map(|e| if let Effect::Alert { volunteer, .. } = e { Some(*volunteer) } else { None }).collect();
+        let alerted: Vec<VolunteerId> = out
+            .effects
+            .iter()
+            .filter_map(|e| {
+                if let Effect::Alert { volunteer, .. } = e {
+                    Some(*volunteer)
+                } else {
+                    None
+                }
+            })
+            .collect();
         assert_eq!(alerted.len(), 1);
         (alerted[0], across, same)
     }

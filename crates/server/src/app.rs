@@ -8,10 +8,10 @@ use chrono::Utc;
 use chrono_tz::Tz;
 use firstlink_domain::clock::{Clock, SystemClock};
 use firstlink_domain::geo::{StraightLine, WalkingEstimator};
+use firstlink_domain::ids::IncidentId;
 use firstlink_domain::ids::{RegionId, VolunteerId};
 use firstlink_domain::index::{VolunteerFlags, VolunteerIndex};
 use firstlink_domain::mission::Event;
-use firstlink_domain::ids::IncidentId;
 use firstlink_routing::{Graph, GraphEstimator, Router};
 use firstlink_store::{Region, Store, Volunteer};
 use tokio::sync::broadcast;
@@ -91,7 +91,9 @@ impl App {
             metrics: Metrics::default(),
             local_sink: RwLock::new(None),
             ready: AtomicBool::new(false),
-            failpoint: std::env::var("FIRSTLINK_FAILPOINT").ok().filter(|s| !s.is_empty()),
+            failpoint: std::env::var("FIRSTLINK_FAILPOINT")
+                .ok()
+                .filter(|s| !s.is_empty()),
         }))
     }
 
@@ -116,7 +118,10 @@ impl App {
     }
 
     pub fn region_by_slug(&self, slug: &str) -> Option<RegionRt> {
-        read(&self.regions).values().find(|r| r.region.slug == slug).cloned()
+        read(&self.regions)
+            .values()
+            .find(|r| r.region.slug == slug)
+            .cloned()
     }
 
     pub fn regions(&self) -> Vec<RegionRt> {
@@ -126,7 +131,10 @@ impl App {
     }
 
     pub fn put_region(&self, r: Region) -> anyhow::Result<()> {
-        let tz: Tz = r.timezone.parse().map_err(|_| anyhow::anyhow!("unknown time zone {}", r.timezone))?;
+        let tz: Tz = r
+            .timezone
+            .parse()
+            .map_err(|_| anyhow::anyhow!("unknown time zone {}", r.timezone))?;
         write(&self.regions).insert(r.id, RegionRt { region: r, tz });
         Ok(())
     }
@@ -149,11 +157,19 @@ impl App {
     /// Loads the region's graph file, if any. A broken file is an error:
     /// better to refuse to start than to dispatch on wrong distances silently.
     pub fn load_graph(&self, r: &Region) -> anyhow::Result<()> {
-        let Some(path) = self.config.graph_path(&r.slug) else { return Ok(()) };
+        let Some(path) = self.config.graph_path(&r.slug) else {
+            return Ok(());
+        };
         let t = std::time::Instant::now();
-        let graph = Graph::load(&path).map_err(|e| anyhow::anyhow!("graph {} for region {}: {e}", path.display(), r.slug))?;
+        let graph = Graph::load(&path)
+            .map_err(|e| anyhow::anyhow!("graph {} for region {}: {e}", path.display(), r.slug))?;
         let (v, e) = (graph.num_vertices(), graph.num_edges());
-        let est = GraphEstimator::with_fallback(Router::new(graph), StraightLine { detour_factor: r.policy.detour_factor });
+        let est = GraphEstimator::with_fallback(
+            Router::new(graph),
+            StraightLine {
+                detour_factor: r.policy.detour_factor,
+            },
+        );
         write(&self.graphs).insert(r.id, Arc::new(est));
         tracing::info!(region = %r.slug, vertices = v, edges = e, load_ms = t.elapsed().as_millis() as u64, "pedestrian graph loaded");
         Ok(())
@@ -161,7 +177,10 @@ impl App {
 
     /// What the index keeps of a volunteer's profile.
     pub fn flags_of(&self, v: &Volunteer) -> VolunteerFlags {
-        let months = self.region(v.region_id).map(|r| r.region.policy.training_valid_months).unwrap_or(0);
+        let months = self
+            .region(v.region_id)
+            .map(|r| r.region.policy.training_valid_months)
+            .unwrap_or(0);
         let e = firstlink_domain::volunteer::Eligibility {
             verified: v.verified_at.is_some(),
             consented: v.consent_at.is_some(),
@@ -211,7 +230,10 @@ impl App {
         }
         let aeds = self.store.aeds(None).await?;
         let claims = self.store.claims().await?;
-        let out_for_return: Vec<_> = aeds.iter().filter_map(|a| Some((a.id, a.details.out_for_return?))).collect();
+        let out_for_return: Vec<_> = aeds
+            .iter()
+            .filter_map(|a| Some((a.id, a.details.out_for_return?)))
+            .collect();
         {
             let regions = read(&self.regions);
             let mut reg = self.aeds_mut();
@@ -224,7 +246,14 @@ impl App {
                 reg.claim(c.aed, c.incident, c.volunteer);
             }
             for (aed, o) in out_for_return {
-                reg.set_out(aed, crate::aeds::OutForReturn { incident: o.incident, volunteer: o.volunteer, since: o.since });
+                reg.set_out(
+                    aed,
+                    crate::aeds::OutForReturn {
+                        incident: o.incident,
+                        volunteer: o.volunteer,
+                        since: o.since,
+                    },
+                );
             }
         }
         self.monitor.load(self).await?;

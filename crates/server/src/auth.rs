@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use firstlink_domain::ids::{RegionId, VolunteerId};
 use firstlink_store::OperatorRole;
@@ -26,9 +26,20 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Principal {
     /// A dispatch centre's system, by API key.
-    Dispatch { region: RegionId, key_id: String },
-    Operator { id: Uuid, username: String, role: OperatorRole, regions: Vec<RegionId> },
-    Volunteer { id: VolunteerId, region: RegionId },
+    Dispatch {
+        region: RegionId,
+        key_id: String,
+    },
+    Operator {
+        id: Uuid,
+        username: String,
+        role: OperatorRole,
+        regions: Vec<RegionId>,
+    },
+    Volunteer {
+        id: VolunteerId,
+        region: RegionId,
+    },
 }
 
 impl Principal {
@@ -36,8 +47,14 @@ impl Principal {
     pub fn can_dispatch(&self, region: RegionId) -> bool {
         match self {
             Self::Dispatch { region: r, .. } => *r == region,
-            Self::Operator { role: OperatorRole::Admin, .. } => true,
-            Self::Operator { role: OperatorRole::Technician, .. } => false,
+            Self::Operator {
+                role: OperatorRole::Admin,
+                ..
+            } => true,
+            Self::Operator {
+                role: OperatorRole::Technician,
+                ..
+            } => false,
             Self::Operator { regions, .. } => regions.contains(&region),
             Self::Volunteer { .. } => false,
         }
@@ -46,8 +63,15 @@ impl Principal {
     /// Sees AED readiness and works service tickets.
     pub fn can_service(&self, region: RegionId) -> bool {
         match self {
-            Self::Operator { role: OperatorRole::Admin, .. } => true,
-            Self::Operator { role: OperatorRole::Operator | OperatorRole::Technician, regions, .. } => regions.contains(&region),
+            Self::Operator {
+                role: OperatorRole::Admin,
+                ..
+            } => true,
+            Self::Operator {
+                role: OperatorRole::Operator | OperatorRole::Technician,
+                regions,
+                ..
+            } => regions.contains(&region),
             _ => false,
         }
     }
@@ -55,14 +79,27 @@ impl Principal {
     /// May manage volunteers, AEDs and settings of `region`.
     pub fn can_operate(&self, region: RegionId) -> bool {
         match self {
-            Self::Operator { role: OperatorRole::Admin, .. } => true,
-            Self::Operator { role: OperatorRole::Operator, regions, .. } => regions.contains(&region),
+            Self::Operator {
+                role: OperatorRole::Admin,
+                ..
+            } => true,
+            Self::Operator {
+                role: OperatorRole::Operator,
+                regions,
+                ..
+            } => regions.contains(&region),
             _ => false,
         }
     }
 
     pub fn is_admin(&self) -> bool {
-        matches!(self, Self::Operator { role: OperatorRole::Admin, .. })
+        matches!(
+            self,
+            Self::Operator {
+                role: OperatorRole::Admin,
+                ..
+            }
+        )
     }
 
     /// For the audit log.
@@ -78,8 +115,14 @@ impl Principal {
     pub fn dispatch_regions(&self) -> Option<Vec<RegionId>> {
         match self {
             Self::Dispatch { region, .. } => Some(vec![*region]),
-            Self::Operator { role: OperatorRole::Admin, .. } => None,
-            Self::Operator { role: OperatorRole::Technician, .. } => Some(vec![]),
+            Self::Operator {
+                role: OperatorRole::Admin,
+                ..
+            } => None,
+            Self::Operator {
+                role: OperatorRole::Technician,
+                ..
+            } => Some(vec![]),
             Self::Operator { regions, .. } => Some(regions.clone()),
             Self::Volunteer { .. } => Some(vec![]),
         }
@@ -98,7 +141,9 @@ pub fn random_id(len: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyz23456789";
     let mut b = vec![0u8; len];
     rand::rngs::OsRng.fill_bytes(&mut b);
-    b.iter().map(|x| ALPHABET[usize::from(*x) % ALPHABET.len()] as char).collect()
+    b.iter()
+        .map(|x| ALPHABET[usize::from(*x) % ALPHABET.len()] as char)
+        .collect()
 }
 
 pub fn sha256_hex(s: &str) -> String {
@@ -132,7 +177,11 @@ pub fn new_api_key() -> anyhow::Result<NewApiKey> {
     let id = random_id(12);
     let secret = random_secret();
     let hash = hash_password(&secret)?;
-    Ok(NewApiKey { token: format!("flk_{id}_{secret}"), id, hash })
+    Ok(NewApiKey {
+        token: format!("flk_{id}_{secret}"),
+        id,
+        hash,
+    })
 }
 
 /// Splits `flk_<id>_<secret>`.
@@ -155,7 +204,9 @@ const CACHE_MAX: usize = 200_000;
 impl TokenCache {
     pub fn get(&self, token_hash: &str) -> Option<Principal> {
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.get(token_hash).filter(|(_, t)| t.elapsed() < CACHE_TTL).map(|(p, _)| p.clone())
+        g.get(token_hash)
+            .filter(|(_, t)| t.elapsed() < CACHE_TTL)
+            .map(|(p, _)| p.clone())
     }
 
     pub fn put(&self, token_hash: String, p: Principal) {
@@ -184,7 +235,10 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(per_minute: u32) -> Self {
-        Self { per_minute, buckets: Mutex::new(HashMap::new()) }
+        Self {
+            per_minute,
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Takes one token; `Err(seconds)` to wait when the bucket is empty.
@@ -227,13 +281,31 @@ mod tests {
     #[test]
     fn roles_are_scoped_to_regions() {
         let (a, b) = (RegionId::new(), RegionId::new());
-        let key = Principal::Dispatch { region: a, key_id: "k".into() };
+        let key = Principal::Dispatch {
+            region: a,
+            key_id: "k".into(),
+        };
         assert!(key.can_dispatch(a) && !key.can_dispatch(b) && !key.can_operate(a));
-        let disp = Principal::Operator { id: Uuid::nil(), username: "d".into(), role: OperatorRole::Dispatcher, regions: vec![a] };
+        let disp = Principal::Operator {
+            id: Uuid::nil(),
+            username: "d".into(),
+            role: OperatorRole::Dispatcher,
+            regions: vec![a],
+        };
         assert!(disp.can_dispatch(a) && !disp.can_operate(a) && !disp.can_dispatch(b));
-        let op = Principal::Operator { id: Uuid::nil(), username: "o".into(), role: OperatorRole::Operator, regions: vec![b] };
+        let op = Principal::Operator {
+            id: Uuid::nil(),
+            username: "o".into(),
+            role: OperatorRole::Operator,
+            regions: vec![b],
+        };
         assert!(op.can_operate(b) && !op.can_operate(a));
-        let admin = Principal::Operator { id: Uuid::nil(), username: "a".into(), role: OperatorRole::Admin, regions: vec![] };
+        let admin = Principal::Operator {
+            id: Uuid::nil(),
+            username: "a".into(),
+            role: OperatorRole::Admin,
+            regions: vec![],
+        };
         assert!(admin.can_operate(a) && admin.can_dispatch(b) && admin.is_admin());
     }
 

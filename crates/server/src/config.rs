@@ -91,7 +91,12 @@ pub struct OutboxConfig {
 
 impl Default for OutboxConfig {
     fn default() -> Self {
-        Self { concurrency: 32, max_attempts: 10, base_backoff_ms: 500, max_backoff_ms: 60_000 }
+        Self {
+            concurrency: 32,
+            max_attempts: 10,
+            base_backoff_ms: 500,
+            max_backoff_ms: 60_000,
+        }
     }
 }
 
@@ -123,14 +128,21 @@ impl Config {
         if let Some(p) = file {
             f = f.merge(Toml::file_exact(p));
         }
-        f.merge(Env::prefixed("FIRSTLINK_").split("__").ignore(&["config", "failpoint"])).extract().map_err(Box::new)
+        f.merge(
+            Env::prefixed("FIRSTLINK_")
+                .split("__")
+                .ignore(&["config", "failpoint"]),
+        )
+        .extract()
+        .map_err(Box::new)
     }
 
     /// The graph file for a region, if one is configured or present.
     pub fn graph_path(&self, slug: &str) -> Option<PathBuf> {
         match self.graphs.get(slug) {
             Some(p) => Some(p.clone()),
-            None => Some(self.data_dir.join("graphs").join(format!("{slug}.flg"))).filter(|p| p.exists()),
+            None => Some(self.data_dir.join("graphs").join(format!("{slug}.flg")))
+                .filter(|p| p.exists()),
         }
     }
 
@@ -140,7 +152,9 @@ impl Config {
             None => Ok(self.data_dir.join("firstlink.db")),
             Some(u) => match u.strip_prefix("sqlite://") {
                 Some(p) => Ok(PathBuf::from(p)),
-                None => Err(format!("unsupported database_url {u:?}: this build supports sqlite://PATH and postgres://USER@HOST:PORT/DB")),
+                None => Err(format!(
+                    "unsupported database_url {u:?}: this build supports sqlite://PATH and postgres://USER@HOST:PORT/DB"
+                )),
             },
         }
     }

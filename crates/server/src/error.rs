@@ -38,12 +38,21 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None, retry_after: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+        }
     }
 
     /// A field that breaks a rule (400 `invalid_field`).
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: Some(field.into()), ..Self::new(StatusCode::BAD_REQUEST, "invalid_field", message) }
+        Self {
+            field: Some(field.into()),
+            ..Self::new(StatusCode::BAD_REQUEST, "invalid_field", message)
+        }
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -51,11 +60,19 @@ impl ApiError {
     }
 
     pub fn forbidden() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", "your credentials do not allow this")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "your credentials do not allow this",
+        )
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such {what}"),
+        )
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
@@ -64,7 +81,11 @@ impl ApiError {
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on our side; it has been logged")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "something went wrong on our side; it has been logged",
+        )
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
@@ -74,7 +95,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message, field: self.field } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                field: self.field,
+            },
+        };
         let mut r = (self.status, axum::Json(body)).into_response();
         if let Some(s) = self.retry_after
             && let Ok(v) = s.to_string().parse()
@@ -82,7 +109,10 @@ impl IntoResponse for ApiError {
             r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+            r.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
         }
         r
     }
@@ -92,7 +122,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::not_found("record"),
-            StoreError::Conflict(what) => ApiError::conflict("conflict", format!("{what} already exists")),
+            StoreError::Conflict(what) => {
+                ApiError::conflict("conflict", format!("{what} already exists"))
+            }
             other => ApiError::internal(other),
         }
     }
@@ -114,7 +146,11 @@ impl From<InputError> for ApiError {
                     MissionError::NoAedTask => "no_aed_task",
                     MissionError::AlreadyStarted => "already_started",
                 };
-                let status = if m == MissionError::NotAlerted { StatusCode::FORBIDDEN } else { StatusCode::CONFLICT };
+                let status = if m == MissionError::NotAlerted {
+                    StatusCode::FORBIDDEN
+                } else {
+                    StatusCode::CONFLICT
+                };
                 ApiError::new(status, code, m.to_string())
             }
         }

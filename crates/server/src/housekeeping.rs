@@ -23,7 +23,9 @@ pub async fn run_once(app: &Arc<App>) -> anyhow::Result<usize> {
     if n > 0 {
         tracing::info!(positions = n, "deleted positions past their retention");
     }
-    let keep = chrono::Duration::days(i64::from(app.config.monitor.telemetry_retention_days.max(1)));
+    let keep = chrono::Duration::days(i64::from(
+        app.config.monitor.telemetry_retention_days.max(1),
+    ));
     let buckets = app.store.purge_telemetry(app.now() - keep).await?;
     if buckets > 0 {
         tracing::info!(buckets, "deleted monitoring telemetry past its retention");

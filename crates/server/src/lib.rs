@@ -35,15 +35,24 @@ pub use config::Config;
 
 /// Opens the configured store.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn firstlink_store::Store>> {
-    if let Some(url) = config.database_url.as_deref().filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+    if let Some(url) = config
+        .database_url
+        .as_deref()
+        .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+    {
         // Connects and migrates on first use (App::load), so this stays synchronous.
-        return Ok(Arc::new(firstlink_store_pg::PgStore::lazy(url).map_err(|e| anyhow::anyhow!("{e}"))?));
+        return Ok(Arc::new(
+            firstlink_store_pg::PgStore::lazy(url).map_err(|e| anyhow::anyhow!("{e}"))?,
+        ));
     }
     let path = config.sqlite_path().map_err(anyhow::Error::msg)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     }
-    Ok(Arc::new(SqliteStore::open(&path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?))
+    Ok(Arc::new(SqliteStore::open(&path).map_err(|e| {
+        anyhow::anyhow!("cannot open {}: {e}", path.display())
+    })?))
 }
 
 /// Builds the application on `config` without loading anything yet.
@@ -81,9 +90,12 @@ pub async fn serve(app: Arc<App>, on_bound: impl FnOnce(SocketAddr)) -> anyhow::
     let addr = listener.local_addr()?;
     on_bound(addr);
     let router = api::router(Arc::clone(&app));
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     Ok(())
 }
 

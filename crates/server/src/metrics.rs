@@ -76,25 +76,77 @@ impl Default for Metrics {
             telemetry_refused: Family::default(),
             registry: Mutex::new(Registry::default()),
         };
-        r.register("incidents_received", "Incidents received from dispatch centres", m.incidents.clone());
+        r.register(
+            "incidents_received",
+            "Incidents received from dispatch centres",
+            m.incidents.clone(),
+        );
         r.register(
             "first_alert_seconds",
             "Time from an incident's arrival to its first alert accepted by a push provider",
             m.first_alert.clone(),
         );
         r.register("alerts", "Volunteers alerted", m.alerts.clone());
-        r.register("alert_answers", "Answers to alerts (accepted, declined, timed_out)", m.answers.clone());
-        r.register("answer_delay_seconds", "Time from alert to acceptance", m.answer_delay.clone());
-        r.register("notifications_delivered", "Notifications accepted by a provider", m.delivered.clone());
-        r.register("notification_failures", "Failed notification attempts", m.failures.clone());
-        r.register("volunteers_indexed", "Volunteers in the dispatch index", m.volunteers.clone());
-        r.register("positions_indexed", "Volunteers with a current position", m.positions.clone());
-        r.register("live_missions", "Missions in progress", m.live_missions.clone());
-        r.register("outbox_pending", "Notifications waiting to be sent", m.outbox_pending.clone());
-        r.register("position_updates", "Position updates received", m.position_updates.clone());
-        r.register("telemetry_accepted", "Monitoring unit messages accepted since start", m.telemetry_accepted.clone());
-        r.register("readiness_decisions", "Monitoring decisions recorded (readiness, tickets) since start", m.readiness_decisions.clone());
-        r.register("telemetry_refused", "Monitoring unit messages refused since start, by reason", m.telemetry_refused.clone());
+        r.register(
+            "alert_answers",
+            "Answers to alerts (accepted, declined, timed_out)",
+            m.answers.clone(),
+        );
+        r.register(
+            "answer_delay_seconds",
+            "Time from alert to acceptance",
+            m.answer_delay.clone(),
+        );
+        r.register(
+            "notifications_delivered",
+            "Notifications accepted by a provider",
+            m.delivered.clone(),
+        );
+        r.register(
+            "notification_failures",
+            "Failed notification attempts",
+            m.failures.clone(),
+        );
+        r.register(
+            "volunteers_indexed",
+            "Volunteers in the dispatch index",
+            m.volunteers.clone(),
+        );
+        r.register(
+            "positions_indexed",
+            "Volunteers with a current position",
+            m.positions.clone(),
+        );
+        r.register(
+            "live_missions",
+            "Missions in progress",
+            m.live_missions.clone(),
+        );
+        r.register(
+            "outbox_pending",
+            "Notifications waiting to be sent",
+            m.outbox_pending.clone(),
+        );
+        r.register(
+            "position_updates",
+            "Position updates received",
+            m.position_updates.clone(),
+        );
+        r.register(
+            "telemetry_accepted",
+            "Monitoring unit messages accepted since start",
+            m.telemetry_accepted.clone(),
+        );
+        r.register(
+            "readiness_decisions",
+            "Monitoring decisions recorded (readiness, tickets) since start",
+            m.readiness_decisions.clone(),
+        );
+        r.register(
+            "telemetry_refused",
+            "Monitoring unit messages refused since start, by reason",
+            m.telemetry_refused.clone(),
+        );
         *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = r;
         m
     }
@@ -102,7 +154,11 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn incident_received(&self, region: &str) {
-        self.incidents.get_or_create(&RegionLabel { region: region.to_string() }).inc();
+        self.incidents
+            .get_or_create(&RegionLabel {
+                region: region.to_string(),
+            })
+            .inc();
     }
 
     pub fn first_alert(&self, seconds: f64) {
@@ -110,16 +166,31 @@ impl Metrics {
     }
 
     pub fn delivered(&self, kind: &str) {
-        self.delivered.get_or_create(&KindLabel { kind: kind.to_string() }).inc();
+        self.delivered
+            .get_or_create(&KindLabel {
+                kind: kind.to_string(),
+            })
+            .inc();
     }
 
     pub fn delivery_failed(&self, kind: &str, failure: &str) {
-        self.failures.get_or_create(&DeliveryLabel { kind: kind.to_string(), failure: failure.to_string() }).inc();
+        self.failures
+            .get_or_create(&DeliveryLabel {
+                kind: kind.to_string(),
+                failure: failure.to_string(),
+            })
+            .inc();
     }
 
     /// Counts alerts, answers and answer delays from a mission's events.
     pub fn mission_event(&self, m: &Mission, e: &Event) {
-        let answer = |a: &str| self.answers.get_or_create(&AnswerLabel { answer: a.to_string() }).inc();
+        let answer = |a: &str| {
+            self.answers
+                .get_or_create(&AnswerLabel {
+                    answer: a.to_string(),
+                })
+                .inc()
+        };
         match &e.kind {
             EventKind::WaveSent { alerted, .. } => {
                 self.alerts.inc_by(u64::from(*alerted));
@@ -127,7 +198,8 @@ impl Metrics {
             EventKind::Accepted { volunteer, .. } => {
                 answer("accepted");
                 if let Some(a) = m.alert(*volunteer) {
-                    self.answer_delay.observe((e.at - a.alerted_at).num_milliseconds() as f64 / 1000.0);
+                    self.answer_delay
+                        .observe((e.at - a.alerted_at).num_milliseconds() as f64 / 1000.0);
                 }
             }
             EventKind::Declined { .. } => {
@@ -144,9 +216,14 @@ impl Metrics {
     pub fn monitoring(&self, c: &crate::monitor::Counters) {
         use std::sync::atomic::Ordering::Relaxed;
         self.telemetry_accepted.set(c.accepted.load(Relaxed) as i64);
-        self.readiness_decisions.set(c.transitions.load(Relaxed) as i64);
+        self.readiness_decisions
+            .set(c.transitions.load(Relaxed) as i64);
         for (reason, n) in c.rejected() {
-            self.telemetry_refused.get_or_create(&ReasonLabel { reason: reason.to_string() }).set(n as i64);
+            self.telemetry_refused
+                .get_or_create(&ReasonLabel {
+                    reason: reason.to_string(),
+                })
+                .set(n as i64);
         }
     }
 

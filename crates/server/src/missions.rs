@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use firstlink_domain::ids::{IncidentId, RegionId};
 use firstlink_domain::incident::NewIncident;
-use firstlink_domain::mission::{Effect, EventKind, Input, Mission, MissionCtx, MissionError, Note, Outcome};
+use firstlink_domain::mission::{
+    Effect, EventKind, Input, Mission, MissionCtx, MissionError, Note, Outcome,
+};
 use firstlink_store::{Created, MissionStep, NewOutbox, OutboxMessage, StoreError};
 use serde_json::json;
 use tokio::sync::Notify;
@@ -65,7 +67,12 @@ impl Missions {
 
     /// Stores a new incident (idempotent on the region's external id) and
     /// starts alerting in the background. Returns `(id, created)`.
-    pub async fn create(&self, app: &Arc<App>, region: RegionId, new: NewIncident) -> Result<(IncidentId, bool), InputError> {
+    pub async fn create(
+        &self,
+        app: &Arc<App>,
+        region: RegionId,
+        new: NewIncident,
+    ) -> Result<(IncidentId, bool), InputError> {
         let rt = app.region(region).ok_or(InputError::NoRegion)?;
         let now = app.now();
         let id = IncidentId::new();
@@ -83,7 +90,14 @@ impl Missions {
             Created::Existing(existing) => Ok((existing, false)),
             Created::New => {
                 app.metrics.incident_received(&rt.region.slug);
-                lock(&self.live).insert(id, Arc::new(tokio::sync::Mutex::new(Live { region, mission, seq: 0 })));
+                lock(&self.live).insert(
+                    id,
+                    Arc::new(tokio::sync::Mutex::new(Live {
+                        region,
+                        mission,
+                        seq: 0,
+                    })),
+                );
                 self.spawn_start(app, id);
                 Ok((id, true))
             }
@@ -104,13 +118,21 @@ impl Missions {
         });
     }
 
-    async fn cell(&self, app: &Arc<App>, id: IncidentId) -> Result<Arc<tokio::sync::Mutex<Live>>, InputError> {
+    async fn cell(
+        &self,
+        app: &Arc<App>,
+        id: IncidentId,
+    ) -> Result<Arc<tokio::sync::Mutex<Live>>, InputError> {
         if let Some(c) = lock(&self.live).get(&id) {
             return Ok(Arc::clone(c));
         }
         let sm = app.store.mission(id).await?.ok_or(InputError::NotFound)?;
         let seq = app.store.events(id, 0).await?.last().map_or(0, |e| e.0);
-        let cell = Arc::new(tokio::sync::Mutex::new(Live { region: sm.region_id, mission: sm.mission, seq }));
+        let cell = Arc::new(tokio::sync::Mutex::new(Live {
+            region: sm.region_id,
+            mission: sm.mission,
+            seq,
+        }));
         if cell.lock().await.mission.is_live() {
             return Ok(Arc::clone(lock(&self.live).entry(id).or_insert(cell)));
         }
@@ -118,7 +140,11 @@ impl Missions {
     }
 
     /// The mission as it stands, and its region.
-    pub async fn get(&self, app: &Arc<App>, id: IncidentId) -> Result<(RegionId, Mission), InputError> {
+    pub async fn get(
+        &self,
+        app: &Arc<App>,
+        id: IncidentId,
+    ) -> Result<(RegionId, Mission), InputError> {
         let cell = self.cell(app, id).await?;
         let g = cell.lock().await;
         Ok((g.region, g.mission.clone()))
@@ -136,7 +162,12 @@ impl Missions {
     }
 
     /// Applies one input durably. On success returns the new state and what happened.
-    pub async fn input(&self, app: &Arc<App>, id: IncidentId, input: Input) -> Result<(RegionId, Mission, Outcome), InputError> {
+    pub async fn input(
+        &self,
+        app: &Arc<App>,
+        id: IncidentId,
+        input: Input,
+    ) -> Result<(RegionId, Mission, Outcome), InputError> {
         let cell = self.cell(app, id).await?;
         let mut g = cell.lock().await;
         let region = g.region;
@@ -149,7 +180,13 @@ impl Missions {
             let out = {
                 let idx = app.index();
                 let aeds = app.aeds();
-                let ctx = MissionCtx { now, tz: rt.tz, volunteers: &*idx, aeds: &*aeds, walk: &*walk };
+                let ctx = MissionCtx {
+                    now,
+                    tz: rt.tz,
+                    volunteers: &*idx,
+                    aeds: &*aeds,
+                    walk: &*walk,
+                };
                 next.handle(input, &ctx)?
             };
             self.reserve(app, id, &out);
@@ -168,8 +205,28 @@ impl Missions {
             region_id: region,
             mission: next.clone(),
             outbox: outbox_for(&next, &out.effects, &events, now),
-            claims: out.effects.iter().filter_map(|e| if let Effect::Claim { aed, volunteer } = e { Some((*aed, *volunteer)) } else { None }).collect(),
-            releases: out.effects.iter().filter_map(|e| if let Effect::Release { aed } = e { Some(*aed) } else { None }).collect(),
+            claims: out
+                .effects
+                .iter()
+                .filter_map(|e| {
+                    if let Effect::Claim { aed, volunteer } = e {
+                        Some((*aed, *volunteer))
+                    } else {
+                        None
+                    }
+                })
+                .collect(),
+            releases: out
+                .effects
+                .iter()
+                .filter_map(|e| {
+                    if let Effect::Release { aed } = e {
+                        Some(*aed)
+                    } else {
+                        None
+                    }
+                })
+                .collect(),
             events,
             at: now,
         };
@@ -184,7 +241,12 @@ impl Missions {
         persist_out_for_return(app, &out).await;
         for (seq, event) in step.events {
             app.metrics.mission_event(&next, &event);
-            let _ = app.bus.send(BusEvent { region, incident: id, seq, event });
+            let _ = app.bus.send(BusEvent {
+                region,
+                incident: id,
+                seq,
+                event,
+            });
         }
         if !step.outbox.is_empty() {
             app.outbox.wake();
@@ -205,7 +267,10 @@ impl Missions {
                 Effect::Claim { aed, volunteer } if !aeds.claim(*aed, id, *volunteer) => {
                     tracing::error!(aed.id = %aed, incident.id = %id, "AED claimed twice; the planner excludes claimed AEDs");
                 }
-                Effect::Busy { volunteer, busy: true } => idx.set_busy(*volunteer, true),
+                Effect::Busy {
+                    volunteer,
+                    busy: true,
+                } => idx.set_busy(*volunteer, true),
                 _ => {}
             }
         }
@@ -217,7 +282,10 @@ impl Missions {
         for e in &out.effects {
             match e {
                 Effect::Claim { aed, .. } => aeds.release(*aed, id),
-                Effect::Busy { volunteer, busy: true } => idx.set_busy(*volunteer, false),
+                Effect::Busy {
+                    volunteer,
+                    busy: true,
+                } => idx.set_busy(*volunteer, false),
                 _ => {}
             }
         }
@@ -230,7 +298,10 @@ impl Missions {
         for e in &out.effects {
             match e {
                 Effect::Release { aed } => aeds.release(*aed, id),
-                Effect::Busy { volunteer, busy: false } => idx.set_busy(*volunteer, false),
+                Effect::Busy {
+                    volunteer,
+                    busy: false,
+                } => idx.set_busy(*volunteer, false),
                 _ => {}
             }
         }
@@ -258,14 +329,23 @@ impl Missions {
             {
                 let mut idx = app.index_mut();
                 for a in &sm.mission.alerts {
-                    if a.state == firstlink_domain::mission::AlertState::Alerted || a.state.responding() {
+                    if a.state == firstlink_domain::mission::AlertState::Alerted
+                        || a.state.responding()
+                    {
                         idx.set_busy(a.volunteer, true);
                     }
                 }
             }
             let started = sm.mission.started;
             let deadline = sm.mission.next_deadline();
-            lock(&self.live).insert(id, Arc::new(tokio::sync::Mutex::new(Live { region: sm.region_id, mission: sm.mission, seq })));
+            lock(&self.live).insert(
+                id,
+                Arc::new(tokio::sync::Mutex::new(Live {
+                    region: sm.region_id,
+                    mission: sm.mission,
+                    seq,
+                })),
+            );
             if started {
                 self.schedule(id, deadline);
             } else {
@@ -294,7 +374,8 @@ impl Missions {
                         tokio::spawn(async move {
                             if let Err(e) = app2.missions.input(&app2, id, Input::Tick).await {
                                 tracing::warn!(incident.id = %id, error = %e, "mission tick failed; retrying shortly");
-                                app2.missions.schedule(id, Some(app2.now() + chrono::Duration::seconds(2)));
+                                app2.missions
+                                    .schedule(id, Some(app2.now() + chrono::Duration::seconds(2)));
                             }
                         });
                     }
@@ -315,9 +396,17 @@ impl Missions {
 /// The outbox entries a step's effects call for. Keys make each
 /// notification unique per volunteer and mission, so a retried step or a
 /// restart never sends it twice.
-fn outbox_for(m: &Mission, effects: &[Effect], events: &[(u64, firstlink_domain::mission::Event)], now: DateTime<Utc>) -> Vec<NewOutbox> {
+fn outbox_for(
+    m: &Mission,
+    effects: &[Effect],
+    events: &[(u64, firstlink_domain::mission::Event)],
+    now: DateTime<Utc>,
+) -> Vec<NewOutbox> {
     let id = m.id;
-    let msg_seq = events.iter().find(|(_, e)| matches!(e.kind, EventKind::Message { .. })).map_or(0, |e| e.0);
+    let msg_seq = events
+        .iter()
+        .find(|(_, e)| matches!(e.kind, EventKind::Message { .. }))
+        .map_or(0, |e| e.0);
     let mut out = Vec::new();
     for e in effects {
         match e {
@@ -390,8 +479,14 @@ fn outbox_for(m: &Mission, effects: &[Effect], events: &[(u64, firstlink_domain:
 async fn persist_out_for_return(app: &App, out: &Outcome) {
     for e in &out.effects {
         let Effect::Release { aed } = e else { continue };
-        let Some(o) = app.aeds().out_for_return(*aed) else { continue };
-        let rec = firstlink_store::OutForReturnRecord { incident: o.incident, volunteer: o.volunteer, since: o.since };
+        let Some(o) = app.aeds().out_for_return(*aed) else {
+            continue;
+        };
+        let rec = firstlink_store::OutForReturnRecord {
+            incident: o.incident,
+            volunteer: o.volunteer,
+            since: o.since,
+        };
         let saved = match app.store.aed(*aed).await {
             Ok(Some(mut a)) => {
                 a.details.out_for_return = Some(rec);

@@ -51,7 +51,15 @@ enum Attempt {
 fn to_notify(r: &Recipient) -> Option<firstlink_notify::Recipient> {
     use firstlink_notify::Recipient as N;
     Some(match r.clone() {
-        Recipient::WebPush { endpoint, p256dh, auth } => N::WebPush { endpoint, p256dh, auth },
+        Recipient::WebPush {
+            endpoint,
+            p256dh,
+            auth,
+        } => N::WebPush {
+            endpoint,
+            p256dh,
+            auth,
+        },
         Recipient::Fcm { token } => N::Fcm { token },
         Recipient::Apns { device_token } => N::Apns { device_token },
         Recipient::Sms { phone } => N::Sms { phone },
@@ -64,7 +72,12 @@ fn to_notify(r: &Recipient) -> Option<firstlink_notify::Recipient> {
 /// The localized title and body of an outbox message.
 pub fn render(msg: &OutboxMessage, lang: Lang, public_url: &str) -> (String, String) {
     let d = &msg.data;
-    let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let s = |k: &str| {
+        d.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
     let n = |k: &str| d.get(k).and_then(|v| v.as_u64()).unwrap_or_default();
     let text = match msg.kind.as_str() {
         "alert" => Text::Alert {
@@ -76,12 +89,29 @@ pub fn render(msg: &OutboxMessage, lang: Lang, public_url: &str) -> (String, Str
         "ended" => Text::MissionEnded,
         "cancelled" => Text::MissionCancelled,
         "message" => Text::DispatcherMessage { text: s("text") },
-        "return_aed" => Text::ReturnAed { aed_name: s("aed_name") },
-        "survey" => Text::Survey { url: format!("{public_url}/app/#/survey/{}", s("incident_id")) },
+        "return_aed" => Text::ReturnAed {
+            aed_name: s("aed_name"),
+        },
+        "survey" => Text::Survey {
+            url: format!("{public_url}/app/#/survey/{}", s("incident_id")),
+        },
         "verification" => Text::VerificationCode { code: s("code") },
-        "aed_owner_reminder" => Text::OwnerReminder { aed_name: s("aed_name"), what: s("what"), url: s("url") },
-        "aed_service" => Text::AedService { aed_name: s("aed_name"), cause: s("cause"), escalated: d.get("escalated").and_then(|v| v.as_bool()).unwrap_or(false) },
-        other => Text::DispatcherMessage { text: other.to_string() },
+        "aed_owner_reminder" => Text::OwnerReminder {
+            aed_name: s("aed_name"),
+            what: s("what"),
+            url: s("url"),
+        },
+        "aed_service" => Text::AedService {
+            aed_name: s("aed_name"),
+            cause: s("cause"),
+            escalated: d
+                .get("escalated")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
+        },
+        other => Text::DispatcherMessage {
+            text: other.to_string(),
+        },
     };
     let r = texts::render(lang, &text);
     (r.title, r.body)
@@ -89,7 +119,13 @@ pub fn render(msg: &OutboxMessage, lang: Lang, public_url: &str) -> (String, Str
 
 impl Outbox {
     pub fn new(notifier: Notifier, cfg: OutboxConfig) -> Self {
-        Self { notifier, cfg, wake: Notify::new(), inflight: Mutex::new(Inflight::default()), first_alerts: Mutex::new(HashSet::new()) }
+        Self {
+            notifier,
+            cfg,
+            wake: Notify::new(),
+            inflight: Mutex::new(Inflight::default()),
+            first_alerts: Mutex::new(HashSet::new()),
+        }
     }
 
     pub fn wake(&self) {
@@ -101,10 +137,15 @@ impl Outbox {
     }
 
     fn backoff(&self, attempts: u32, hint: Option<Duration>) -> Duration {
-        let exp = self.cfg.base_backoff_ms.saturating_mul(1u64 << attempts.min(20)).min(self.cfg.max_backoff_ms);
+        let exp = self
+            .cfg
+            .base_backoff_ms
+            .saturating_mul(1u64 << attempts.min(20))
+            .min(self.cfg.max_backoff_ms);
         // Spread retries a little so a provider coming back is not hit by all at once.
         let jitter = rand::random::<u64>() % (exp / 4 + 1);
-        hint.unwrap_or_default().max(Duration::from_millis(exp + jitter))
+        hint.unwrap_or_default()
+            .max(Duration::from_millis(exp + jitter))
     }
 
     pub fn spawn(app: &Arc<App>) {
@@ -115,26 +156,42 @@ impl Outbox {
                 let now = app.now();
                 let polled_at = std::time::Instant::now();
                 // Finished before this poll: the list read below already reflects them.
-                app.outbox.inflight.lock().unwrap_or_else(|e| e.into_inner()).finished.retain(|_, t| *t >= polled_at);
+                app.outbox
+                    .inflight
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .finished
+                    .retain(|_, t| *t >= polled_at);
                 match app.store.outbox_due(now, 256).await {
                     Ok(items) => {
                         for item in items {
                             let fresh = {
-                                let mut f = app.outbox.inflight.lock().unwrap_or_else(|e| e.into_inner());
+                                let mut f = app
+                                    .outbox
+                                    .inflight
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner());
                                 // Finished after this poll began: this copy of it may be stale.
-                                let stale = f.finished.get(&item.id).is_some_and(|t| *t >= polled_at);
+                                let stale =
+                                    f.finished.get(&item.id).is_some_and(|t| *t >= polled_at);
                                 !stale && f.running.insert(item.id)
                             };
                             if !fresh {
                                 continue;
                             }
-                            let Ok(permit) = Arc::clone(&sem).acquire_owned().await else { return };
+                            let Ok(permit) = Arc::clone(&sem).acquire_owned().await else {
+                                return;
+                            };
                             let app = Arc::clone(&app);
                             tokio::spawn(async move {
                                 let id = item.id;
                                 deliver(&app, item).await;
                                 {
-                                    let mut f = app.outbox.inflight.lock().unwrap_or_else(|e| e.into_inner());
+                                    let mut f = app
+                                        .outbox
+                                        .inflight
+                                        .lock()
+                                        .unwrap_or_else(|e| e.into_inner());
                                     f.running.remove(&id);
                                     f.finished.insert(id, std::time::Instant::now());
                                 }
@@ -147,7 +204,11 @@ impl Outbox {
                 }
                 let next = app.store.outbox_next_due().await.ok().flatten();
                 let wait = next
-                    .map(|t: DateTime<Utc>| (t - app.now()).to_std().unwrap_or(Duration::from_millis(20)))
+                    .map(|t: DateTime<Utc>| {
+                        (t - app.now())
+                            .to_std()
+                            .unwrap_or(Duration::from_millis(20))
+                    })
                     .unwrap_or(Duration::from_secs(1))
                     .clamp(Duration::from_millis(20), Duration::from_secs(1));
                 tokio::select! {
@@ -161,7 +222,8 @@ impl Outbox {
 
 async fn deliver(app: &Arc<App>, item: OutboxItem) {
     let now = app.now();
-    let expired = item.created_at + chrono::Duration::seconds(i64::from(item.message.ttl_seconds)) < now;
+    let expired =
+        item.created_at + chrono::Duration::seconds(i64::from(item.message.ttl_seconds)) < now;
     let result = if expired {
         Attempt::Dead("expired before it could be delivered".into())
     } else {
@@ -179,7 +241,9 @@ async fn deliver(app: &Arc<App>, item: OutboxItem) {
         }
         Attempt::Retry(err, hint) if item.attempts + 1 < app.outbox.cfg.max_attempts => {
             app.metrics.delivery_failed(kind, "transient");
-            let next = now + chrono::Duration::from_std(app.outbox.backoff(item.attempts, hint)).unwrap_or_default();
+            let next = now
+                + chrono::Duration::from_std(app.outbox.backoff(item.attempts, hint))
+                    .unwrap_or_default();
             tracing::warn!(outbox.id = item.id, outbox.kind = kind, attempts = item.attempts + 1, error = %err, "delivery failed; will retry");
             store.outbox_retry(item.id, next, &err).await
         }
@@ -196,14 +260,24 @@ async fn deliver(app: &Arc<App>, item: OutboxItem) {
 
 fn first_alert_metric(app: &App, item: &OutboxItem, now: DateTime<Utc>) {
     let Some(inc) = item.incident else { return };
-    let created = item.message.data.get("incident_created_at").and_then(|v| v.as_str()).and_then(|s| s.parse::<DateTime<Utc>>().ok());
+    let created = item
+        .message
+        .data
+        .get("incident_created_at")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse::<DateTime<Utc>>().ok());
     let Some(created) = created else { return };
-    let mut seen = app.outbox.first_alerts.lock().unwrap_or_else(|e| e.into_inner());
+    let mut seen = app
+        .outbox
+        .first_alerts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if seen.len() > 10_000 {
         seen.clear();
     }
     if seen.insert(inc.to_string()) {
-        app.metrics.first_alert((now - created).num_milliseconds() as f64 / 1000.0);
+        app.metrics
+            .first_alert((now - created).num_milliseconds() as f64 / 1000.0);
     }
 }
 
@@ -220,7 +294,9 @@ async fn attempt(app: &Arc<App>, item: &OutboxItem) -> Attempt {
     match &item.recipient {
         Some(r) => targets.push((None, r.clone())),
         None => {
-            let Some(v) = &volunteer else { return Attempt::Dead("the volunteer no longer exists".into()) };
+            let Some(v) = &volunteer else {
+                return Attempt::Dead("the volunteer no longer exists".into());
+            };
             match store.devices(v.id).await {
                 Ok(ds) => targets.extend(ds.into_iter().map(|d| (Some(d.id), d.recipient))),
                 Err(e) => return Attempt::Retry(format!("database: {e}"), None),
@@ -229,7 +305,12 @@ async fn attempt(app: &Arc<App>, item: &OutboxItem) -> Attempt {
                 && let Some(phone) = &v.phone
                 && app.outbox.notifier.configured(ChannelKind::Sms)
             {
-                targets.push((None, Recipient::Sms { phone: phone.clone() }));
+                targets.push((
+                    None,
+                    Recipient::Sms {
+                        phone: phone.clone(),
+                    },
+                ));
             }
         }
     }
@@ -250,7 +331,11 @@ async fn attempt(app: &Arc<App>, item: &OutboxItem) -> Attempt {
     data["id"] = serde_json::json!(item.message.id);
     let msg = Message {
         id: item.message.id.clone(),
-        urgency: if item.message.urgent { Urgency::High } else { Urgency::Normal },
+        urgency: if item.message.urgent {
+            Urgency::High
+        } else {
+            Urgency::Normal
+        },
         ttl_seconds: item.message.ttl_seconds,
         title,
         body,
@@ -262,7 +347,11 @@ async fn attempt(app: &Arc<App>, item: &OutboxItem) -> Attempt {
     for (device, r) in targets {
         match to_notify(&r) {
             None => {
-                let sink = app.local_sink.read().unwrap_or_else(|e| e.into_inner()).clone();
+                let sink = app
+                    .local_sink
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
                 match (sink, item.volunteer) {
                     (Some(sink), Some(v)) => {
                         sink.deliver(v, &item.message);
@@ -273,7 +362,10 @@ async fn attempt(app: &Arc<App>, item: &OutboxItem) -> Attempt {
             }
             Some(to) => match app.outbox.notifier.send(&to, &msg).await {
                 Ok(_) => sent = true,
-                Err(SendError::Transient { reason, retry_after }) => retry = Some((reason, retry_after)),
+                Err(SendError::Transient {
+                    reason,
+                    retry_after,
+                }) => retry = Some((reason, retry_after)),
                 Err(SendError::Permanent { reason }) => {
                     last_err = reason;
                     if let (Some(d), Some(v)) = (device, item.volunteer) {
@@ -281,7 +373,9 @@ async fn attempt(app: &Arc<App>, item: &OutboxItem) -> Attempt {
                         let _ = store.delete_device(v, d).await;
                     }
                 }
-                Err(e @ (SendError::NotConfigured(_) | SendError::InvalidMessage { .. })) => last_err = e.to_string(),
+                Err(e @ (SendError::NotConfigured(_) | SendError::InvalidMessage { .. })) => {
+                    last_err = e.to_string()
+                }
             },
         }
     }

@@ -20,7 +20,9 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use firstlink_domain::ids::{AedId, RegionId};
 use firstlink_registry::reminders::{ReminderKind, ReminderPolicy, Sent, due};
-use firstlink_store::{Aed, AedStatus, AuditEntry, NewOutbox, OutboxMessage, OwnerReminder, Recipient, StoreError};
+use firstlink_store::{
+    Aed, AedStatus, AuditEntry, NewOutbox, OutboxMessage, OwnerReminder, Recipient, StoreError,
+};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -36,18 +38,36 @@ fn policy_key(region: RegionId) -> String {
 /// months; elsewhere Denmark's 24/48 months and deactivation after 8 weeks).
 pub async fn policy(app: &App, region: RegionId) -> Result<ReminderPolicy, StoreError> {
     if let Some(s) = app.store.setting(&policy_key(region)).await? {
-        return serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("reminder policy: {e}")));
+        return serde_json::from_str(&s)
+            .map_err(|e| StoreError::Corrupt(format!("reminder policy: {e}")));
     }
-    let country = app.region(region).map(|r| r.region.country).unwrap_or_default();
-    Ok(if country == "SE" { ReminderPolicy::sweden() } else { ReminderPolicy::denmark() })
+    let country = app
+        .region(region)
+        .map(|r| r.region.country)
+        .unwrap_or_default();
+    Ok(if country == "SE" {
+        ReminderPolicy::sweden()
+    } else {
+        ReminderPolicy::denmark()
+    })
 }
 
 pub async fn set_policy(app: &App, region: RegionId, p: &ReminderPolicy) -> Result<(), StoreError> {
-    app.store.set_setting(&policy_key(region), &serde_json::to_string(p).unwrap_or_default()).await
+    app.store
+        .set_setting(
+            &policy_key(region),
+            &serde_json::to_string(p).unwrap_or_default(),
+        )
+        .await
 }
 
 async fn link_key(app: &App) -> Result<Vec<u8>, StoreError> {
-    if let Some(k) = app.store.setting(KEY_SETTING).await?.and_then(|k| hex::decode(k).ok()) {
+    if let Some(k) = app
+        .store
+        .setting(KEY_SETTING)
+        .await?
+        .and_then(|k| hex::decode(k).ok())
+    {
         return Ok(k);
     }
     let k: [u8; 32] = rand::random();
@@ -60,7 +80,8 @@ async fn link_key(app: &App) -> Result<Vec<u8>, StoreError> {
 /// an operator) voids the old links.
 pub async fn token(app: &App, a: &Aed) -> Result<String, StoreError> {
     let key = link_key(app).await?;
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
     mac.update(a.id.0.as_bytes());
     mac.update(a.details.owner_contact.as_deref().unwrap_or("").as_bytes());
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..16]))
@@ -69,7 +90,12 @@ pub async fn token(app: &App, a: &Aed) -> Result<String, StoreError> {
 /// Whether `presented` is the current token of `a` (constant time).
 pub async fn token_matches(app: &App, a: &Aed, presented: &str) -> Result<bool, StoreError> {
     let want = token(app, a).await?;
-    Ok(want.len() == presented.len() && want.bytes().zip(presented.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0)
+    Ok(want.len() == presented.len()
+        && want
+            .bytes()
+            .zip(presented.bytes())
+            .fold(0u8, |d, (x, y)| d | (x ^ y))
+            == 0)
 }
 
 fn kind_str(k: ReminderKind) -> &'static str {
@@ -91,51 +117,111 @@ fn sent_of(a: &Aed) -> Vec<Sent> {
         "deactivate" => Some(ReminderKind::Deactivate),
         _ => None,
     };
-    a.details.reminders.iter().filter_map(|r| Some(Sent { kind: parse(&r.kind)?, at: r.at })).collect()
+    a.details
+        .reminders
+        .iter()
+        .filter_map(|r| {
+            Some(Sent {
+                kind: parse(&r.kind)?,
+                at: r.at,
+            })
+        })
+        .collect()
 }
 
 /// An e-mail address or an E.164 number from the owner's contact field.
 pub fn owner_recipient(contact: Option<&str>) -> Option<Recipient> {
     let c = contact?.trim();
     if c.contains('@') && !c.contains(char::is_whitespace) {
-        return Some(Recipient::Email { address: c.to_string() });
+        return Some(Recipient::Email {
+            address: c.to_string(),
+        });
     }
-    let digits: String = c.chars().filter(|ch| !ch.is_whitespace() && *ch != '-').collect();
-    (digits.starts_with('+') && digits.len() >= 8 && digits[1..].chars().all(|ch| ch.is_ascii_digit())).then_some(Recipient::Sms { phone: digits })
+    let digits: String = c
+        .chars()
+        .filter(|ch| !ch.is_whitespace() && *ch != '-')
+        .collect();
+    (digits.starts_with('+')
+        && digits.len() >= 8
+        && digits[1..].chars().all(|ch| ch.is_ascii_digit()))
+    .then_some(Recipient::Sms { phone: digits })
 }
 
 /// Sends what is due for every AED now; returns what was done.
-pub async fn run_once(app: &Arc<App>, now: DateTime<Utc>) -> anyhow::Result<Vec<(AedId, ReminderKind)>> {
-    let aeds: Vec<Aed> = app.aeds().all(None).filter(|a| matches!(a.status, AedStatus::Active | AedStatus::PendingReview)).cloned().collect();
+pub async fn run_once(
+    app: &Arc<App>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<(AedId, ReminderKind)>> {
+    let aeds: Vec<Aed> = app
+        .aeds()
+        .all(None)
+        .filter(|a| matches!(a.status, AedStatus::Active | AedStatus::PendingReview))
+        .cloned()
+        .collect();
     let mut done = Vec::new();
     let mut policies = std::collections::HashMap::new();
     for a in aeds {
         let p = match policies.entry(a.region_id) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(policy(app, a.region_id).await?),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(policy(app, a.region_id).await?)
+            }
         };
         let kinds = due(&a, &sent_of(&a), now, p);
         if kinds.is_empty() {
             continue;
         }
         // The stored record is the truth (the in-memory one may lag an edit).
-        let Some(mut rec) = app.store.aed(a.id).await? else { continue };
+        let Some(mut rec) = app.store.aed(a.id).await? else {
+            continue;
+        };
         let since = rec.details.last_confirmed_at.map_or(0, |t| t.timestamp());
         for k in &kinds {
-            let n = rec.details.reminders.iter().filter(|r| r.kind == kind_str(*k) && r.at.timestamp() > since).count();
+            let n = rec
+                .details
+                .reminders
+                .iter()
+                .filter(|r| r.kind == kind_str(*k) && r.at.timestamp() > since)
+                .count();
             match k {
                 ReminderKind::Confirm | ReminderKind::Pads | ReminderKind::Battery => {
                     if !message_owner(app, &rec, kind_str(*k), &format!("{since}:{n}")).await? {
-                        audit(app, &rec, "aed.owner_unreachable", serde_json::json!({ "reminder": kind_str(*k) }), now).await;
+                        audit(
+                            app,
+                            &rec,
+                            "aed.owner_unreachable",
+                            serde_json::json!({ "reminder": kind_str(*k) }),
+                            now,
+                        )
+                        .await;
                     }
                 }
-                ReminderKind::Escalate => audit(app, &rec, "aed.owner_silent", serde_json::json!({ "reminders": n }), now).await,
+                ReminderKind::Escalate => {
+                    audit(
+                        app,
+                        &rec,
+                        "aed.owner_silent",
+                        serde_json::json!({ "reminders": n }),
+                        now,
+                    )
+                    .await
+                }
                 ReminderKind::Deactivate => {
                     rec.status = AedStatus::Inactive;
-                    audit(app, &rec, "aed.deactivated", serde_json::json!({ "reason": "owner did not confirm" }), now).await;
+                    audit(
+                        app,
+                        &rec,
+                        "aed.deactivated",
+                        serde_json::json!({ "reason": "owner did not confirm" }),
+                        now,
+                    )
+                    .await;
                 }
             }
-            rec.details.reminders.push(OwnerReminder { kind: kind_str(*k).into(), at: now });
+            rec.details.reminders.push(OwnerReminder {
+                kind: kind_str(*k).into(),
+                at: now,
+            });
             done.push((rec.id, *k));
         }
         app.store.upsert_aed(&rec).await?;
@@ -148,9 +234,15 @@ pub async fn run_once(app: &Arc<App>, now: DateTime<Utc>) -> anyhow::Result<Vec<
 
 /// Queues one message to the owner of `a` (`what` as in the reminder texts).
 pub async fn message_owner(app: &App, a: &Aed, what: &str, key: &str) -> Result<bool, StoreError> {
-    let Some(to) = owner_recipient(a.details.owner_contact.as_deref()) else { return Ok(false) };
+    let Some(to) = owner_recipient(a.details.owner_contact.as_deref()) else {
+        return Ok(false);
+    };
     let public_url = app.config.public_url.clone().unwrap_or_default();
-    let url = format!("{public_url}/owner/confirm/{}/{}", a.id, token(app, a).await?);
+    let url = format!(
+        "{public_url}/owner/confirm/{}/{}",
+        a.id,
+        token(app, a).await?
+    );
     let item = NewOutbox {
         dedupe_key: format!("owner:{}:{what}:{key}", a.id),
         volunteer: None,
@@ -183,7 +275,14 @@ fn language_of(app: &App, region: RegionId) -> &'static str {
 }
 
 async fn audit(app: &App, a: &Aed, action: &str, details: serde_json::Value, now: DateTime<Utc>) {
-    let e = AuditEntry { at: now, actor: "system".into(), action: action.into(), region_id: Some(a.region_id), target: Some(a.id.to_string()), details };
+    let e = AuditEntry {
+        at: now,
+        actor: "system".into(),
+        action: action.into(),
+        region_id: Some(a.region_id),
+        target: Some(a.id.to_string()),
+        details,
+    };
     if let Err(err) = app.store.audit(&e).await {
         tracing::error!(error = %err, "could not write the audit log");
     }
@@ -197,7 +296,9 @@ pub fn spawn(app: &Arc<App>) {
         loop {
             tick.tick().await;
             match run_once(&a, a.now()).await {
-                Ok(done) if !done.is_empty() => tracing::info!(steps = done.len(), "owner reminders sent"),
+                Ok(done) if !done.is_empty() => {
+                    tracing::info!(steps = done.len(), "owner reminders sent")
+                }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "owner reminders failed"),
             }
@@ -212,8 +313,18 @@ mod tests {
 
     #[test]
     fn owner_contacts() {
-        assert_eq!(owner_recipient(Some(" kiosk@example.org ")), Some(Recipient::Email { address: "kiosk@example.org".into() }));
-        assert_eq!(owner_recipient(Some("+45 20 11-22 33")), Some(Recipient::Sms { phone: "+4520112233".into() }));
+        assert_eq!(
+            owner_recipient(Some(" kiosk@example.org ")),
+            Some(Recipient::Email {
+                address: "kiosk@example.org".into()
+            })
+        );
+        assert_eq!(
+            owner_recipient(Some("+45 20 11-22 33")),
+            Some(Recipient::Sms {
+                phone: "+4520112233".into()
+            })
+        );
         assert_eq!(owner_recipient(Some("call the caretaker")), None);
         assert_eq!(owner_recipient(Some("20112233")), None);
         assert_eq!(owner_recipient(None), None);

@@ -24,7 +24,11 @@ pub fn spawn(app: &Arc<App>) {
         loop {
             match rx.recv().await {
                 Ok(ev) => {
-                    if let EventKind::Progress { volunteer, progress: Progress::AedCollected } = ev.event.kind {
+                    if let EventKind::Progress {
+                        volunteer,
+                        progress: Progress::AedCollected,
+                    } = ev.event.kind
+                    {
                         let mut reg = a.aeds_mut();
                         if let Some(aed) = reg.claim_of(ev.incident, volunteer) {
                             reg.mark_collected(aed, ev.incident);
@@ -47,8 +51,13 @@ pub fn spawn(app: &Arc<App>) {
             // while a patient waits (cheap when they still cover the next two days).
             let t = std::time::Instant::now();
             a.aeds().warm(a.now());
-            tracing::debug!(ms = t.elapsed().as_millis() as u64, "AED opening hours warmed");
-            let overdue = a.aeds().overdue_returns(a.now(), Duration::hours(RETURN_TIMEOUT_HOURS));
+            tracing::debug!(
+                ms = t.elapsed().as_millis() as u64,
+                "AED opening hours warmed"
+            );
+            let overdue = a
+                .aeds()
+                .overdue_returns(a.now(), Duration::hours(RETURN_TIMEOUT_HOURS));
             for (aed, out) in overdue {
                 let region = a.aeds().get(aed).map(|x| x.region_id);
                 tracing::warn!(aed.id = %aed, incident.id = %out.incident, "AED not confirmed returned");

@@ -16,17 +16,31 @@ struct Assets;
 fn asset(path: &str) -> Option<Response> {
     let file = Assets::get(path)?;
     let mime = file.metadata.mimetype().to_string();
-    let cache = if path.ends_with(".html") || path.ends_with("sw.js") || path.ends_with(".webmanifest") {
-        "no-cache"
-    } else {
-        "public, max-age=3600"
-    };
-    Some(([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, cache.to_string())], file.data).into_response())
+    let cache =
+        if path.ends_with(".html") || path.ends_with("sw.js") || path.ends_with(".webmanifest") {
+            "no-cache"
+        } else {
+            "public, max-age=3600"
+        };
+    Some(
+        (
+            [
+                (header::CONTENT_TYPE, mime),
+                (header::CACHE_CONTROL, cache.to_string()),
+            ],
+            file.data,
+        )
+            .into_response(),
+    )
 }
 
 async fn serve(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
-    let path = if path.is_empty() || path.ends_with('/') { format!("{path}index.html") } else { path.to_string() };
+    let path = if path.is_empty() || path.ends_with('/') {
+        format!("{path}index.html")
+    } else {
+        path.to_string()
+    };
     if let Some(r) = asset(&path) {
         return r;
     }

@@ -62,7 +62,10 @@ pub fn spawn(app: &Arc<App>) {
 
 /// Puts a region's cursor at the current end of the event log (when its
 /// webhook is turned on: history is not replayed).
-pub async fn start_feed_at_head(app: &App, region: RegionId) -> Result<(), firstlink_store::StoreError> {
+pub async fn start_feed_at_head(
+    app: &App,
+    region: RegionId,
+) -> Result<(), firstlink_store::StoreError> {
     let head = app.store.event_log_head().await?;
     let prev = app.store.webhook_cursor(region).await?;
     let c = WebhookCursor {
@@ -124,7 +127,8 @@ async fn supervise(app: Arc<App>) {
 }
 
 fn hook_of(s: IntegrationSettings) -> Option<WebhookSettings> {
-    s.webhook.filter(|w| w.secret.as_deref().is_some_and(|s| !s.is_empty()))
+    s.webhook
+        .filter(|w| w.secret.as_deref().is_some_and(|s| !s.is_empty()))
 }
 
 /// Delivers one region's feed until its webhook is turned off.
@@ -203,7 +207,10 @@ async fn step(
     if batch.is_empty() {
         return Ok(Step::Idle);
     }
-    let slug = app.region(region).map(|r| r.region.slug).unwrap_or_default();
+    let slug = app
+        .region(region)
+        .map(|r| r.region.slug)
+        .unwrap_or_default();
     let mut moved = false;
     for ev in batch {
         let Some(body) = render(app, &slug, &ev, hook.format, incidents).await? else {
@@ -239,7 +246,8 @@ async fn step(
                     return Ok(Step::More);
                 }
                 let wait = backoff(hook, cursor.attempts);
-                cursor.next_attempt_at = Some(app.now() + chrono::Duration::from_std(wait).unwrap_or_default());
+                cursor.next_attempt_at =
+                    Some(app.now() + chrono::Duration::from_std(wait).unwrap_or_default());
                 tracing::warn!(region.id = %region, event = %key, attempts = cursor.attempts, error = %reason, "webhook delivery failed; will retry");
                 app.store.save_webhook_cursor(&cursor).await?;
                 return Ok(Step::Backoff(wait));
@@ -256,7 +264,10 @@ async fn step(
 /// `retry_initial_ms · 2^(attempts-1)`, at most `retry_max_ms`, with up to 10 % jitter.
 fn backoff(hook: &WebhookSettings, attempts: u32) -> Duration {
     let exp = attempts.saturating_sub(1).min(30);
-    let ms = hook.retry_initial_ms.saturating_mul(1u64 << exp).min(hook.retry_max_ms);
+    let ms = hook
+        .retry_initial_ms
+        .saturating_mul(1u64 << exp)
+        .min(hook.retry_max_ms);
     let jitter = rand::random::<u64>() % (ms / 10 + 1);
     Duration::from_millis(ms.saturating_sub(jitter))
 }
@@ -274,32 +285,51 @@ struct Failure {
 /// The `Firstlink-Signature` value for `body` at Unix time `t`.
 pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
     // HMAC takes keys of any length.
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!());
+    let mut m =
+        <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!());
     m.update(t.to_string().as_bytes());
     m.update(b".");
     m.update(body);
     format!("t={t},v1={}", hex::encode(m.finalize().into_bytes()))
 }
 
-async fn deliver(client: &reqwest::Client, url: &str, secret: &str, key: &str, body: &str) -> Result<(), Failure> {
+async fn deliver(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    key: &str,
+    body: &str,
+) -> Result<(), Failure> {
     let t = Utc::now().timestamp();
     let resp = client
         .post(url)
         .header("Content-Type", "application/json")
         .header("Idempotency-Key", key)
-        .header(firstlink_notify::SIGNATURE_HEADER, signature(secret, t, body.as_bytes()))
-        .header("User-Agent", concat!("firstlink/", env!("CARGO_PKG_VERSION")))
+        .header(
+            firstlink_notify::SIGNATURE_HEADER,
+            signature(secret, t, body.as_bytes()),
+        )
+        .header(
+            "User-Agent",
+            concat!("firstlink/", env!("CARGO_PKG_VERSION")),
+        )
         .body(body.to_string())
         .send()
         .await
-        .map_err(|e| Failure { reason: format!("request failed: {e}"), permanent: false })?;
+        .map_err(|e| Failure {
+            reason: format!("request failed: {e}"),
+            permanent: false,
+        })?;
     let status = resp.status();
     if status.is_success() {
         return Ok(());
     }
     let code = status.as_u16();
     let permanent = status.is_client_error() && !matches!(code, 408 | 409 | 425 | 429);
-    Err(Failure { reason: format!("receiver answered {status}"), permanent })
+    Err(Failure {
+        reason: format!("receiver answered {status}"),
+        permanent,
+    })
 }
 
 /// What the feed says about an event; `None` for events it leaves out
@@ -308,13 +338,27 @@ fn kind_of(e: &EventKind) -> Option<(&'static str, Value)> {
     Some(match e {
         EventKind::Created => ("mission.created", json!({})),
         EventKind::NotAlerted { reason } => ("mission.not_alerted", json!({ "reason": reason })),
-        EventKind::WaveSent { wave, alerted, radius_m } => {
-            ("volunteers.alerted", json!({ "wave": wave, "alerted": alerted, "radius_m": radius_m.round() }))
-        }
-        EventKind::Accepted { volunteer, role, aed, eta_s } => {
-            ("responder.accepted", json!({ "volunteer_id": volunteer, "role": role, "aed_id": aed, "eta_s": eta_s }))
-        }
-        EventKind::Progress { volunteer, progress } => {
+        EventKind::WaveSent {
+            wave,
+            alerted,
+            radius_m,
+        } => (
+            "volunteers.alerted",
+            json!({ "wave": wave, "alerted": alerted, "radius_m": radius_m.round() }),
+        ),
+        EventKind::Accepted {
+            volunteer,
+            role,
+            aed,
+            eta_s,
+        } => (
+            "responder.accepted",
+            json!({ "volunteer_id": volunteer, "role": role, "aed_id": aed, "eta_s": eta_s }),
+        ),
+        EventKind::Progress {
+            volunteer,
+            progress,
+        } => {
             let t = match progress {
                 Progress::EnRoute => "responder.en_route",
                 Progress::AedCollected => "responder.aed_collected",
@@ -324,7 +368,10 @@ fn kind_of(e: &EventKind) -> Option<(&'static str, Value)> {
             (t, json!({ "volunteer_id": volunteer }))
         }
         EventKind::Left { volunteer } => ("responder.left", json!({ "volunteer_id": volunteer })),
-        EventKind::Updated { location, ems_eta_seconds } => (
+        EventKind::Updated {
+            location,
+            ems_eta_seconds,
+        } => (
             "mission.updated",
             json!({ "location": location.map(|l| json!({ "lat": l.lat, "lon": l.lon })), "ems_eta_seconds": ems_eta_seconds }),
         ),
@@ -343,10 +390,17 @@ fn kind_of(e: &EventKind) -> Option<(&'static str, Value)> {
 async fn is_first(app: &App, ev: &LoggedEvent) -> Result<bool, firstlink_store::StoreError> {
     let same = |e: &Event| match (&e.kind, &ev.event.kind) {
         (EventKind::Accepted { .. }, EventKind::Accepted { .. }) => true,
-        (EventKind::Progress { progress: a, .. }, EventKind::Progress { progress: b, .. }) => a == b,
+        (EventKind::Progress { progress: a, .. }, EventKind::Progress { progress: b, .. }) => {
+            a == b
+        }
         _ => false,
     };
-    Ok(!app.store.events(ev.incident, 0).await?.iter().any(|(seq, e)| *seq < ev.seq && same(e)))
+    Ok(!app
+        .store
+        .events(ev.incident, 0)
+        .await?
+        .iter()
+        .any(|(seq, e)| *seq < ev.seq && same(e)))
 }
 
 /// The request body for an event, or `None` when the feed leaves it out.
@@ -357,14 +411,28 @@ async fn render(
     format: WebhookFormat,
     incidents: &mut HashMap<IncidentId, String>,
 ) -> Result<Option<String>, firstlink_store::StoreError> {
-    let Some((kind, mut data)) = kind_of(&ev.event.kind) else { return Ok(None) };
-    if matches!(ev.event.kind, EventKind::Accepted { .. } | EventKind::Progress { progress: Progress::OnScene | Progress::AedCollected, .. }) {
+    let Some((kind, mut data)) = kind_of(&ev.event.kind) else {
+        return Ok(None);
+    };
+    if matches!(
+        ev.event.kind,
+        EventKind::Accepted { .. }
+            | EventKind::Progress {
+                progress: Progress::OnScene | Progress::AedCollected,
+                ..
+            }
+    ) {
         data["first"] = json!(is_first(app, ev).await?);
     }
     let external_id = match incidents.get(&ev.incident) {
         Some(e) => e.clone(),
         None => {
-            let e = app.store.mission(ev.incident).await?.map(|m| m.mission.incident.external_id).unwrap_or_default();
+            let e = app
+                .store
+                .mission(ev.incident)
+                .await?
+                .map(|m| m.mission.incident.external_id)
+                .unwrap_or_default();
             incidents.insert(ev.incident, e.clone());
             e
         }
@@ -391,7 +459,10 @@ fn describe(kind: &str, data: &Value) -> String {
     let first = data.get("first").and_then(Value::as_bool) == Some(true);
     match kind {
         "mission.created" => "firstlink: incident received".into(),
-        "mission.not_alerted" => format!("firstlink: no volunteers alerted ({})", data["reason"].as_str().unwrap_or("")),
+        "mission.not_alerted" => format!(
+            "firstlink: no volunteers alerted ({})",
+            data["reason"].as_str().unwrap_or("")
+        ),
         "volunteers.alerted" => format!(
             "firstlink: {} volunteer(s) alerted within {} m (wave {})",
             data["alerted"], data["radius_m"], data["wave"]
@@ -404,7 +475,11 @@ fn describe(kind: &str, data: &Value) -> String {
         ),
         "responder.aed_collected" => "firstlink: AED collected by a volunteer".into(),
         "responder.on_scene" => {
-            if first { "firstlink: first volunteer on scene".into() } else { "firstlink: another volunteer on scene".into() }
+            if first {
+                "firstlink: first volunteer on scene".into()
+            } else {
+                "firstlink: another volunteer on scene".into()
+            }
         }
         "responder.en_route" => "firstlink: volunteer en route".into(),
         "responder.handed_over" => "firstlink: volunteer handed over to EMS".into(),
@@ -456,8 +531,17 @@ mod tests {
     fn signatures_verify_with_the_notify_scheme() {
         let body = br#"{"a":1}"#;
         let h = signature("s3cret", 1_700_000_000, body);
-        assert_eq!(h, "t=1700000000,v1=1698a50bc74d1ff1db85c4e0a5297c2ad9fdba245d5737cdb789e4cc6e098940");
-        assert!(firstlink_notify::verify_webhook_signature("s3cret", &h, body, 1_700_000_010, Duration::from_secs(300)));
+        assert_eq!(
+            h,
+            "t=1700000000,v1=1698a50bc74d1ff1db85c4e0a5297c2ad9fdba245d5737cdb789e4cc6e098940"
+        );
+        assert!(firstlink_notify::verify_webhook_signature(
+            "s3cret",
+            &h,
+            body,
+            1_700_000_010,
+            Duration::from_secs(300)
+        ));
     }
 
     #[test]
@@ -485,13 +569,32 @@ mod tests {
             region_id: RegionId::new(),
             incident: IncidentId::new(),
             seq: 3,
-            event: Event { at: Utc::now(), kind: EventKind::Ended { reason: Some("EMS on scene".into()) } },
+            event: Event {
+                at: Utc::now(),
+                kind: EventKind::Ended {
+                    reason: Some("EMS on scene".into()),
+                },
+            },
         };
         let (kind, data) = kind_of(&ev.event.kind).unwrap();
-        let doc = eido_update("k", kind, &data, &ev, "eido|urn:emergency:uid:incidentid:1:x");
+        let doc = eido_update(
+            "k",
+            kind,
+            &data,
+            &ev,
+            "eido|urn:emergency:uid:incidentid:1:x",
+        );
         assert_eq!(doc["$id"], "urn:emergency:uid:incidentid:1:x");
         // The parser's schema checks pass; it stops only at the (absent) incident type.
-        let r = firstlink_cad::parse_eido(doc.to_string().as_bytes(), &firstlink_cad::EidoMapping::default());
-        assert_eq!(r, Err(firstlink_cad::EidoError::NotCardiacArrest { incident_type: None }));
+        let r = firstlink_cad::parse_eido(
+            doc.to_string().as_bytes(),
+            &firstlink_cad::EidoMapping::default(),
+        );
+        assert_eq!(
+            r,
+            Err(firstlink_cad::EidoError::NotCardiacArrest {
+                incident_type: None
+            })
+        );
     }
 }

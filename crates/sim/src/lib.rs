@@ -94,7 +94,11 @@ pub fn run(scenario: Scenario, threads: usize, verbose: bool) -> anyhow::Result<
     let t0 = Instant::now();
     let world = World::build(&scenario, verbose)?;
     let world_s = t0.elapsed().as_secs_f64();
-    let policies: Vec<_> = scenario.policies.iter().map(|p| p.policy()).collect::<anyhow::Result<_>>()?;
+    let policies: Vec<_> = scenario
+        .policies
+        .iter()
+        .map(|p| p.policy())
+        .collect::<anyhow::Result<_>>()?;
     let names: Vec<String> = scenario.policies.iter().map(|p| p.label()).collect();
     let runs = scenario.runs as usize;
     let t1 = Instant::now();
@@ -128,9 +132,15 @@ pub fn run(scenario: Scenario, threads: usize, verbose: bool) -> anyhow::Result<
                         Ok((out, log, searches, input.volunteers.len()))
                     })();
                     if verbose {
-                        eprintln!("run {}/{runs} done ({:.1} s)", r + 1, t1.elapsed().as_secs_f64());
+                        eprintln!(
+                            "run {}/{runs} done ({:.1} s)",
+                            r + 1,
+                            t1.elapsed().as_secs_f64()
+                        );
                     }
-                    done.lock().unwrap_or_else(|e| e.into_inner()).push((r, one));
+                    done.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((r, one));
                 }
             });
         }
@@ -156,7 +166,11 @@ pub fn run(scenario: Scenario, threads: usize, verbose: bool) -> anyhow::Result<
         searches += s;
         volunteers = v;
     }
-    let aeds_always_open = world.aeds.iter().filter(|a| world.schedules[a.hours].always).count();
+    let aeds_always_open = world
+        .aeds
+        .iter()
+        .filter(|a| world.schedules[a.hours].always)
+        .count();
     Ok(Outcome {
         policies: names,
         results,
@@ -194,7 +208,8 @@ pub fn default_scenario() -> Option<PathBuf> {
 pub fn run_cli(args: SimArgs) -> anyhow::Result<()> {
     let path = match &args.scenario {
         Some(p) => p.clone(),
-        None => default_scenario().context("no --scenario given and no scenarios/copenhagen.toml found")?,
+        None => default_scenario()
+            .context("no --scenario given and no scenarios/copenhagen.toml found")?,
     };
     let mut scenario = Scenario::load(&path)?;
     if let Some(r) = args.runs {
@@ -204,10 +219,18 @@ pub fn run_cli(args: SimArgs) -> anyhow::Result<()> {
         scenario.seed = s;
     }
     scenario.validate()?;
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("simulation-report"));
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("simulation-report"));
     let outcome = run(scenario, threads, !args.quiet)?;
-    let command = args.command.clone().unwrap_or_else(|| format!("firstlink simulate --scenario {}", path.display()));
+    let command = args
+        .command
+        .clone()
+        .unwrap_or_else(|| format!("firstlink simulate --scenario {}", path.display()));
     let files = report::write(&outcome, &out_dir, &command, Path::new(&path), true)?;
     println!("{}", report::summary(&outcome));
     for f in files {

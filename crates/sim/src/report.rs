@@ -12,15 +12,28 @@ use crate::sim::IncidentResult;
 use crate::stats::{self, Ci, METRICS, RunStats, Unit};
 use crate::world::from_ms;
 
-const COLOURS: [&str; 8] = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+const COLOURS: [&str; 8] = [
+    "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+];
 
 /// Per-run statistics: `[policy][run]`.
 pub fn per_run(o: &Outcome) -> Vec<Vec<RunStats>> {
-    o.results.iter().map(|runs| runs.iter().map(|r| stats::run_stats(r, o.volunteers, o.months())).collect()).collect()
+    o.results
+        .iter()
+        .map(|runs| {
+            runs.iter()
+                .map(|r| stats::run_stats(r, o.volunteers, o.months()))
+                .collect()
+        })
+        .collect()
 }
 
 fn fmt_ci(c: &Ci, u: Unit) -> String {
-    if c.lo.is_nan() { u.fmt(c.mean) } else { format!("{} ({}–{})", u.fmt(c.mean), u.fmt(c.lo), u.fmt(c.hi)) }
+    if c.lo.is_nan() {
+        u.fmt(c.mean)
+    } else {
+        format!("{} ({}–{})", u.fmt(c.mean), u.fmt(c.lo), u.fmt(c.hi))
+    }
 }
 
 fn policy_index(o: &Outcome, name: &str) -> Option<usize> {
@@ -45,9 +58,16 @@ pub fn goal_check(o: &Outcome) -> Option<GoalCheck> {
     let challenger = g.challenger.clone().unwrap_or_else(|| "firstlink".into());
     let (b, c) = (policy_index(o, &baseline)?, policy_index(o, &challenger)?);
     let pr = per_run(o);
-    let red: Vec<f64> = pr[b].iter().zip(&pr[c]).map(|(x, y)| 1.0 - y.median_aed_s / x.median_aed_s).collect();
-    let dif: Vec<f64> =
-        pr[b].iter().zip(&pr[c]).map(|(x, y)| y.alerts_per_incident - x.alerts_per_incident).collect();
+    let red: Vec<f64> = pr[b]
+        .iter()
+        .zip(&pr[c])
+        .map(|(x, y)| 1.0 - y.median_aed_s / x.median_aed_s)
+        .collect();
+    let dif: Vec<f64> = pr[b]
+        .iter()
+        .zip(&pr[c])
+        .map(|(x, y)| y.alerts_per_incident - x.alerts_per_incident)
+        .collect();
     // Among incidents where a volunteer brought an AED under both policies.
     let mut vol = Vec::new();
     for (rb, rc) in o.results[b].iter().zip(&o.results[c]) {
@@ -79,8 +99,19 @@ fn goal_text(g: &GoalCheck) -> String {
     } else {
         format!(
             "**not met**: {}{}",
-            if point_time { "" } else { "the median time to AED is not 25 % shorter" },
-            if point_alerts { String::new() } else { format!("{}more alerts per incident", if point_time { "" } else { "; " }) }
+            if point_time {
+                ""
+            } else {
+                "the median time to AED is not 25 % shorter"
+            },
+            if point_alerts {
+                String::new()
+            } else {
+                format!(
+                    "{}more alerts per incident",
+                    if point_time { "" } else { "; " }
+                )
+            }
         )
     };
     format!(
@@ -110,8 +141,19 @@ fn goal_text(g: &GoalCheck) -> String {
 pub fn summary(o: &Outcome) -> String {
     let pr = per_run(o);
     let mut s = String::new();
-    let _ = writeln!(s, "{} — {} runs × {} policies, {} incidents simulated", o.scenario.name, o.scenario.runs, o.policies.len(), o.incidents_simulated());
-    let _ = writeln!(s, "{:<16} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8}", "policy", "CPR", "AED", "shock", "AED<EMS", "alerts", "stooddn");
+    let _ = writeln!(
+        s,
+        "{} — {} runs × {} policies, {} incidents simulated",
+        o.scenario.name,
+        o.scenario.runs,
+        o.policies.len(),
+        o.incidents_simulated()
+    );
+    let _ = writeln!(
+        s,
+        "{:<16} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8}",
+        "policy", "CPR", "AED", "shock", "AED<EMS", "alerts", "stooddn"
+    );
     for (p, name) in o.policies.iter().enumerate() {
         let c = |f: fn(&RunStats) -> f64| stats::ci(&pr[p].iter().map(f).collect::<Vec<_>>()).mean;
         let _ = writeln!(
@@ -146,7 +188,11 @@ pub fn markdown(o: &Outcome, command: &str, scenario_path: &Path, timing: bool) 
     let s = &o.scenario;
     let pr = per_run(o);
     let mut m = String::new();
-    let n_inc: Vec<usize> = o.results.first().map(|r| r.iter().map(Vec::len).collect()).unwrap_or_default();
+    let n_inc: Vec<usize> = o
+        .results
+        .first()
+        .map(|r| r.iter().map(Vec::len).collect())
+        .unwrap_or_default();
     let mean_inc = n_inc.iter().sum::<usize>() as f64 / n_inc.len().max(1) as f64;
     let _ = writeln!(m, "# Simulation report: {}\n", s.name);
     let _ = writeln!(m, "Produced by:\n\n```sh\n{command}\n```\n");
@@ -154,7 +200,10 @@ pub fn markdown(o: &Outcome, command: &str, scenario_path: &Path, timing: bool) 
         m,
         "Scenario `{}`, seed {}, {} runs of {} days each (from {} {}), {:.1} incidents per run on average; \
          {} volunteers; {} AEDs ({} open 24/7; opening hours remove {:.1} % of AED-hours); {}.\n",
-        scenario_path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        scenario_path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         s.seed,
         s.runs,
         s.days,
@@ -197,11 +246,21 @@ pub fn markdown(o: &Outcome, command: &str, scenario_path: &Path, timing: bool) 
     }
     let _ = writeln!(m);
     // Pooled quantiles.
-    let _ = writeln!(m, "Pooled over all runs, call → AED at patient (any source), quartiles:\n");
-    let _ = writeln!(m, "| policy | 25 % | median | 75 % | 90 % | volunteer AED arrivals, median |\n|---|---|---|---|---|---|");
+    let _ = writeln!(
+        m,
+        "Pooled over all runs, call → AED at patient (any source), quartiles:\n"
+    );
+    let _ = writeln!(
+        m,
+        "| policy | 25 % | median | 75 % | 90 % | volunteer AED arrivals, median |\n|---|---|---|---|---|---|"
+    );
     for (p, name) in o.policies.iter().enumerate() {
         let mut v: Vec<f64> = o.results[p].iter().flatten().map(|r| r.aed_s).collect();
-        let mut va: Vec<f64> = o.results[p].iter().flatten().filter_map(|r| r.first_aed_volunteer_s).collect();
+        let mut va: Vec<f64> = o.results[p]
+            .iter()
+            .flatten()
+            .filter_map(|r| r.first_aed_volunteer_s)
+            .collect();
         let _ = writeln!(
             m,
             "| `{name}` | {} | {} | {} | {} | {} (n = {}) |",
@@ -209,7 +268,11 @@ pub fn markdown(o: &Outcome, command: &str, scenario_path: &Path, timing: bool) 
             Unit::Seconds.fmt(stats::quantile(&mut v, 0.5)),
             Unit::Seconds.fmt(stats::quantile(&mut v, 0.75)),
             Unit::Seconds.fmt(stats::quantile(&mut v, 0.9)),
-            if va.is_empty() { "–".into() } else { Unit::Seconds.fmt(stats::median(&mut va)) },
+            if va.is_empty() {
+                "–".into()
+            } else {
+                Unit::Seconds.fmt(stats::median(&mut va))
+            },
             va.len()
         );
     }
@@ -224,29 +287,55 @@ pub fn markdown(o: &Outcome, command: &str, scenario_path: &Path, timing: bool) 
         "Mean acceptors per incident by time of day (day 07–17, evening 17–23, night 23–07; Denmark 2017–2022: 3.7 / 4.8 / 1.8), \
          and share of incidents with a volunteer at the patient before the ambulance crew (Copenhagen, 1.8 km: 42 %):\n"
     );
-    let _ = writeln!(m, "| policy | day | evening | night | volunteer before ambulance |\n|---|---|---|---|---|");
+    let _ = writeln!(
+        m,
+        "| policy | day | evening | night | volunteer before ambulance |\n|---|---|---|---|---|"
+    );
     for (p, name) in o.policies.iter().enumerate() {
         let all: Vec<&IncidentResult> = o.results[p].iter().flatten().collect();
         let period = |lo: u32, hi: u32| {
             let v: Vec<f64> = all
                 .iter()
-                .filter(|r| if lo < hi { (lo..hi).contains(&r.local_hour) } else { r.local_hour >= lo || r.local_hour < hi })
+                .filter(|r| {
+                    if lo < hi {
+                        (lo..hi).contains(&r.local_hour)
+                    } else {
+                        r.local_hour >= lo || r.local_hour < hi
+                    }
+                })
                 .map(|r| f64::from(r.accepted))
                 .collect();
-            if v.is_empty() { "–".into() } else { format!("{:.2}", v.iter().sum::<f64>() / v.len() as f64) }
+            if v.is_empty() {
+                "–".into()
+            } else {
+                format!("{:.2}", v.iter().sum::<f64>() / v.len() as f64)
+            }
         };
-        let before = all.iter().filter(|r| r.cpr_before_ems).count() as f64 / all.len().max(1) as f64;
-        let _ = writeln!(m, "| `{name}` | {} | {} | {} | {} |", period(7, 17), period(17, 23), period(23, 7), Unit::Share.fmt(before));
+        let before =
+            all.iter().filter(|r| r.cpr_before_ems).count() as f64 / all.len().max(1) as f64;
+        let _ = writeln!(
+            m,
+            "| `{name}` | {} | {} | {} | {} |",
+            period(7, 17),
+            period(17, 23),
+            period(23, 7),
+            Unit::Share.fmt(before)
+        );
     }
     let _ = writeln!(m);
-    let _ = writeln!(m, "## Plots\n\n![Cumulative distribution of call → AED at patient](time_to_aed_cdf.svg)\n");
+    let _ = writeln!(
+        m,
+        "## Plots\n\n![Cumulative distribution of call → AED at patient](time_to_aed_cdf.svg)\n"
+    );
     let _ = writeln!(m, "![Where volunteers and AEDs are missing](map.svg)\n");
     let _ = writeln!(
         m,
         "Left: available volunteers per km² (run 1, mean over the day) with the AEDs (green: open 24/7, orange: limited hours). \
          Right: share of incidents in each cell where no volunteer brought an AED before the ambulance, under `{}` \
          (all runs; grey: no incident). Map data © OpenStreetMap contributors (ODbL).\n",
-        goal_check(o).map(|g| g.challenger).unwrap_or_else(|| o.policies[0].clone())
+        goal_check(o)
+            .map(|g| g.challenger)
+            .unwrap_or_else(|| o.policies[0].clone())
     );
     let _ = writeln!(m, "## Policies\n");
     for (spec, name) in s.policies.iter().zip(&o.policies) {
@@ -280,7 +369,11 @@ pub fn markdown(o: &Outcome, command: &str, scenario_path: &Path, timing: bool) 
         if o.engine_errors.is_empty() {
             "none".to_string()
         } else {
-            o.engine_errors.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+            o.engine_errors
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     );
     if timing {
@@ -349,16 +442,34 @@ pub fn cdf_svg(o: &Outcome) -> String {
     );
     for k in 0..=15 {
         let sx = x(f64::from(k) * 60.0);
-        let _ = writeln!(s, "<line x1=\"{sx:.1}\" y1=\"{t}\" x2=\"{sx:.1}\" y2=\"{:.1}\" stroke=\"#eee\"/>", t + ph);
+        let _ = writeln!(
+            s,
+            "<line x1=\"{sx:.1}\" y1=\"{t}\" x2=\"{sx:.1}\" y2=\"{:.1}\" stroke=\"#eee\"/>",
+            t + ph
+        );
         if k % 3 == 0 {
-            let _ = writeln!(s, "<text x=\"{sx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{k}</text>", t + ph + 16.0);
+            let _ = writeln!(
+                s,
+                "<text x=\"{sx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{k}</text>",
+                t + ph + 16.0
+            );
         }
     }
     for k in 0..=10 {
         let sy = y(f64::from(k) / 10.0);
-        let _ = writeln!(s, "<line x1=\"{l}\" y1=\"{sy:.1}\" x2=\"{:.1}\" y2=\"{sy:.1}\" stroke=\"#eee\"/>", l + pw);
+        let _ = writeln!(
+            s,
+            "<line x1=\"{l}\" y1=\"{sy:.1}\" x2=\"{:.1}\" y2=\"{sy:.1}\" stroke=\"#eee\"/>",
+            l + pw
+        );
         if k % 2 == 0 {
-            let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}%</text>", l - 6.0, sy + 4.0, k * 10);
+            let _ = writeln!(
+                s,
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}%</text>",
+                l - 6.0,
+                sy + 4.0,
+                k * 10
+            );
         }
     }
     let _ = writeln!(
@@ -382,11 +493,21 @@ pub fn cdf_svg(o: &Outcome) -> String {
                 continue;
             }
             let pr = (i + 1) as f64 / n;
-            let _ = write!(d, " L{:.1},{:.1} L{:.1},{:.1}", x(*val), y(last_p), x(*val), y(pr));
+            let _ = write!(
+                d,
+                " L{:.1},{:.1} L{:.1},{:.1}",
+                x(*val),
+                y(last_p),
+                x(*val),
+                y(pr)
+            );
             last_p = pr;
         }
         let _ = write!(d, " L{:.1},{:.1}", x(xmax), y(last_p));
-        let _ = writeln!(s, "<path d=\"{d}\" fill=\"none\" stroke=\"{col}\" stroke-width=\"2\"/>");
+        let _ = writeln!(
+            s,
+            "<path d=\"{d}\" fill=\"none\" stroke=\"{col}\" stroke-width=\"2\"/>"
+        );
         let ly = t + 20.0 + p as f64 * 20.0;
         let _ = writeln!(
             s,
@@ -403,7 +524,9 @@ pub fn cdf_svg(o: &Outcome) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Two panels over the area grid: available volunteers and AEDs; share of
@@ -415,14 +538,19 @@ pub fn map_svg(o: &Outcome, challenger: usize) -> String {
     let w_m = (bb[2] - bb[0]) * 111_195.0 * mid_lat.cos();
     let h_m = (bb[3] - bb[1]) * 111_195.0;
     let panel = 340.0;
-    let (pw, ph) = if w_m >= h_m { (panel, panel * h_m / w_m) } else { (panel * w_m / h_m, panel) };
+    let (pw, ph) = if w_m >= h_m {
+        (panel, panel * h_m / w_m)
+    } else {
+        (panel * w_m / h_m, panel)
+    };
     let gap = 40.0;
     let (w, h) = (2.0 * pw + gap + 40.0, ph + 90.0);
     let cell_km2 = (w_m / n as f64) * (h_m / n as f64) / 1e6;
     let cell = |lat: f64, lon: f64| -> Option<(usize, usize)> {
         let i = ((lon - bb[0]) / (bb[2] - bb[0]) * n as f64).floor();
         let j = ((bb[3] - lat) / (bb[3] - bb[1]) * n as f64).floor();
-        (i >= 0.0 && j >= 0.0 && (i as usize) < n && (j as usize) < n).then_some((i as usize, j as usize))
+        (i >= 0.0 && j >= 0.0 && (i as usize) < n && (j as usize) < n)
+            .then_some((i as usize, j as usize))
     };
     let px = |x0: f64, lon: f64| x0 + (lon - bb[0]) / (bb[2] - bb[0]) * pw;
     let py = |lat: f64| 30.0 + (bb[3] - lat) / (bb[3] - bb[1]) * ph;
@@ -470,7 +598,11 @@ pub fn map_svg(o: &Outcome, challenger: usize) -> String {
                 "#dddddd".to_string()
             } else {
                 let f = f64::from(k) / f64::from(tot);
-                format!("rgb(255,{},{})", (255.0 - 215.0 * f) as u8, (255.0 - 215.0 * f) as u8)
+                format!(
+                    "rgb(255,{},{})",
+                    (255.0 - 215.0 * f) as u8,
+                    (255.0 - 215.0 * f) as u8
+                )
             };
             let _ = writeln!(
                 s,
@@ -483,7 +615,11 @@ pub fn map_svg(o: &Outcome, challenger: usize) -> String {
         }
     }
     for a in &o.world.aeds {
-        let col = if o.world.schedules[a.hours].always { "#1a9641" } else { "#fdae61" };
+        let col = if o.world.schedules[a.hours].always {
+            "#1a9641"
+        } else {
+            "#fdae61"
+        };
         let _ = writeln!(
             s,
             "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"1.6\" fill=\"{col}\"/>",
@@ -507,9 +643,17 @@ pub fn map_svg(o: &Outcome, challenger: usize) -> String {
 }
 
 /// Writes `report.md`, `time_to_aed_cdf.svg`, `map.svg` and `incidents.csv`.
-pub fn write(o: &Outcome, dir: &Path, command: &str, scenario_path: &Path, timing: bool) -> anyhow::Result<Vec<PathBuf>> {
+pub fn write(
+    o: &Outcome,
+    dir: &Path,
+    command: &str,
+    scenario_path: &Path,
+    timing: bool,
+) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let challenger = goal_check(o).and_then(|g| policy_index(o, &g.challenger)).unwrap_or(0);
+    let challenger = goal_check(o)
+        .and_then(|g| policy_index(o, &g.challenger))
+        .unwrap_or(0);
     let files = [
         ("report.md", markdown(o, command, scenario_path, timing)),
         ("time_to_aed_cdf.svg", cdf_svg(o)),

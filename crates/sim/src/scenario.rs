@@ -87,7 +87,13 @@ pub struct LogNormal {
 
 impl LogNormal {
     pub const fn constant(v: f64) -> Self {
-        Self { median: v, q1: v, q3: v, min: v, max: v }
+        Self {
+            median: v,
+            q1: v,
+            q3: v,
+            min: v,
+            max: v,
+        }
     }
     pub fn sigma(&self) -> f64 {
         if self.q3 <= self.q1 || self.q1 <= 0.0 {
@@ -102,7 +108,9 @@ impl LogNormal {
             && self.q1 <= self.median
             && self.median <= self.q3
             && self.min <= self.max
-            && [self.median, self.q1, self.q3, self.min, self.max].iter().all(|v| v.is_finite());
+            && [self.median, self.q1, self.q3, self.min, self.max]
+                .iter()
+                .all(|v| v.is_finite());
         if !ok {
             bail!("{what}: need 0 < q1 <= median <= q3 and min <= max");
         }
@@ -156,13 +164,22 @@ pub struct Aeds {
 }
 
 fn default_hours() -> Vec<HoursShare> {
-    vec![HoursShare { share: 1.0, opening_hours: "24/7".into() }]
+    vec![HoursShare {
+        share: 1.0,
+        opening_hours: "24/7".into(),
+    }]
 }
 fn default_country() -> String {
     "DK".into()
 }
 fn default_pickup() -> LogNormal {
-    LogNormal { median: 40.0, q1: 30.0, q3: 60.0, min: 15.0, max: 240.0 }
+    LogNormal {
+        median: 40.0,
+        q1: 30.0,
+        q3: 60.0,
+        min: 15.0,
+        max: 240.0,
+    }
 }
 
 impl Default for Aeds {
@@ -229,10 +246,22 @@ impl Default for Response {
         Self {
             accept_by_hour: vec![0.35; 24],
             decline: 0.25,
-            answer_delay_s: LogNormal { median: 40.0, q1: 20.0, q3: 80.0, min: 3.0, max: 600.0 },
+            answer_delay_s: LogNormal {
+                median: 40.0,
+                q1: 20.0,
+                q3: 80.0,
+                min: 3.0,
+                max: 600.0,
+            },
             no_show: 0.1,
             no_show_withdraws: 0.5,
-            withdraw_after_s: LogNormal { median: 120.0, q1: 60.0, q3: 240.0, min: 10.0, max: 900.0 },
+            withdraw_after_s: LogNormal {
+                median: 120.0,
+                q1: 60.0,
+                q3: 240.0,
+                min: 10.0,
+                max: 900.0,
+            },
         }
     }
 }
@@ -287,7 +316,13 @@ pub struct Ambulance {
 impl Default for Ambulance {
     fn default() -> Self {
         Self {
-            response_s: LogNormal { median: 480.0, q1: 360.0, q3: 600.0, min: 120.0, max: 3600.0 },
+            response_s: LogNormal {
+                median: 480.0,
+                q1: 360.0,
+                q3: 600.0,
+                min: 120.0,
+                max: 3600.0,
+            },
             eta_error_sigma: 0.2,
             eta_reported: true,
         }
@@ -309,7 +344,12 @@ pub struct Outcome {
 
 impl Default for Outcome {
     fn default() -> Self {
-        Self { ems_to_patient_s: 60.0, aed_attach_s: 60.0, ems_attach_s: 45.0, handover_s: 300 }
+        Self {
+            ems_to_patient_s: 60.0,
+            aed_attach_s: 60.0,
+            ems_attach_s: 45.0,
+            handover_s: 300,
+        }
     }
 }
 
@@ -331,8 +371,13 @@ impl PolicySpec {
     }
 
     pub fn policy(&self) -> anyhow::Result<DispatchPolicy> {
-        let base = DispatchPolicy::preset(&self.preset)
-            .with_context(|| format!("unknown policy preset {:?} (have {:?})", self.preset, DispatchPolicy::PRESETS))?;
+        let base = DispatchPolicy::preset(&self.preset).with_context(|| {
+            format!(
+                "unknown policy preset {:?} (have {:?})",
+                self.preset,
+                DispatchPolicy::PRESETS
+            )
+        })?;
         let p = match &self.set {
             None => base,
             Some(over) => {
@@ -340,10 +385,12 @@ impl PolicySpec {
                 for (k, val) in over {
                     v.insert(k.clone(), val.clone());
                 }
-                v.try_into().with_context(|| format!("policy {:?}: bad override", self.label()))?
+                v.try_into()
+                    .with_context(|| format!("policy {:?}: bad override", self.label()))?
             }
         };
-        p.validate().map_err(|e| anyhow::anyhow!("policy {:?}: {e}", self.label()))?;
+        p.validate()
+            .map_err(|e| anyhow::anyhow!("policy {:?}: {e}", self.label()))?;
         Ok(p)
     }
 }
@@ -359,7 +406,8 @@ pub struct Goal {
 
 impl Scenario {
     pub fn load(path: &Path) -> anyhow::Result<Scenario> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let mut s = Self::parse(&text).with_context(|| format!("scenario {}", path.display()))?;
         s.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(s)
@@ -373,11 +421,17 @@ impl Scenario {
 
     pub fn resolve(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
-        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
     }
 
     pub fn tz(&self) -> anyhow::Result<chrono_tz::Tz> {
-        self.timezone.parse().map_err(|_| anyhow::anyhow!("unknown time zone {:?}", self.timezone))
+        self.timezone
+            .parse()
+            .map_err(|_| anyhow::anyhow!("unknown time zone {:?}", self.timezone))
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -391,15 +445,27 @@ impl Scenario {
         self.tz()?;
         chrono::NaiveDateTime::parse_from_str(&self.start, "%Y-%m-%dT%H:%M:%S")
             .with_context(|| format!("start {:?}: want YYYY-MM-DDTHH:MM:SS", self.start))?;
-        if self.volunteers.available_by_hour.len() != 24 || !self.volunteers.available_by_hour.iter().all(|&v| prob(v)) {
+        if self.volunteers.available_by_hour.len() != 24
+            || !self.volunteers.available_by_hour.iter().all(|&v| prob(v))
+        {
             bail!("volunteers.available_by_hour needs 24 probabilities");
         }
         if self.response.accept_by_hour.len() != 24
-            || !self.response.accept_by_hour.iter().all(|&v| prob(v) && v + self.response.decline <= 1.0)
+            || !self
+                .response
+                .accept_by_hour
+                .iter()
+                .all(|&v| prob(v) && v + self.response.decline <= 1.0)
         {
             bail!("response.accept_by_hour needs 24 probabilities, each plus `decline` at most 1");
         }
-        if self.incidents.by_hour.len() != 24 || self.incidents.by_hour.iter().any(|&v| v < 0.0 || !v.is_finite()) {
+        if self.incidents.by_hour.len() != 24
+            || self
+                .incidents
+                .by_hour
+                .iter()
+                .any(|&v| v < 0.0 || !v.is_finite())
+        {
             bail!("incidents.by_hour needs 24 non-negative weights");
         }
         if self.incidents.by_hour.iter().sum::<f64>() <= 0.0 && self.incidents.per_year > 0.0 {
@@ -409,7 +475,10 @@ impl Scenario {
             (self.volunteers.homes_share, "volunteers.homes_share"),
             (self.response.decline, "response.decline"),
             (self.response.no_show, "response.no_show"),
-            (self.response.no_show_withdraws, "response.no_show_withdraws"),
+            (
+                self.response.no_show_withdraws,
+                "response.no_show_withdraws",
+            ),
             (self.incidents.home_share, "incidents.home_share"),
         ] {
             if !prob(v) {
@@ -423,8 +492,12 @@ impl Scenario {
         if self.volunteers.speed_mps.min <= 0.0 {
             bail!("volunteers.speed_mps.min must be positive");
         }
-        self.response.answer_delay_s.check("response.answer_delay_s")?;
-        self.response.withdraw_after_s.check("response.withdraw_after_s")?;
+        self.response
+            .answer_delay_s
+            .check("response.answer_delay_s")?;
+        self.response
+            .withdraw_after_s
+            .check("response.withdraw_after_s")?;
         self.ambulance.response_s.check("ambulance.response_s")?;
         self.aeds.pickup_s.check("aeds.pickup_s")?;
         if self.policies.is_empty() {
@@ -438,7 +511,10 @@ impl Scenario {
             }
             names.push(p.label());
         }
-        for g in [&self.goal.baseline, &self.goal.challenger].into_iter().flatten() {
+        for g in [&self.goal.baseline, &self.goal.challenger]
+            .into_iter()
+            .flatten()
+        {
             if !names.contains(g) {
                 bail!("goal names policy {g:?}, which is not in `policies`");
             }

@@ -11,8 +11,8 @@ use firstlink_domain::ids::VolunteerId;
 use firstlink_domain::incident::{LocationType, NewIncident};
 use firstlink_domain::index::{Candidate, CandidateFilter, VolunteerFlags, VolunteerIndex};
 use firstlink_domain::mission::{
-    AcceptReply, AlertState, CandidateSource, Effect, Input, Mission, MissionCtx, MissionError, Note, Progress, Role,
-    Status,
+    AcceptReply, AlertState, CandidateSource, Effect, Input, Mission, MissionCtx, MissionError,
+    Note, Progress, Role, Status,
 };
 use firstlink_domain::policy::DispatchPolicy;
 use rand::{Rng, SeedableRng};
@@ -46,7 +46,9 @@ pub fn draw<R: Rng>(d: &LogNormal, rng: &mut R) -> f64 {
 }
 
 pub fn volunteer_id(i: usize) -> VolunteerId {
-    VolunteerId(uuid::Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0000 | (i as u128 + 1)))
+    VolunteerId(uuid::Uuid::from_u128(
+        0x0000_0000_0000_4000_8000_0000_0000_0000 | (i as u128 + 1),
+    ))
 }
 
 fn volunteer_idx(v: VolunteerId) -> usize {
@@ -91,13 +93,21 @@ impl RunInput {
                 Some(v) => v,
                 None => draw(&s.volunteers.speed_mps, &mut rng),
             };
-            volunteers.push(SimVolunteer { position, speed_mps, homes: true });
+            volunteers.push(SimVolunteer {
+                position,
+                speed_mps,
+                homes: true,
+            });
         }
         for _ in 0..s.volunteers.count {
             let position = w.places[rng.gen_range(0..w.places.len())];
             let speed_mps = draw(&s.volunteers.speed_mps, &mut rng);
             let homes = rng.r#gen::<f64>() < s.volunteers.homes_share;
-            volunteers.push(SimVolunteer { position, speed_mps, homes });
+            volunteers.push(SimVolunteer {
+                position,
+                speed_mps,
+                homes,
+            });
         }
         let mut incidents = Vec::new();
         let start = ms(w.start);
@@ -106,7 +116,10 @@ impl RunInput {
                 Some(a) => f64::from(a),
                 None => draw(&s.ambulance.response_s, &mut rng),
             };
-            let eta_reported_s = s.ambulance.eta_reported.then_some(ambulance_s.round() as u32);
+            let eta_reported_s = s
+                .ambulance
+                .eta_reported
+                .then_some(ambulance_s.round() as u32);
             incidents.push(SimIncident {
                 at: start + i64::from(f.at_s) * 1000,
                 position: LatLon::new(f.lat, f.lon)?,
@@ -139,12 +152,26 @@ impl RunInput {
                 if !keep {
                     continue;
                 }
-                let eta_reported_s = s.ambulance.eta_reported.then(|| (ambulance_s * noise).round().max(0.0) as u32);
-                incidents.push(SimIncident { at, position, public, ambulance_s, eta_reported_s });
+                let eta_reported_s = s
+                    .ambulance
+                    .eta_reported
+                    .then(|| (ambulance_s * noise).round().max(0.0) as u32);
+                incidents.push(SimIncident {
+                    at,
+                    position,
+                    public,
+                    ambulance_s,
+                    eta_reported_s,
+                });
             }
         }
         incidents.sort_by_key(|i| i.at);
-        Ok(RunInput { run, salt, volunteers, incidents })
+        Ok(RunInput {
+            run,
+            salt,
+            volunteers,
+            incidents,
+        })
     }
 }
 
@@ -209,7 +236,8 @@ impl CandidateSource for Available<'_> {
         filter: &CandidateFilter,
         skip: &dyn Fn(VolunteerId) -> bool,
     ) -> Vec<Candidate> {
-        self.index.nearest(centre, radius_m, k, filter, &|v| skip(v) || !self.is(v))
+        self.index
+            .nearest(centre, radius_m, k, filter, &|v| skip(v) || !self.is(v))
     }
     fn position(&self, id: VolunteerId) -> Option<(LatLon, u32)> {
         self.index.position(id)
@@ -229,7 +257,9 @@ struct Answer {
 }
 
 fn answer_for(s: &Scenario, salt: u64, incident: usize, v: usize) -> Answer {
-    let mut r = ChaCha8Rng::seed_from_u64(mix(salt ^ mix(incident as u64 ^ 0xA11C_E000_0000) ^ (mix(v as u64) << 1)));
+    let mut r = ChaCha8Rng::seed_from_u64(mix(salt
+        ^ mix(incident as u64 ^ 0xA11C_E000_0000)
+        ^ (mix(v as u64) << 1)));
     let rs = &s.response;
     Answer {
         u: r.r#gen(),
@@ -274,7 +304,14 @@ pub fn simulate(
     let mut index = VolunteerIndex::with_capacity(input.volunteers.len());
     for (i, v) in input.volunteers.iter().enumerate() {
         let id = volunteer_id(i);
-        index.upsert(id, VolunteerFlags { eligible: true, homes: v.homes, quiet: None });
+        index.upsert(
+            id,
+            VolunteerFlags {
+                eligible: true,
+                homes: v.homes,
+                quiet: None,
+            },
+        );
         index.set_position(id, v.position, u32::MAX);
     }
     let mut aeds = SimAeds::new(w);
@@ -286,7 +323,8 @@ pub fn simulate(
     };
     for (i, inc) in input.incidents.iter().enumerate() {
         push(&mut queue, inc.at, Ev::Start(i));
-        let end = inc.at + ((inc.ambulance_s + f64::from(s.outcome.handover_s)) * 1000.0).round() as i64;
+        let end =
+            inc.at + ((inc.ambulance_s + f64::from(s.outcome.handover_s)) * 1000.0).round() as i64;
         push(&mut queue, end, Ev::End(i));
     }
     let mut live: Vec<Option<Live>> = (0..input.incidents.len()).map(|_| None).collect();
@@ -300,7 +338,11 @@ pub fn simulate(
         let share = s.volunteers.available_by_hour[hour];
         let akey = mix(input.salt ^ mix((now_ms.div_euclid(3_600_000)) as u64 ^ 0x00A7_A11B));
         let inc_of = |e: &Ev| match *e {
-            Ev::Start(i) | Ev::Tick(i, _) | Ev::Answer(i, _, _) | Ev::Leave(i, _) | Ev::AtAed(i, _) => i,
+            Ev::Start(i)
+            | Ev::Tick(i, _)
+            | Ev::Answer(i, _, _)
+            | Ev::Leave(i, _)
+            | Ev::AtAed(i, _) => i,
             Ev::OnScene(i, _, _) | Ev::End(i) => i,
         };
         let i = inc_of(&ev);
@@ -313,7 +355,11 @@ pub fn simulate(
                     location: inc.position,
                     address: format!("simulated address {i}"),
                     reported_at: from_ms(inc.at),
-                    location_type: if inc.public { LocationType::Public } else { LocationType::Residence },
+                    location_type: if inc.public {
+                        LocationType::Public
+                    } else {
+                        LocationType::Residence
+                    },
                     ems_eta_seconds: inc.eta_reported_s,
                     exclusions: Vec::new(),
                     notes: None,
@@ -337,38 +383,63 @@ pub fn simulate(
             },
             Ev::Answer(_, v, accept) => match &live[i] {
                 Some(l) if l.mission.is_live() && !l.stopped.contains(&v) => Some(if accept {
-                    Input::Accept { volunteer: volunteer_id(v), position: None }
+                    Input::Accept {
+                        volunteer: volunteer_id(v),
+                        position: None,
+                    }
                 } else {
-                    Input::Decline { volunteer: volunteer_id(v) }
+                    Input::Decline {
+                        volunteer: volunteer_id(v),
+                    }
                 }),
                 _ => None,
             },
             Ev::Leave(_, v) => match &live[i] {
-                Some(l) if l.mission.is_live() && !l.stopped.contains(&v) => Some(Input::Leave { volunteer: volunteer_id(v) }),
+                Some(l) if l.mission.is_live() && !l.stopped.contains(&v) => Some(Input::Leave {
+                    volunteer: volunteer_id(v),
+                }),
                 _ => None,
             },
             Ev::AtAed(_, v) => match &live[i] {
                 Some(l) if l.mission.is_live() && !l.stopped.contains(&v) => {
-                    Some(Input::Progress { volunteer: volunteer_id(v), progress: Progress::AedCollected })
+                    Some(Input::Progress {
+                        volunteer: volunteer_id(v),
+                        progress: Progress::AedCollected,
+                    })
                 }
                 _ => None,
             },
             Ev::OnScene(_, v, _) => match &live[i] {
                 Some(l) if l.mission.is_live() && !l.stopped.contains(&v) => {
-                    Some(Input::Progress { volunteer: volunteer_id(v), progress: Progress::OnScene })
+                    Some(Input::Progress {
+                        volunteer: volunteer_id(v),
+                        progress: Progress::OnScene,
+                    })
                 }
                 _ => None,
             },
             Ev::End(_) => match &live[i] {
-                Some(l) if l.mission.is_live() => Some(Input::End { reason: Some("ambulance took over".into()) }),
+                Some(l) if l.mission.is_live() => Some(Input::End {
+                    reason: Some("ambulance took over".into()),
+                }),
                 _ => None,
             },
         };
         if let Some(inp) = input_for {
             let l = live[i].as_mut().expect("started");
             let outcome = {
-                let avail = Available { index: &index, share, key: akey };
-                let ctx = MissionCtx { now, tz: w.tz, volunteers: &avail, aeds: &aeds, walk };
+                let avail = Available {
+                    index: &index,
+                    share,
+                    key: akey,
+                };
+                let ctx = MissionCtx {
+                    now,
+                    tz: w.tz,
+                    volunteers: &avail,
+                    aeds: &aeds,
+                    walk,
+                };
                 log.inputs += 1;
                 l.mission.handle(inp, &ctx)
             };
@@ -385,8 +456,13 @@ pub fn simulate(
                     Effect::Busy { volunteer, busy } => index.set_busy(*volunteer, *busy),
                     Effect::Claim { aed, .. } => aeds.claim(*aed),
                     Effect::Release { aed } => aeds.release(*aed),
-                    Effect::Notify { volunteer, note, .. } => {
-                        if matches!(note, Note::StandDown | Note::OutOfRange | Note::Ended | Note::Cancelled) {
+                    Effect::Notify {
+                        volunteer, note, ..
+                    } => {
+                        if matches!(
+                            note,
+                            Note::StandDown | Note::OutOfRange | Note::Ended | Note::Cancelled
+                        ) {
                             l.stopped.insert(volunteer_idx(*volunteer));
                         }
                     }
@@ -409,31 +485,54 @@ pub fn simulate(
                     if let Some(AcceptReply::Accepted { task }) = &out.accept {
                         let a = answer_for(s, input.salt, i, v);
                         // The app reports "on my way" right away.
-                        let avail = Available { index: &index, share, key: akey };
-                        let ctx = MissionCtx { now, tz: w.tz, volunteers: &avail, aeds: &aeds, walk };
+                        let avail = Available {
+                            index: &index,
+                            share,
+                            key: akey,
+                        };
+                        let ctx = MissionCtx {
+                            now,
+                            tz: w.tz,
+                            volunteers: &avail,
+                            aeds: &aeds,
+                            walk,
+                        };
                         log.inputs += 1;
-                        if let Err(e) =
-                            l.mission.handle(Input::Progress { volunteer: volunteer_id(v), progress: Progress::EnRoute }, &ctx)
-                        {
+                        if let Err(e) = l.mission.handle(
+                            Input::Progress {
+                                volunteer: volunteer_id(v),
+                                progress: Progress::EnRoute,
+                            },
+                            &ctx,
+                        ) {
                             *log.errors.entry(error_name(&e).into()).or_default() += 1;
                         }
                         let vol = &input.volunteers[v];
                         if a.no_show {
                             if a.withdraws {
-                                push(&mut queue, now_ms + (a.withdraw_s * 1000.0) as i64, Ev::Leave(i, v));
+                                push(
+                                    &mut queue,
+                                    now_ms + (a.withdraw_s * 1000.0) as i64,
+                                    Ev::Leave(i, v),
+                                );
                             }
                         } else {
                             let patient = inc.position;
-                            let straight = |x: LatLon, y: LatLon| x.distance_m(y) * s.area.detour_factor;
+                            let straight =
+                                |x: LatLon, y: LatLon| x.distance_m(y) * s.area.detour_factor;
                             match (task.role, &task.aed) {
                                 (Role::FetchAed, Some(aed)) => {
-                                    let d1 = walk.distance(vol.position, aed.position).unwrap_or_else(|| straight(vol.position, aed.position));
+                                    let d1 = walk
+                                        .distance(vol.position, aed.position)
+                                        .unwrap_or_else(|| straight(vol.position, aed.position));
                                     let t1 = now_ms + (d1 / vol.speed_mps * 1000.0).round() as i64;
                                     l.pickup.insert(v, a.pickup_s);
                                     push(&mut queue, t1, Ev::AtAed(i, v));
                                 }
                                 _ => {
-                                    let d = walk.distance(vol.position, patient).unwrap_or_else(|| straight(vol.position, patient));
+                                    let d = walk
+                                        .distance(vol.position, patient)
+                                        .unwrap_or_else(|| straight(vol.position, patient));
                                     let t1 = now_ms + (d / vol.speed_mps * 1000.0).round() as i64;
                                     push(&mut queue, t1, Ev::OnScene(i, v, false));
                                 }
@@ -451,9 +550,9 @@ pub fn simulate(
                     if let Some(aed_pos) = aed_pos {
                         let vol = &input.volunteers[v];
                         // AED → patient: the patient-origin search the planner ran (walking is symmetric off `oneway:foot`).
-                        let d2 = walk
-                            .distance(inc.position, aed_pos)
-                            .unwrap_or_else(|| inc.position.distance_m(aed_pos) * s.area.detour_factor);
+                        let d2 = walk.distance(inc.position, aed_pos).unwrap_or_else(|| {
+                            inc.position.distance_m(aed_pos) * s.area.detour_factor
+                        });
                         let pickup = l.pickup.get(&v).copied().unwrap_or(0.0);
                         let t2 = now_ms + ((pickup + d2 / vol.speed_mps) * 1000.0).round() as i64;
                         push(&mut queue, t2, Ev::OnScene(i, v, true));
@@ -489,7 +588,17 @@ pub fn simulate(
     let results = results
         .into_iter()
         .enumerate()
-        .map(|(i, r)| r.unwrap_or_else(|| result_of(s, w, input, i, live[i].as_ref().expect("every incident starts"))))
+        .map(|(i, r)| {
+            r.unwrap_or_else(|| {
+                result_of(
+                    s,
+                    w,
+                    input,
+                    i,
+                    live[i].as_ref().expect("every incident starts"),
+                )
+            })
+        })
         .collect();
     PolicyRun { results, log }
 }
@@ -516,8 +625,9 @@ fn result_of(s: &Scenario, w: &World, input: &RunInput, i: usize, l: &Live) -> I
     let ems_at_patient = inc.ambulance_s + o.ems_to_patient_s;
     let cpr_s = first_volunteer_s.map_or(ems_at_patient, |v| v.min(ems_at_patient));
     let aed_s = first_aed_volunteer_s.map_or(ems_at_patient, |v| v.min(ems_at_patient));
-    let shock_s = first_aed_volunteer_s
-        .map_or(ems_at_patient + o.ems_attach_s, |v| (v + o.aed_attach_s).min(ems_at_patient + o.ems_attach_s));
+    let shock_s = first_aed_volunteer_s.map_or(ems_at_patient + o.ems_attach_s, |v| {
+        (v + o.aed_attach_s).min(ems_at_patient + o.ems_attach_s)
+    });
     let _ = Duration::zero();
     IncidentResult {
         run: input.run,
@@ -530,7 +640,11 @@ fn result_of(s: &Scenario, w: &World, input: &RunInput, i: usize, l: &Live) -> I
         alerted: m.status != Status::NotAlerted && !m.alerts.is_empty(),
         alerts: m.alerts.len() as u32,
         accepted: m.alerts.iter().filter(|a| a.state.ever_accepted()).count() as u32,
-        stood_down: m.alerts.iter().filter(|a| a.state == AlertState::StoodDown).count() as u32,
+        stood_down: m
+            .alerts
+            .iter()
+            .filter(|a| a.state == AlertState::StoodDown)
+            .count() as u32,
         arrived: l.arrived,
         sent_to_aed: m
             .alerts

@@ -22,14 +22,46 @@ pub type Metric = (&'static str, fn(&RunStats) -> f64, Unit);
 
 pub const METRICS: [Metric; 9] = [
     ("median call → CPR", |r| r.median_cpr_s, Unit::Seconds),
-    ("median call → AED at patient", |r| r.median_aed_s, Unit::Seconds),
-    ("median call → first possible shock", |r| r.median_shock_s, Unit::Seconds),
-    ("CPR by a volunteer before the ambulance", |r| r.cpr_before_ems, Unit::Share),
-    ("AED by a volunteer before the ambulance", |r| r.aed_before_ems, Unit::Share),
-    ("alerts sent per incident", |r| r.alerts_per_incident, Unit::Count),
-    ("acceptors per incident", |r| r.accepted_per_incident, Unit::Count),
-    ("volunteers stood down per incident", |r| r.stood_down_per_incident, Unit::Count),
-    ("alerts per volunteer per month", |r| r.alerts_per_volunteer_month, Unit::Small),
+    (
+        "median call → AED at patient",
+        |r| r.median_aed_s,
+        Unit::Seconds,
+    ),
+    (
+        "median call → first possible shock",
+        |r| r.median_shock_s,
+        Unit::Seconds,
+    ),
+    (
+        "CPR by a volunteer before the ambulance",
+        |r| r.cpr_before_ems,
+        Unit::Share,
+    ),
+    (
+        "AED by a volunteer before the ambulance",
+        |r| r.aed_before_ems,
+        Unit::Share,
+    ),
+    (
+        "alerts sent per incident",
+        |r| r.alerts_per_incident,
+        Unit::Count,
+    ),
+    (
+        "acceptors per incident",
+        |r| r.accepted_per_incident,
+        Unit::Count,
+    ),
+    (
+        "volunteers stood down per incident",
+        |r| r.stood_down_per_incident,
+        Unit::Count,
+    ),
+    (
+        "alerts per volunteer per month",
+        |r| r.alerts_per_volunteer_month,
+        Unit::Small,
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +98,11 @@ pub fn quantile(v: &mut [f64], q: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     let x = q * (v.len() - 1) as f64;
     let (i, f) = (x.floor() as usize, x - x.floor());
-    if i + 1 < v.len() { v[i] * (1.0 - f) + v[i + 1] * f } else { v[i] }
+    if i + 1 < v.len() {
+        v[i] * (1.0 - f) + v[i + 1] * f
+    } else {
+        v[i]
+    }
 }
 
 pub fn run_stats(results: &[IncidentResult], volunteers: usize, months: f64) -> RunStats {
@@ -87,7 +123,11 @@ pub fn run_stats(results: &[IncidentResult], volunteers: usize, months: f64) -> 
         alerts_per_incident: alerts / n,
         accepted_per_incident: mean(|r| f64::from(r.accepted)),
         stood_down_per_incident: mean(|r| f64::from(r.stood_down)),
-        alerts_per_volunteer_month: if volunteers == 0 || months <= 0.0 { 0.0 } else { alerts / volunteers as f64 / months },
+        alerts_per_volunteer_month: if volunteers == 0 || months <= 0.0 {
+            0.0
+        } else {
+            alerts / volunteers as f64 / months
+        },
     }
 }
 
@@ -103,8 +143,9 @@ pub struct Ci {
 /// 97.5 % quantile of Student's t with `df` degrees of freedom.
 pub fn t975(df: usize) -> f64 {
     const T: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120,
-        2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
     ];
     match df {
         0 => f64::NAN,
@@ -119,9 +160,19 @@ pub fn ci(values: &[f64]) -> Ci {
     let n = values.len();
     let mean = values.iter().sum::<f64>() / n as f64;
     if n < 2 {
-        return Ci { mean, lo: f64::NAN, hi: f64::NAN, n };
+        return Ci {
+            mean,
+            lo: f64::NAN,
+            hi: f64::NAN,
+            n,
+        };
     }
     let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
     let h = t975(n - 1) * (var / n as f64).sqrt();
-    Ci { mean, lo: mean - h, hi: mean + h, n }
+    Ci {
+        mean,
+        lo: mean - h,
+        hi: mean + h,
+        n,
+    }
 }

@@ -14,8 +14,8 @@ use firstlink_domain::ids::{AedId, IncidentId};
 use firstlink_hours::{Context, Country, CountryHolidays, OpeningHours, State};
 use firstlink_routing::{GraphEstimator, Router};
 use rand::Rng;
-use rand_chacha::ChaCha8Rng;
 use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 use crate::scenario::Scenario;
 
@@ -83,11 +83,15 @@ fn inside(b: &[f64; 4], p: LatLon) -> bool {
 
 /// Deterministic AED ids (v4-shaped, from an index).
 pub fn aed_id(i: usize) -> AedId {
-    AedId(uuid::Uuid::from_u128(0xAED0_0000_0000_4000_8000_0000_0000_0000 | i as u128))
+    AedId(uuid::Uuid::from_u128(
+        0xAED0_0000_0000_4000_8000_0000_0000_0000 | i as u128,
+    ))
 }
 
 pub fn incident_id(run: u32, i: usize) -> IncidentId {
-    IncidentId(uuid::Uuid::from_u128((u128::from(run) << 64) | i as u128 | (1u128 << 127)))
+    IncidentId(uuid::Uuid::from_u128(
+        (u128::from(run) << 64) | i as u128 | (1u128 << 127),
+    ))
 }
 
 impl World {
@@ -102,42 +106,58 @@ impl World {
             .with_timezone(&Utc);
         let end = start + Duration::days(i64::from(s.days));
         let mut rng = ChaCha8Rng::seed_from_u64(s.seed ^ 0x5EED_A1A1);
-        let straight = StraightLine { detour_factor: s.area.detour_factor };
-        let (walk, mut places, mut pois, bbox, graph_note): (Box<dyn WalkingEstimator>, Vec<LatLon>, Vec<LatLon>, [f64; 4], String) =
-            match &s.area.osm {
-                Some(osm) => {
-                    let path = s.resolve(osm);
-                    let t0 = std::time::Instant::now();
-                    let graph = firstlink_routing::build_graph(&path, |_| {})
-                        .with_context(|| format!("building the walking graph of {}", path.display()))?;
-                    let (lo, hi) = graph.bounds();
-                    let bbox = s.area.bbox.unwrap_or([lo.lon, lo.lat, hi.lon, hi.lat]);
-                    let places: Vec<LatLon> = (0..graph.num_vertices())
-                        .filter_map(|v| graph.vertex(v))
-                        .filter(|p| inside(&bbox, *p))
-                        .collect();
-                    let note = format!(
-                        "walking graph of `{osm}`: {} vertices, {} edges, {:.0} km of ways (built in {:.1} s)",
-                        graph.num_vertices(),
-                        graph.num_edges(),
-                        graph.total_length_m() / 1000.0,
-                        t0.elapsed().as_secs_f64()
-                    );
-                    if verbose {
-                        eprintln!("{note}");
-                    }
-                    let pois = read_pois(&path, &bbox).unwrap_or_default();
-                    let est = GraphEstimator::with_fallback(Router::new(graph), straight);
-                    (Box::new(est), places, pois, bbox, note)
+        let straight = StraightLine {
+            detour_factor: s.area.detour_factor,
+        };
+        let (walk, mut places, mut pois, bbox, graph_note): (
+            Box<dyn WalkingEstimator>,
+            Vec<LatLon>,
+            Vec<LatLon>,
+            [f64; 4],
+            String,
+        ) = match &s.area.osm {
+            Some(osm) => {
+                let path = s.resolve(osm);
+                let t0 = std::time::Instant::now();
+                let graph = firstlink_routing::build_graph(&path, |_| {})
+                    .with_context(|| format!("building the walking graph of {}", path.display()))?;
+                let (lo, hi) = graph.bounds();
+                let bbox = s.area.bbox.unwrap_or([lo.lon, lo.lat, hi.lon, hi.lat]);
+                let places: Vec<LatLon> = (0..graph.num_vertices())
+                    .filter_map(|v| graph.vertex(v))
+                    .filter(|p| inside(&bbox, *p))
+                    .collect();
+                let note = format!(
+                    "walking graph of `{osm}`: {} vertices, {} edges, {:.0} km of ways (built in {:.1} s)",
+                    graph.num_vertices(),
+                    graph.num_edges(),
+                    graph.total_length_m() / 1000.0,
+                    t0.elapsed().as_secs_f64()
+                );
+                if verbose {
+                    eprintln!("{note}");
                 }
-                None => {
-                    let b = s.area.bbox.context("area.bbox")?;
-                    (Box::new(straight), Vec::new(), Vec::new(), b, format!("plane: straight line × {}", s.area.detour_factor))
-                }
-            };
+                let pois = read_pois(&path, &bbox).unwrap_or_default();
+                let est = GraphEstimator::with_fallback(Router::new(graph), straight);
+                (Box::new(est), places, pois, bbox, note)
+            }
+            None => {
+                let b = s.area.bbox.context("area.bbox")?;
+                (
+                    Box::new(straight),
+                    Vec::new(),
+                    Vec::new(),
+                    b,
+                    format!("plane: straight line × {}", s.area.detour_factor),
+                )
+            }
+        };
         if places.is_empty() {
             // A plane: a regular lattice of ~50 m as "junctions".
-            let (dlat, dlon) = (50.0 / 111_195.0, 50.0 / (111_195.0 * bbox[1].to_radians().cos()));
+            let (dlat, dlon) = (
+                50.0 / 111_195.0,
+                50.0 / (111_195.0 * bbox[1].to_radians().cos()),
+            );
             let mut lat = bbox[1];
             while lat <= bbox[3] {
                 let mut lon = bbox[0];
@@ -153,9 +173,13 @@ impl World {
         }
 
         // Opening-hours schedules.
-        let country = Country::from_iso_code(&s.aeds.country).with_context(|| format!("country {:?}", s.aeds.country))?;
+        let country = Country::from_iso_code(&s.aeds.country)
+            .with_context(|| format!("country {:?}", s.aeds.country))?;
         let holidays = CountryHolidays(country);
-        let mid = LatLon { lat: (bbox[1] + bbox[3]) / 2.0, lon: (bbox[0] + bbox[2]) / 2.0 };
+        let mid = LatLon {
+            lat: (bbox[1] + bbox[3]) / 2.0,
+            lon: (bbox[0] + bbox[2]) / 2.0,
+        };
         let ctx = Context::new(&holidays).with_location(mid.lat, mid.lon);
         let mut schedules: Vec<Schedule> = Vec::new();
         let mut index_of: HashMap<String, usize> = HashMap::new();
@@ -163,8 +187,15 @@ impl World {
             if let Some(&i) = index_of.get(src) {
                 return Ok(i);
             }
-            let oh = OpeningHours::parse(src).map_err(|e| anyhow::anyhow!("opening_hours {src:?}: {e}"))?;
-            let sch = build_schedule(&oh, tz, &ctx, start - Duration::days(1), end + Duration::days(1));
+            let oh = OpeningHours::parse(src)
+                .map_err(|e| anyhow::anyhow!("opening_hours {src:?}: {e}"))?;
+            let sch = build_schedule(
+                &oh,
+                tz,
+                &ctx,
+                start - Duration::days(1),
+                end + Duration::days(1),
+            );
             schedules.push(sch);
             index_of.insert(src.to_string(), schedules.len() - 1);
             Ok(schedules.len() - 1)
@@ -190,7 +221,11 @@ impl World {
             if total <= 0.0 {
                 bail!("aeds.hours shares sum to 0");
             }
-            let cands: &mut Vec<LatLon> = if pois.len() >= s.aeds.generate as usize { &mut pois } else { &mut places.clone() };
+            let cands: &mut Vec<LatLon> = if pois.len() >= s.aeds.generate as usize {
+                &mut pois
+            } else {
+                &mut places.clone()
+            };
             for k in 0..s.aeds.generate as usize {
                 if cands.is_empty() {
                     break;
@@ -213,7 +248,12 @@ impl World {
         let aeds: Vec<SimAed> = aeds
             .into_iter()
             .enumerate()
-            .map(|(i, (position, hours, name))| SimAed { id: aed_id(i), name: format!("AED {i} ({name})"), position, hours })
+            .map(|(i, (position, hours, name))| SimAed {
+                id: aed_id(i),
+                name: format!("AED {i} ({name})"),
+                position,
+                hours,
+            })
             .collect();
 
         let span = (ms(end) - ms(start)) as f64;
@@ -227,19 +267,43 @@ impl World {
                     if sch.always {
                         span
                     } else {
-                        sch.open.iter().map(|&(x, y)| (y.min(ms(end)) - x.max(ms(start))).max(0) as f64).sum()
+                        sch.open
+                            .iter()
+                            .map(|&(x, y)| (y.min(ms(end)) - x.max(ms(start))).max(0) as f64)
+                            .sum()
                     }
                 })
                 .sum();
             1.0 - open / (span * aeds.len() as f64)
         };
-        Ok(World { tz, start, end, bbox, walk, places, aeds, schedules, graph_note, hours_loss })
+        Ok(World {
+            tz,
+            start,
+            end,
+            bbox,
+            walk,
+            places,
+            aeds,
+            schedules,
+            graph_note,
+            hours_loss,
+        })
     }
 }
 
-fn build_schedule(oh: &OpeningHours, tz: Tz, ctx: &Context<'_>, from: DateTime<Utc>, to: DateTime<Utc>) -> Schedule {
+fn build_schedule(
+    oh: &OpeningHours,
+    tz: Tz,
+    ctx: &Context<'_>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Schedule {
     if oh.is_24_7() {
-        return Schedule { source: oh.as_str().into(), always: true, open: Vec::new() };
+        return Schedule {
+            source: oh.as_str().into(),
+            always: true,
+            open: Vec::new(),
+        };
     }
     let mut open = Vec::new();
     let mut t = from;
@@ -248,7 +312,11 @@ fn build_schedule(oh: &OpeningHours, tz: Tz, ctx: &Context<'_>, from: DateTime<U
         guard += 1;
         let state = oh.state_at_instant(t, tz, ctx);
         let next = oh.next_change(t, tz, ctx).unwrap_or(to).min(to);
-        let next = if next <= t { t + Duration::minutes(1) } else { next };
+        let next = if next <= t {
+            t + Duration::minutes(1)
+        } else {
+            next
+        };
         // Unknown hours count as closed.
         if state == State::Open {
             open.push((ms(t), ms(next)));
@@ -263,7 +331,11 @@ fn build_schedule(oh: &OpeningHours, tz: Tz, ctx: &Context<'_>, from: DateTime<U
             _ => merged.push(iv),
         }
     }
-    Schedule { source: oh.as_str().into(), always: false, open: merged }
+    Schedule {
+        source: oh.as_str().into(),
+        always: false,
+        open: merged,
+    }
 }
 
 /// Points of interest where AEDs typically hang: shops, stations, schools,
@@ -275,13 +347,36 @@ fn read_pois(path: &std::path::Path, bbox: &[f64; 4]) -> anyhow::Result<Vec<LatL
     let wanted = |k: &str, v: &str| match k {
         "amenity" => matches!(
             v,
-            "pharmacy" | "school" | "townhall" | "library" | "community_centre" | "place_of_worship" | "fuel" | "bank"
-                | "police" | "fire_station" | "university" | "college" | "theatre" | "cinema" | "post_office"
-                | "restaurant" | "cafe" | "bar" | "pub" | "fast_food" | "doctors" | "dentist" | "kindergarten"
+            "pharmacy"
+                | "school"
+                | "townhall"
+                | "library"
+                | "community_centre"
+                | "place_of_worship"
+                | "fuel"
+                | "bank"
+                | "police"
+                | "fire_station"
+                | "university"
+                | "college"
+                | "theatre"
+                | "cinema"
+                | "post_office"
+                | "restaurant"
+                | "cafe"
+                | "bar"
+                | "pub"
+                | "fast_food"
+                | "doctors"
+                | "dentist"
+                | "kindergarten"
         ),
         "shop" => true,
         "railway" => matches!(v, "station" | "halt"),
-        "leisure" => matches!(v, "sports_centre" | "fitness_centre" | "stadium" | "swimming_pool"),
+        "leisure" => matches!(
+            v,
+            "sports_centre" | "fitness_centre" | "stadium" | "swimming_pool"
+        ),
         "tourism" => matches!(v, "hotel" | "museum"),
         "office" => true,
         _ => false,
@@ -313,19 +408,29 @@ fn read_pois(path: &std::path::Path, bbox: &[f64; 4]) -> anyhow::Result<Vec<LatL
 
 /// `emergency=defibrillator` points of a GeoJSON export: position and `opening_hours`.
 fn read_geojson(path: &std::path::Path) -> anyhow::Result<Vec<(LatLon, String)>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     // A deliberately small reader: find each Point's coordinates and the
     // following opening_hours (exports are one feature per object).
     let mut out = Vec::new();
     for feat in text.split("\"Feature\"").skip(1) {
-        let Some(c) = feat.find("\"coordinates\"") else { continue };
+        let Some(c) = feat.find("\"coordinates\"") else {
+            continue;
+        };
         let rest = &feat[c..];
-        let (Some(a), Some(b)) = (rest.find('['), rest.find(']')) else { continue };
-        let nums: Vec<f64> = rest[a + 1..b].split(',').filter_map(|x| x.trim().parse().ok()).collect();
+        let (Some(a), Some(b)) = (rest.find('['), rest.find(']')) else {
+            continue;
+        };
+        let nums: Vec<f64> = rest[a + 1..b]
+            .split(',')
+            .filter_map(|x| x.trim().parse().ok())
+            .collect();
         if nums.len() < 2 {
             continue;
         }
-        let Ok(p) = LatLon::new(nums[1], nums[0]) else { continue };
+        let Ok(p) = LatLon::new(nums[1], nums[0]) else {
+            continue;
+        };
         let oh = feat
             .find("\"opening_hours\"")
             .and_then(|i| {
@@ -349,7 +454,10 @@ pub struct SimAeds<'a> {
 
 impl<'a> SimAeds<'a> {
     pub fn new(world: &'a World) -> Self {
-        Self { world, claimed: vec![false; world.aeds.len()] }
+        Self {
+            world,
+            claimed: vec![false; world.aeds.len()],
+        }
     }
     fn idx(&self, id: AedId) -> Option<usize> {
         let i = (id.0.as_u128() & 0xFFFF_FFFF) as usize;
@@ -375,7 +483,9 @@ impl AedSource for SimAeds<'_> {
             if self.claimed[i] || centre.distance_m(a.position) > radius_m {
                 continue;
             }
-            let Some(until) = self.world.schedules[a.hours].open_at(t) else { continue };
+            let Some(until) = self.world.schedules[a.hours].open_at(t) else {
+                continue;
+            };
             out.push(AedCandidate {
                 id: a.id,
                 name: a.name.clone(),
@@ -405,12 +515,21 @@ enum Reach {
 }
 
 fn key(a: LatLon, b: LatLon) -> [u64; 4] {
-    [a.lat.to_bits(), a.lon.to_bits(), b.lat.to_bits(), b.lon.to_bits()]
+    [
+        a.lat.to_bits(),
+        a.lon.to_bits(),
+        b.lat.to_bits(),
+        b.lon.to_bits(),
+    ]
 }
 
 impl<'a> MemoWalk<'a> {
     pub fn new(inner: &'a dyn WalkingEstimator) -> Self {
-        Self { inner, memo: Mutex::new(HashMap::default()), searches: Mutex::new(0) }
+        Self {
+            inner,
+            memo: Mutex::new(HashMap::default()),
+            searches: Mutex::new(0),
+        }
     }
 }
 
@@ -436,7 +555,10 @@ impl WalkingEstimator for MemoWalk<'_> {
         *self.searches.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
         for (&i, d) in missing.iter().zip(got) {
-            memo.insert(key(origin, targets[i]), d.map_or(Reach::NotWithin(max_m), Reach::Known));
+            memo.insert(
+                key(origin, targets[i]),
+                d.map_or(Reach::NotWithin(max_m), Reach::Known),
+            );
             out[i] = d;
         }
         out

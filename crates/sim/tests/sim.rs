@@ -68,7 +68,10 @@ fixed = [{{ at_s = 36000, lat = {}, lon = {} }}]
     let o = run(s, 1, false).unwrap();
     let fl = &o.results[0][0][0];
     let hr = &o.results[1][0][0];
-    assert_eq!((fl.alerts, fl.accepted, hr.alerts, hr.accepted), (1, 1, 1, 1));
+    assert_eq!(
+        (fl.alerts, fl.accepted, hr.alerts, hr.accepted),
+        (1, 1, 1, 1)
+    );
 
     // Heartrunner: the first acceptor goes straight to CPR.
     // 30 s + 300 m × 1.35 / 2.0 m/s = 232.5 s; no AED until the crew: 600 + 60.
@@ -110,7 +113,9 @@ fn same_seed_same_report_whatever_the_threads() {
     let a = run(random(300, 3), 1, false).unwrap();
     let b = run(random(300, 3), 2, false).unwrap();
     assert!(a.incidents_simulated() > 50);
-    let md = |o: &firstlink_sim::Outcome| report::markdown(o, "cmd", std::path::Path::new("t.toml"), false);
+    let md = |o: &firstlink_sim::Outcome| {
+        report::markdown(o, "cmd", std::path::Path::new("t.toml"), false)
+    };
     assert_eq!(md(&a), md(&b));
     assert_eq!(report::csv(&a), report::csv(&b));
     assert_eq!(report::cdf_svg(&a), report::cdf_svg(&b));
@@ -134,17 +139,26 @@ fn more_volunteers_help() {
             let mut v: Vec<f64> = o.results[p].iter().flatten().map(|r| r.cpr_s).collect();
             firstlink_sim::stats::median(&mut v)
         };
-        assert!(share(&many) > share(&few) + 0.1, "policy {p}: {} vs {}", share(&many), share(&few));
+        assert!(
+            share(&many) > share(&few) + 0.1,
+            "policy {p}: {} vs {}",
+            share(&many),
+            share(&few)
+        );
         assert!(med(&many) < med(&few), "policy {p}");
     }
 }
 
 #[test]
 fn shipped_scenario_parses() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/copenhagen.toml");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/copenhagen.toml");
     let s = Scenario::load(&path).unwrap();
     for preset in ["firstlink", "heartrunner", "hjertelober", "goodsam"] {
-        assert!(s.policies.iter().any(|p| format!("{p:?}").contains(preset)), "{preset} missing");
+        assert!(
+            s.policies.iter().any(|p| format!("{p:?}").contains(preset)),
+            "{preset} missing"
+        );
     }
     assert!(s.resolve(s.area.osm.as_deref().unwrap()).is_file());
 }

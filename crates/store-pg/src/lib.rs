@@ -45,13 +45,21 @@ use pool::{Conn, Pool};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/0001_init.sql")),
     // AED registry (issue 3): 0002 goes here when it needs schema.
-    ("0003_integration", include_str!("../migrations/0003_integration.sql")),
-    ("0004_monitoring", include_str!("../migrations/0004_monitoring.sql")),
+    (
+        "0003_integration",
+        include_str!("../migrations/0003_integration.sql"),
+    ),
+    (
+        "0004_monitoring",
+        include_str!("../migrations/0004_monitoring.sql"),
+    ),
 ];
 
 /// Applied after [`MIGRATIONS`] when the database has the PostGIS extension.
-const POSTGIS_MIGRATIONS: &[(&str, &str)] =
-    &[("postgis_0001_geography", include_str!("../migrations/postgis_0001_geography.sql"))];
+const POSTGIS_MIGRATIONS: &[(&str, &str)] = &[(
+    "postgis_0001_geography",
+    include_str!("../migrations/postgis_0001_geography.sql"),
+)];
 
 /// `pg_advisory_lock` key held while migrating ("firstlnk").
 const MIGRATION_LOCK: i64 = 0x6669_7273_746c_6e6b;
@@ -98,7 +106,8 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
 }
 
 fn get<'a, T: FromSql<'a>>(r: &'a Row, i: usize) -> Result<T> {
-    r.try_get(i).map_err(|e| corrupt(format_args!("column {i}: {e}")))
+    r.try_get(i)
+        .map_err(|e| corrupt(format_args!("column {i}: {e}")))
 }
 
 fn json_col<T: DeserializeOwned>(r: &Row, i: usize) -> Result<T> {
@@ -108,12 +117,14 @@ fn json_col<T: DeserializeOwned>(r: &Row, i: usize) -> Result<T> {
 
 fn opt_json_col<T: DeserializeOwned>(r: &Row, i: usize) -> Result<Option<T>> {
     let v: Option<serde_json::Value> = get(r, i)?;
-    v.map(|v| serde_json::from_value(v).map_err(|e| corrupt(format_args!("column {i}: {e}")))).transpose()
+    v.map(|v| serde_json::from_value(v).map_err(|e| corrupt(format_args!("column {i}: {e}"))))
+        .transpose()
 }
 
 fn enum_col<T: DeserializeOwned>(r: &Row, i: usize) -> Result<T> {
     let s: String = get(r, i)?;
-    serde_json::from_value(serde_json::Value::String(s)).map_err(|e| corrupt(format_args!("column {i}: {e}")))
+    serde_json::from_value(serde_json::Value::String(s))
+        .map_err(|e| corrupt(format_args!("column {i}: {e}")))
 }
 
 fn u32_col(r: &Row, i: usize) -> Result<u32> {
@@ -182,7 +193,8 @@ fn operator_row(r: &Row) -> Result<Operator> {
         id: get(r, 0)?,
         username: get(r, 1)?,
         password_hash: get(r, 2)?,
-        role: OperatorRole::parse(&role).ok_or_else(|| corrupt(format_args!("unknown role {role:?}")))?,
+        role: OperatorRole::parse(&role)
+            .ok_or_else(|| corrupt(format_args!("unknown role {role:?}")))?,
         regions: regions.into_iter().map(RegionId).collect(),
         created_at: get(r, 5)?,
         disabled_at: get(r, 6)?,
@@ -195,7 +207,10 @@ const VOLUNTEER_COLS: &str = "id, region_id, name, phone, email, password_hash, 
 fn volunteer_row(r: &Row) -> Result<Volunteer> {
     let minute = |i: usize| -> Result<Option<u16>> {
         let v: Option<i32> = get(r, i)?;
-        v.map(|v| u16::try_from(v).map_err(|_| corrupt(format_args!("column {i}: {v} out of range")))).transpose()
+        v.map(|v| {
+            u16::try_from(v).map_err(|_| corrupt(format_args!("column {i}: {v} out of range")))
+        })
+        .transpose()
     };
     let (qs, qe) = (minute(16)?, minute(17)?);
     Ok(Volunteer {
@@ -261,14 +276,18 @@ impl VolunteerParams {
     }
 }
 
-const AED_COLS: &str = "id, region_id, name, lat, lon, access, opening_hours, readiness, status, details, updated_at";
+const AED_COLS: &str =
+    "id, region_id, name, lat, lon, access, opening_hours, readiness, status, details, updated_at";
 
 fn aed_row(r: &Row) -> Result<Aed> {
     Ok(Aed {
         id: AedId(get(r, 0)?),
         region_id: RegionId(get(r, 1)?),
         name: get(r, 2)?,
-        position: LatLon { lat: get(r, 3)?, lon: get(r, 4)? },
+        position: LatLon {
+            lat: get(r, 3)?,
+            lon: get(r, 4)?,
+        },
         access: enum_col(r, 5)?,
         opening_hours: get(r, 6)?,
         readiness: enum_col(r, 7)?,
@@ -279,10 +298,15 @@ fn aed_row(r: &Row) -> Result<Aed> {
 }
 
 fn mission_row(r: &Row) -> Result<StoredMission> {
-    Ok(StoredMission { region_id: RegionId(get(r, 0)?), mission: json_col::<Mission>(r, 1)?, updated_at: get(r, 2)? })
+    Ok(StoredMission {
+        region_id: RegionId(get(r, 0)?),
+        mission: json_col::<Mission>(r, 1)?,
+        updated_at: get(r, 2)?,
+    })
 }
 
-const OUTBOX_COLS: &str = "id, dedupe_key, volunteer_id, incident_id, recipient, message, created_at, attempts";
+const OUTBOX_COLS: &str =
+    "id, dedupe_key, volunteer_id, incident_id, recipient, message, created_at, attempts";
 
 fn outbox_row(r: &Row) -> Result<OutboxItem> {
     Ok(OutboxItem {
@@ -327,7 +351,11 @@ fn collect<T>(rows: Vec<Row>, f: fn(&Row) -> Result<T>) -> Result<Vec<T>> {
 
 // --- writes shared by several methods (inside the caller's transaction) ---
 
-async fn insert_outbox(c: &impl GenericClient, items: &[NewOutbox], now: DateTime<Utc>) -> Result<()> {
+async fn insert_outbox(
+    c: &impl GenericClient,
+    items: &[NewOutbox],
+    now: DateTime<Utc>,
+) -> Result<()> {
     if items.is_empty() {
         return Ok(());
     }
@@ -373,8 +401,13 @@ async fn upsert_aeds_in(c: &impl GenericClient, aeds: &[Aed]) -> Result<()> {
     let mut idx: Vec<usize> = last.into_values().collect();
     idx.sort_unstable();
     let n = idx.len();
-    let (mut ids, mut regions, mut names, mut lats, mut lons) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut ids, mut regions, mut names, mut lats, mut lons) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     let (mut access, mut hours, mut ready, mut status, mut details, mut updated) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -442,9 +475,12 @@ async fn write_step_parts(c: &impl GenericClient, step: &MissionStep) -> Result<
     }
     if !step.releases.is_empty() {
         let aeds: Vec<Uuid> = step.releases.iter().map(|a| a.0).collect();
-        c.execute("DELETE FROM aed_claims WHERE incident_id = $1 AND aed_id = ANY($2)", &[&id, &aeds])
-            .await
-            .map_err(backend)?;
+        c.execute(
+            "DELETE FROM aed_claims WHERE incident_id = $1 AND aed_id = ANY($2)",
+            &[&id, &aeds],
+        )
+        .await
+        .map_err(backend)?;
     }
     if !step.claims.is_empty() {
         let aeds: Vec<Uuid> = step.claims.iter().map(|(a, _)| a.0).collect();
@@ -462,9 +498,13 @@ async fn write_step_parts(c: &impl GenericClient, step: &MissionStep) -> Result<
     }
     insert_outbox(c, &step.outbox, step.at).await?;
     if !step.events.is_empty() {
-        let n = i64::try_from(step.events.len()).map_err(|_| StoreError::Backend("too many events".into()))?;
+        let n = i64::try_from(step.events.len())
+            .map_err(|_| StoreError::Backend("too many events".into()))?;
         let row = c
-            .query_one("UPDATE event_log_counter SET pos = pos + $1 RETURNING pos", &[&n])
+            .query_one(
+                "UPDATE event_log_counter SET pos = pos + $1 RETURNING pos",
+                &[&n],
+            )
             .await
             .map_err(backend)?;
         let end: i64 = get(&row, 0)?;
@@ -513,9 +553,13 @@ impl PgStore {
     }
 
     pub fn lazy_with(url: &str, pool_size: usize) -> Result<Self> {
-        let config: tokio_postgres::Config =
-            url.parse().map_err(|e| StoreError::Backend(format!("invalid database_url: {e}")))?;
-        Ok(Self { pool: Pool::new(config, pool_size), ready: tokio::sync::OnceCell::new() })
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("invalid database_url: {e}")))?;
+        Ok(Self {
+            pool: Pool::new(config, pool_size),
+            ready: tokio::sync::OnceCell::new(),
+        })
     }
 
     /// Refuses further calls and closes the idle connections.
@@ -524,7 +568,10 @@ impl PgStore {
     }
 
     async fn ensure_ready(&self) -> Result<()> {
-        self.ready.get_or_try_init(|| self.migrate()).await.map(|_| ())
+        self.ready
+            .get_or_try_init(|| self.migrate())
+            .await
+            .map(|_| ())
     }
 
     /// Applies the missing migrations, one transaction each, on a dedicated
@@ -533,7 +580,9 @@ impl PgStore {
     /// the database, the PostGIS migrations follow.
     async fn migrate(&self) -> Result<()> {
         let mut c = self.pool.connect().await?;
-        c.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await.map_err(backend)?;
+        c.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(backend)?;
         c.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL)")
             .await
             .map_err(backend)?;
@@ -554,13 +603,18 @@ impl PgStore {
             }
             let tx = c.transaction().await.map_err(backend)?;
             tx.batch_execute(sql).await.map_err(backend)?;
-            tx.execute("INSERT INTO schema_migrations (name, applied_at) VALUES ($1, now())", &[name])
-                .await
-                .map_err(backend)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES ($1, now())",
+                &[name],
+            )
+            .await
+            .map_err(backend)?;
             tx.commit().await.map_err(backend)?;
             tracing::info!(migration = name, "applied postgres migration");
         }
-        c.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await.map_err(backend)?;
+        c.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
@@ -570,7 +624,11 @@ impl PgStore {
     }
 
     async fn exec(&self, sql: &str, params: &[P<'_>]) -> Result<u64> {
-        self.conn().await?.execute(sql, params).await.map_err(backend)
+        self.conn()
+            .await?
+            .execute(sql, params)
+            .await
+            .map_err(backend)
     }
 
     async fn rows(&self, sql: &str, params: &[P<'_>]) -> Result<Vec<Row>> {
@@ -578,16 +636,28 @@ impl PgStore {
     }
 
     async fn opt(&self, sql: &str, params: &[P<'_>]) -> Result<Option<Row>> {
-        self.conn().await?.query_opt(sql, params).await.map_err(backend)
+        self.conn()
+            .await?
+            .query_opt(sql, params)
+            .await
+            .map_err(backend)
     }
 
     async fn one(&self, sql: &str, params: &[P<'_>]) -> Result<Row> {
-        self.conn().await?.query_one(sql, params).await.map_err(backend)
+        self.conn()
+            .await?
+            .query_one(sql, params)
+            .await
+            .map_err(backend)
     }
 }
 
 fn found(n: u64) -> Result<()> {
-    if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 fn limit(n: u32) -> i64 {
@@ -602,32 +672,64 @@ impl Store for PgStore {
         let policy = to_json(&r.policy)?;
         self.exec(
             &format!("INSERT INTO regions ({REGION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
-            &[&r.id.0, &r.slug, &r.name, &r.timezone, &r.country, &policy, &r.created_at],
+            &[
+                &r.id.0,
+                &r.slug,
+                &r.name,
+                &r.timezone,
+                &r.country,
+                &policy,
+                &r.created_at,
+            ],
         )
         .await?;
         Ok(())
     }
 
     async fn regions(&self) -> Result<Vec<Region>> {
-        collect(self.rows(&format!("SELECT {REGION_COLS} FROM regions ORDER BY slug COLLATE \"C\""), &[]).await?, region_row)
+        collect(
+            self.rows(
+                &format!("SELECT {REGION_COLS} FROM regions ORDER BY slug COLLATE \"C\""),
+                &[],
+            )
+            .await?,
+            region_row,
+        )
     }
 
     async fn update_policy(&self, id: RegionId, policy: &DispatchPolicy) -> Result<()> {
         let p = to_json(policy)?;
-        found(self.exec("UPDATE regions SET policy = $1 WHERE id = $2", &[&p, &id.0]).await?)
+        found(
+            self.exec("UPDATE regions SET policy = $1 WHERE id = $2", &[&p, &id.0])
+                .await?,
+        )
     }
 
     async fn create_api_key(&self, k: &ApiKey) -> Result<()> {
         self.exec(
             &format!("INSERT INTO api_keys ({API_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"),
-            &[&k.id, &k.region_id.0, &k.name, &k.hash, &k.created_at, &k.revoked_at],
+            &[
+                &k.id,
+                &k.region_id.0,
+                &k.name,
+                &k.hash,
+                &k.created_at,
+                &k.revoked_at,
+            ],
         )
         .await?;
         Ok(())
     }
 
     async fn api_key(&self, id: &str) -> Result<Option<ApiKey>> {
-        self.opt(&format!("SELECT {API_KEY_COLS} FROM api_keys WHERE id = $1"), &[&id]).await?.as_ref().map(api_key_row).transpose()
+        self.opt(
+            &format!("SELECT {API_KEY_COLS} FROM api_keys WHERE id = $1"),
+            &[&id],
+        )
+        .await?
+        .as_ref()
+        .map(api_key_row)
+        .transpose()
     }
 
     async fn api_keys(&self, region: RegionId) -> Result<Vec<ApiKey>> {
@@ -639,33 +741,64 @@ impl Store for PgStore {
     }
 
     async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
-        found(self.exec("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2", &[&at, &id]).await?)
+        found(
+            self.exec(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
+                &[&at, &id],
+            )
+            .await?,
+        )
     }
 
     async fn create_operator(&self, o: &Operator) -> Result<()> {
         let regions: Vec<Uuid> = o.regions.iter().map(|r| r.0).collect();
         self.exec(
             &format!("INSERT INTO operators ({OPERATOR_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
-            &[&o.id, &o.username, &o.password_hash, &o.role.as_str(), &regions, &o.created_at, &o.disabled_at],
+            &[
+                &o.id,
+                &o.username,
+                &o.password_hash,
+                &o.role.as_str(),
+                &regions,
+                &o.created_at,
+                &o.disabled_at,
+            ],
         )
         .await?;
         Ok(())
     }
 
     async fn operator_by_username(&self, username: &str) -> Result<Option<Operator>> {
-        self.opt(&format!("SELECT {OPERATOR_COLS} FROM operators WHERE username = $1"), &[&username])
-            .await?
-            .as_ref()
-            .map(operator_row)
-            .transpose()
+        self.opt(
+            &format!("SELECT {OPERATOR_COLS} FROM operators WHERE username = $1"),
+            &[&username],
+        )
+        .await?
+        .as_ref()
+        .map(operator_row)
+        .transpose()
     }
 
     async fn operator(&self, id: Uuid) -> Result<Option<Operator>> {
-        self.opt(&format!("SELECT {OPERATOR_COLS} FROM operators WHERE id = $1"), &[&id]).await?.as_ref().map(operator_row).transpose()
+        self.opt(
+            &format!("SELECT {OPERATOR_COLS} FROM operators WHERE id = $1"),
+            &[&id],
+        )
+        .await?
+        .as_ref()
+        .map(operator_row)
+        .transpose()
     }
 
     async fn operators(&self) -> Result<Vec<Operator>> {
-        collect(self.rows(&format!("SELECT {OPERATOR_COLS} FROM operators ORDER BY username COLLATE \"C\""), &[]).await?, operator_row)
+        collect(
+            self.rows(
+                &format!("SELECT {OPERATOR_COLS} FROM operators ORDER BY username COLLATE \"C\""),
+                &[],
+            )
+            .await?,
+            operator_row,
+        )
     }
 
     async fn create_session(&self, s: &Session) -> Result<()> {
@@ -694,12 +827,14 @@ impl Store for PgStore {
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<()> {
-        self.exec("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash]).await?;
+        self.exec("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash])
+            .await?;
         Ok(())
     }
 
     async fn delete_sessions_of(&self, subject: Uuid) -> Result<()> {
-        self.exec("DELETE FROM sessions WHERE subject = $1", &[&subject]).await?;
+        self.exec("DELETE FROM sessions WHERE subject = $1", &[&subject])
+            .await?;
         Ok(())
     }
 
@@ -733,7 +868,10 @@ impl Store for PgStore {
     }
 
     async fn setting(&self, key: &str) -> Result<Option<String>> {
-        self.opt("SELECT value FROM settings WHERE key = $1", &[&key]).await?.map(|r| get(&r, 0)).transpose()
+        self.opt("SELECT value FROM settings WHERE key = $1", &[&key])
+            .await?
+            .map(|r| get(&r, 0))
+            .transpose()
     }
 
     async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
@@ -774,14 +912,22 @@ impl Store for PgStore {
     }
 
     async fn volunteer(&self, id: VolunteerId) -> Result<Option<Volunteer>> {
-        self.opt(&format!("SELECT {VOLUNTEER_COLS} FROM volunteers WHERE id = $1"), &[&id.0])
-            .await?
-            .as_ref()
-            .map(volunteer_row)
-            .transpose()
+        self.opt(
+            &format!("SELECT {VOLUNTEER_COLS} FROM volunteers WHERE id = $1"),
+            &[&id.0],
+        )
+        .await?
+        .as_ref()
+        .map(volunteer_row)
+        .transpose()
     }
 
-    async fn volunteer_by_contact(&self, region: RegionId, phone: Option<&str>, email: Option<&str>) -> Result<Option<Volunteer>> {
+    async fn volunteer_by_contact(
+        &self,
+        region: RegionId,
+        phone: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<Option<Volunteer>> {
         self.opt(
             &format!(
                 "SELECT {VOLUNTEER_COLS} FROM volunteers WHERE region_id = $1
@@ -795,7 +941,12 @@ impl Store for PgStore {
         .transpose()
     }
 
-    async fn volunteers(&self, region: Option<RegionId>, query: Option<&str>, limit_n: u32) -> Result<Vec<Volunteer>> {
+    async fn volunteers(
+        &self,
+        region: Option<RegionId>,
+        query: Option<&str>,
+        limit_n: u32,
+    ) -> Result<Vec<Volunteer>> {
         // Like SQLite: `%` and `_` in the query are dropped, the match ignores case.
         let q = query.map(|q| format!("%{}%", q.replace(['%', '_'], "").replace('\\', "\\\\")));
         let rows = self
@@ -814,12 +965,21 @@ impl Store for PgStore {
     async fn delete_volunteer(&self, id: VolunteerId) -> Result<()> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await.map_err(backend)?;
-        tx.execute("DELETE FROM sessions WHERE subject = $1", &[&id.0]).await.map_err(backend)?;
-        tx.execute("DELETE FROM volunteers WHERE id = $1", &[&id.0]).await.map_err(backend)?;
+        tx.execute("DELETE FROM sessions WHERE subject = $1", &[&id.0])
+            .await
+            .map_err(backend)?;
+        tx.execute("DELETE FROM volunteers WHERE id = $1", &[&id.0])
+            .await
+            .map_err(backend)?;
         tx.commit().await.map_err(backend)
     }
 
-    async fn set_verification(&self, id: VolunteerId, code_hash: &str, expires_at: DateTime<Utc>) -> Result<()> {
+    async fn set_verification(
+        &self,
+        id: VolunteerId,
+        code_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
         self.exec(
             "INSERT INTO verification_codes (volunteer_id, code_hash, expires_at, attempts) VALUES ($1, $2, $3, 0)
              ON CONFLICT (volunteer_id) DO UPDATE SET code_hash = excluded.code_hash, expires_at = excluded.expires_at, attempts = 0",
@@ -829,7 +989,10 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn verification_attempt(&self, id: VolunteerId) -> Result<Option<(String, DateTime<Utc>, u32)>> {
+    async fn verification_attempt(
+        &self,
+        id: VolunteerId,
+    ) -> Result<Option<(String, DateTime<Utc>, u32)>> {
         let row = self
             .opt(
                 "UPDATE verification_codes SET attempts = attempts + 1 WHERE volunteer_id = $1
@@ -837,11 +1000,16 @@ impl Store for PgStore {
                 &[&id.0],
             )
             .await?;
-        row.map(|r| Ok((get(&r, 0)?, get(&r, 1)?, u32_col(&r, 2)?))).transpose()
+        row.map(|r| Ok((get(&r, 0)?, get(&r, 1)?, u32_col(&r, 2)?)))
+            .transpose()
     }
 
     async fn clear_verification(&self, id: VolunteerId) -> Result<()> {
-        self.exec("DELETE FROM verification_codes WHERE volunteer_id = $1", &[&id.0]).await?;
+        self.exec(
+            "DELETE FROM verification_codes WHERE volunteer_id = $1",
+            &[&id.0],
+        )
+        .await?;
         Ok(())
     }
 
@@ -861,7 +1029,12 @@ impl Store for PgStore {
             }
         }
         let n = best.len();
-        let (mut ids, mut lats, mut lons, mut ats) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut ids, mut lats, mut lons, mut ats) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         for f in best.values() {
             ids.push(f.volunteer.0);
             lats.push(f.position.lat);
@@ -880,23 +1053,34 @@ impl Store for PgStore {
     }
 
     async fn delete_position(&self, id: VolunteerId) -> Result<()> {
-        self.exec("DELETE FROM positions WHERE volunteer_id = $1", &[&id.0]).await?;
+        self.exec("DELETE FROM positions WHERE volunteer_id = $1", &[&id.0])
+            .await?;
         Ok(())
     }
 
     async fn positions(&self) -> Result<Vec<PositionFix>> {
-        let rows = self.rows("SELECT volunteer_id, lat, lon, at_unix FROM positions", &[]).await?;
+        let rows = self
+            .rows("SELECT volunteer_id, lat, lon, at_unix FROM positions", &[])
+            .await?;
         collect(rows, |r| {
             Ok(PositionFix {
                 volunteer: VolunteerId(get(r, 0)?),
-                position: LatLon { lat: get(r, 1)?, lon: get(r, 2)? },
+                position: LatLon {
+                    lat: get(r, 1)?,
+                    lon: get(r, 2)?,
+                },
                 at_unix: u32_col(r, 3)?,
             })
         })
     }
 
     async fn purge_positions(&self, before_unix: u32) -> Result<Vec<VolunteerId>> {
-        let rows = self.rows("DELETE FROM positions WHERE at_unix < $1 RETURNING volunteer_id", &[&i64::from(before_unix)]).await?;
+        let rows = self
+            .rows(
+                "DELETE FROM positions WHERE at_unix < $1 RETURNING volunteer_id",
+                &[&i64::from(before_unix)],
+            )
+            .await?;
         collect(rows, |r| Ok(VolunteerId(get(r, 0)?)))
     }
 
@@ -905,9 +1089,12 @@ impl Store for PgStore {
         let mut c = self.conn().await?;
         let tx = c.transaction().await.map_err(backend)?;
         // The same endpoint registered again replaces the old registration.
-        tx.execute("DELETE FROM devices WHERE volunteer_id = $1 AND recipient = $2", &[&d.volunteer.0, &rec])
-            .await
-            .map_err(backend)?;
+        tx.execute(
+            "DELETE FROM devices WHERE volunteer_id = $1 AND recipient = $2",
+            &[&d.volunteer.0, &rec],
+        )
+        .await
+        .map_err(backend)?;
         tx.execute(
             "INSERT INTO devices (id, volunteer_id, recipient, created_at) VALUES ($1, $2, $3, $4)",
             &[&d.id, &d.volunteer.0, &rec, &d.created_at],
@@ -925,12 +1112,23 @@ impl Store for PgStore {
             )
             .await?;
         collect(rows, |r| {
-            Ok(Device { id: get(r, 0)?, volunteer: VolunteerId(get(r, 1)?), recipient: json_col(r, 2)?, created_at: get(r, 3)? })
+            Ok(Device {
+                id: get(r, 0)?,
+                volunteer: VolunteerId(get(r, 1)?),
+                recipient: json_col(r, 2)?,
+                created_at: get(r, 3)?,
+            })
         })
     }
 
     async fn delete_device(&self, volunteer: VolunteerId, id: Uuid) -> Result<bool> {
-        Ok(self.exec("DELETE FROM devices WHERE id = $1 AND volunteer_id = $2", &[&id, &volunteer.0]).await? > 0)
+        Ok(self
+            .exec(
+                "DELETE FROM devices WHERE id = $1 AND volunteer_id = $2",
+                &[&id, &volunteer.0],
+            )
+            .await?
+            > 0)
     }
 
     // --- AEDs ---
@@ -949,12 +1147,30 @@ impl Store for PgStore {
     }
 
     async fn aed(&self, id: AedId) -> Result<Option<Aed>> {
-        self.opt(&format!("SELECT {AED_COLS} FROM aeds WHERE id = $1"), &[&id.0]).await?.as_ref().map(aed_row).transpose()
+        self.opt(
+            &format!("SELECT {AED_COLS} FROM aeds WHERE id = $1"),
+            &[&id.0],
+        )
+        .await?
+        .as_ref()
+        .map(aed_row)
+        .transpose()
     }
 
     async fn claims(&self) -> Result<Vec<Claim>> {
-        let rows = self.rows("SELECT aed_id, incident_id, volunteer_id FROM aed_claims", &[]).await?;
-        collect(rows, |r| Ok(Claim { aed: AedId(get(r, 0)?), incident: IncidentId(get(r, 1)?), volunteer: VolunteerId(get(r, 2)?) }))
+        let rows = self
+            .rows(
+                "SELECT aed_id, incident_id, volunteer_id FROM aed_claims",
+                &[],
+            )
+            .await?;
+        collect(rows, |r| {
+            Ok(Claim {
+                aed: AedId(get(r, 0)?),
+                incident: IncidentId(get(r, 1)?),
+                volunteer: VolunteerId(get(r, 2)?),
+            })
+        })
     }
 
     // --- incidents and missions ---
@@ -1009,7 +1225,14 @@ impl Store for PgStore {
     }
 
     async fn mission(&self, id: IncidentId) -> Result<Option<StoredMission>> {
-        self.opt("SELECT region_id, state, updated_at FROM incidents WHERE id = $1", &[&id.0]).await?.as_ref().map(mission_row).transpose()
+        self.opt(
+            "SELECT region_id, state, updated_at FROM incidents WHERE id = $1",
+            &[&id.0],
+        )
+        .await?
+        .as_ref()
+        .map(mission_row)
+        .transpose()
     }
 
     async fn live_missions(&self) -> Result<Vec<StoredMission>> {
@@ -1019,7 +1242,12 @@ impl Store for PgStore {
         )
     }
 
-    async fn missions(&self, region: RegionId, live_only: bool, limit_n: u32) -> Result<Vec<StoredMission>> {
+    async fn missions(
+        &self,
+        region: RegionId,
+        live_only: bool,
+        limit_n: u32,
+    ) -> Result<Vec<StoredMission>> {
         collect(
             self.rows(
                 "SELECT region_id, state, updated_at FROM incidents WHERE region_id = $1 AND (NOT $2 OR status = 'active')
@@ -1047,7 +1275,13 @@ impl Store for PgStore {
         collect(rows, |r| Ok(IncidentId(get(r, 0)?)))
     }
 
-    async fn save_survey(&self, incident: IncidentId, volunteer: VolunteerId, answers: &serde_json::Value, at: DateTime<Utc>) -> Result<()> {
+    async fn save_survey(
+        &self,
+        incident: IncidentId,
+        volunteer: VolunteerId,
+        answers: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         self.exec(
             "INSERT INTO surveys (incident_id, volunteer_id, answers, at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (incident_id, volunteer_id) DO UPDATE SET answers = excluded.answers, at = excluded.at",
@@ -1103,7 +1337,12 @@ impl Store for PgStore {
     }
 
     async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
-        let r = self.one("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'", &[]).await?;
+        let r = self
+            .one(
+                "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'",
+                &[],
+            )
+            .await?;
         get(&r, 0)
     }
 
@@ -1115,7 +1354,11 @@ impl Store for PgStore {
                 &[],
             )
             .await?;
-        Ok(OutboxStats { pending: u64_col(&r, 0)?, sent: u64_col(&r, 1)?, dead: u64_col(&r, 2)? })
+        Ok(OutboxStats {
+            pending: u64_col(&r, 0)?,
+            sent: u64_col(&r, 1)?,
+            dead: u64_col(&r, 2)?,
+        })
     }
 
     async fn outbox_sent_keys(&self, incident: IncidentId) -> Result<Vec<String>> {
@@ -1134,10 +1377,21 @@ impl Store for PgStore {
     // --- dispatch-centre integration (issue 8): methods go below this line ---
 
     async fn integration(&self, region: RegionId) -> Result<Option<serde_json::Value>> {
-        self.opt("SELECT settings FROM region_integrations WHERE region_id = $1", &[&region.0]).await?.map(|r| get(&r, 0)).transpose()
+        self.opt(
+            "SELECT settings FROM region_integrations WHERE region_id = $1",
+            &[&region.0],
+        )
+        .await?
+        .map(|r| get(&r, 0))
+        .transpose()
     }
 
-    async fn set_integration(&self, region: RegionId, settings: &serde_json::Value, at: DateTime<Utc>) -> Result<()> {
+    async fn set_integration(
+        &self,
+        region: RegionId,
+        settings: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         self.exec(
             "INSERT INTO region_integrations (region_id, settings, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (region_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
@@ -1148,15 +1402,27 @@ impl Store for PgStore {
     }
 
     async fn integrations(&self) -> Result<Vec<(RegionId, serde_json::Value)>> {
-        let rows = self.rows("SELECT region_id, settings FROM region_integrations ORDER BY region_id", &[]).await?;
+        let rows = self
+            .rows(
+                "SELECT region_id, settings FROM region_integrations ORDER BY region_id",
+                &[],
+            )
+            .await?;
         collect(rows, |r| Ok((RegionId(get(r, 0)?), get(r, 1)?)))
     }
 
-    async fn incident_by_external_id(&self, region: RegionId, external_id: &str) -> Result<Option<IncidentId>> {
-        self.opt("SELECT id FROM incidents WHERE region_id = $1 AND external_id = $2", &[&region.0, &external_id])
-            .await?
-            .map(|r| Ok(IncidentId(get(&r, 0)?)))
-            .transpose()
+    async fn incident_by_external_id(
+        &self,
+        region: RegionId,
+        external_id: &str,
+    ) -> Result<Option<IncidentId>> {
+        self.opt(
+            "SELECT id FROM incidents WHERE region_id = $1 AND external_id = $2",
+            &[&region.0, &external_id],
+        )
+        .await?
+        .map(|r| Ok(IncidentId(get(&r, 0)?)))
+        .transpose()
     }
 
     async fn cad_message(&self, region: RegionId, key: &str) -> Result<Option<CadMessage>> {
@@ -1182,11 +1448,21 @@ impl Store for PgStore {
     }
 
     async fn cad_latest(&self, incident: IncidentId) -> Result<Option<DateTime<Utc>>> {
-        let r = self.one("SELECT MAX(source_at) FROM cad_messages WHERE incident_id = $1", &[&incident.0]).await?;
+        let r = self
+            .one(
+                "SELECT MAX(source_at) FROM cad_messages WHERE incident_id = $1",
+                &[&incident.0],
+            )
+            .await?;
         get(&r, 0)
     }
 
-    async fn event_log(&self, region: RegionId, after: i64, limit_n: u32) -> Result<Vec<LoggedEvent>> {
+    async fn event_log(
+        &self,
+        region: RegionId,
+        after: i64,
+        limit_n: u32,
+    ) -> Result<Vec<LoggedEvent>> {
         let rows = self
             .rows(
                 "SELECT e.pos, i.region_id, e.incident_id, e.seq, e.event FROM mission_events e
@@ -1207,7 +1483,12 @@ impl Store for PgStore {
     }
 
     async fn event_log_head(&self) -> Result<i64> {
-        let r = self.one("SELECT COALESCE(MAX(pos), 0)::int8 FROM mission_events", &[]).await?;
+        let r = self
+            .one(
+                "SELECT COALESCE(MAX(pos), 0)::int8 FROM mission_events",
+                &[],
+            )
+            .await?;
         get(&r, 0)
     }
 
@@ -1224,7 +1505,8 @@ impl Store for PgStore {
     }
 
     async fn save_webhook_cursor(&self, w: &WebhookCursor) -> Result<()> {
-        let attempts = i32::try_from(w.attempts).map_err(|_| StoreError::Backend("attempts out of range".into()))?;
+        let attempts = i32::try_from(w.attempts)
+            .map_err(|_| StoreError::Backend("attempts out of range".into()))?;
         self.exec(
             "INSERT INTO webhook_cursors (region_id, last_pos, attempts, next_attempt_at, last_error, delivered, skipped, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -1251,10 +1533,18 @@ impl Store for PgStore {
     }
 
     async fn units(&self) -> Result<Vec<MonitorUnit>> {
-        collect(self.rows("SELECT data FROM monitor_units ORDER BY id", &[]).await?, |r| json_col(r, 0))
+        collect(
+            self.rows("SELECT data FROM monitor_units ORDER BY id", &[])
+                .await?,
+            |r| json_col(r, 0),
+        )
     }
 
-    async fn save_unit_states(&self, states: &[(Uuid, serde_json::Value)], at: DateTime<Utc>) -> Result<()> {
+    async fn save_unit_states(
+        &self,
+        states: &[(Uuid, serde_json::Value)],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         if states.is_empty() {
             return Ok(());
         }
@@ -1270,16 +1560,26 @@ impl Store for PgStore {
     }
 
     async fn unit_states(&self) -> Result<Vec<(Uuid, serde_json::Value)>> {
-        collect(self.rows("SELECT id, state FROM monitor_units WHERE state IS NOT NULL", &[]).await?, |r| Ok((get(r, 0)?, get(r, 1)?)))
+        collect(
+            self.rows(
+                "SELECT id, state FROM monitor_units WHERE state IS NOT NULL",
+                &[],
+            )
+            .await?,
+            |r| Ok((get(r, 0)?, get(r, 1)?)),
+        )
     }
 
     async fn commit_monitor(&self, w: &MonitorWrite) -> Result<()> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await.map_err(backend)?;
         if let Some(r) = &w.readiness {
-            tx.execute("UPDATE aeds SET readiness = $2, updated_at = $3 WHERE id = $1", &[&r.aed_id.0, &enum_str(&r.readiness), &r.at])
-                .await
-                .map_err(backend)?;
+            tx.execute(
+                "UPDATE aeds SET readiness = $2, updated_at = $3 WHERE id = $1",
+                &[&r.aed_id.0, &enum_str(&r.readiness), &r.at],
+            )
+            .await
+            .map_err(backend)?;
             tx.execute(
                 "INSERT INTO readiness_history (aed_id, at, readiness, causes) VALUES ($1, $2, $3, $4)",
                 &[&r.aed_id.0, &r.at, &enum_str(&r.readiness), &to_json(&r.causes)?],
@@ -1288,7 +1588,12 @@ impl Store for PgStore {
             .map_err(backend)?;
         }
         if let Some((id, st)) = &w.unit_state {
-            tx.execute("UPDATE monitor_units SET state = $2, state_at = $3 WHERE id = $1", &[id, st, &w.at]).await.map_err(backend)?;
+            tx.execute(
+                "UPDATE monitor_units SET state = $2, state_at = $3 WHERE id = $1",
+                &[id, st, &w.at],
+            )
+            .await
+            .map_err(backend)?;
         }
         for t in &w.tickets {
             tx.execute(
@@ -1303,7 +1608,13 @@ impl Store for PgStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn tickets(&self, region: Option<RegionId>, aed: Option<AedId>, open_only: bool, limit: u32) -> Result<Vec<Ticket>> {
+    async fn tickets(
+        &self,
+        region: Option<RegionId>,
+        aed: Option<AedId>,
+        open_only: bool,
+        limit: u32,
+    ) -> Result<Vec<Ticket>> {
         let rows = self
             .rows(
                 "SELECT data FROM service_tickets WHERE ($1::uuid IS NULL OR region_id = $1) AND ($2::uuid IS NULL OR aed_id = $2)
@@ -1315,14 +1626,25 @@ impl Store for PgStore {
     }
 
     async fn ticket(&self, id: Uuid) -> Result<Option<Ticket>> {
-        self.opt("SELECT data FROM service_tickets WHERE id = $1", &[&id]).await?.as_ref().map(|r| json_col(r, 0)).transpose()
+        self.opt("SELECT data FROM service_tickets WHERE id = $1", &[&id])
+            .await?
+            .as_ref()
+            .map(|r| json_col(r, 0))
+            .transpose()
     }
 
     async fn readiness_history(&self, aed: AedId, limit: u32) -> Result<Vec<ReadinessRecord>> {
         let rows = self
             .rows("SELECT aed_id, at, readiness, causes FROM readiness_history WHERE aed_id = $1 ORDER BY id DESC LIMIT $2", &[&aed.0, &self::limit(limit)])
             .await?;
-        collect(rows, |r| Ok(ReadinessRecord { aed_id: AedId(get(r, 0)?), at: get(r, 1)?, readiness: enum_col(r, 2)?, causes: json_col(r, 3)? }))
+        collect(rows, |r| {
+            Ok(ReadinessRecord {
+                aed_id: AedId(get(r, 0)?),
+                at: get(r, 1)?,
+                readiness: enum_col(r, 2)?,
+                causes: json_col(r, 3)?,
+            })
+        })
     }
 
     async fn save_telemetry(&self, buckets: &[TelemetryBucket]) -> Result<()> {
@@ -1342,10 +1664,16 @@ impl Store for PgStore {
     }
 
     async fn purge_telemetry(&self, before: DateTime<Utc>) -> Result<u64> {
-        self.exec("DELETE FROM telemetry_buckets WHERE start < $1", &[&before]).await
+        self.exec("DELETE FROM telemetry_buckets WHERE start < $1", &[&before])
+            .await
     }
 
-    async fn telemetry(&self, unit: Uuid, since: DateTime<Utc>, limit: u32) -> Result<Vec<TelemetryBucket>> {
+    async fn telemetry(
+        &self,
+        unit: Uuid,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TelemetryBucket>> {
         let rows = self
             .rows("SELECT data FROM telemetry_buckets WHERE unit_id = $1 AND start >= $2 ORDER BY start LIMIT $3", &[&unit, &since, &self::limit(limit)])
             .await?;

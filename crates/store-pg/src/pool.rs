@@ -30,7 +30,11 @@ pub(crate) struct Conn<'a> {
 
 impl Pool {
     pub(crate) fn new(config: Config, size: usize) -> Self {
-        Self { config, idle: Mutex::new(Vec::with_capacity(size)), permits: Semaphore::new(size.max(1)) }
+        Self {
+            config,
+            idle: Mutex::new(Vec::with_capacity(size)),
+            permits: Semaphore::new(size.max(1)),
+        }
     }
 
     /// Opens a connection outside the pool (for migrations: closing it
@@ -47,7 +51,11 @@ impl Pool {
 
     /// A pooled connection: an idle one, or a new one while under the limit.
     pub(crate) async fn get(&self) -> Result<Conn<'_>> {
-        let permit = self.permits.acquire().await.map_err(|_| StoreError::Closed)?;
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let reused = {
             let mut idle = self.idle.lock().map_err(|_| StoreError::Closed)?;
             let mut found = None;
@@ -63,7 +71,11 @@ impl Pool {
             Some(c) => c,
             None => self.connect().await?,
         };
-        Ok(Conn { client: Some(client), pool: self, _permit: permit })
+        Ok(Conn {
+            client: Some(client),
+            pool: self,
+            _permit: permit,
+        })
     }
 
     /// Closes the idle connections and refuses new callers.
@@ -79,13 +91,17 @@ impl Deref for Conn<'_> {
     type Target = Client;
     fn deref(&self) -> &Client {
         // Present from construction until drop.
-        self.client.as_ref().unwrap_or_else(|| unreachable!("connection taken before drop"))
+        self.client
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("connection taken before drop"))
     }
 }
 
 impl DerefMut for Conn<'_> {
     fn deref_mut(&mut self) -> &mut Client {
-        self.client.as_mut().unwrap_or_else(|| unreachable!("connection taken before drop"))
+        self.client
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("connection taken before drop"))
     }
 }
 

@@ -12,7 +12,8 @@ use firstlink_store_pg::PgStore;
 use tokio_postgres::NoTls;
 
 fn admin_url() -> String {
-    std::env::var("FIRSTLINK_PG_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("FIRSTLINK_PG_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 async fn admin() -> tokio_postgres::Client {
@@ -27,7 +28,11 @@ async fn admin() -> tokio_postgres::Client {
 /// A fresh, empty database; dropped by [`drop_db`].
 async fn create_db() -> (String, String) {
     let name = format!("firstlink_test_{}", uuid::Uuid::new_v4().simple());
-    admin().await.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    admin()
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
     let mut cfg: tokio_postgres::Config = admin_url().parse().unwrap();
     cfg.dbname(&name);
     let host = match cfg.get_hosts().first() {
@@ -41,7 +46,11 @@ async fn create_db() -> (String, String) {
 }
 
 async fn drop_db(name: &str) {
-    admin().await.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
+    admin()
+        .await
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .unwrap();
 }
 
 /// Runs `f` on a fresh store in a fresh database; drops the database even
@@ -146,7 +155,9 @@ async fn concurrent_starts_migrate_once() {
             let mut starts = Vec::new();
             for _ in 0..4 {
                 let url = url.clone();
-                starts.push(tokio::spawn(async move { PgStore::connect_with(&url, 2).await }));
+                starts.push(tokio::spawn(
+                    async move { PgStore::connect_with(&url, 2).await },
+                ));
             }
             let mut stores = Vec::new();
             for t in starts {
@@ -159,9 +170,17 @@ async fn concurrent_starts_migrate_once() {
             assert_eq!(again.setting("node3").await.unwrap().as_deref(), Some("up"));
             let (c, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
             tokio::spawn(conn);
-            let names: Vec<String> =
-                c.query("SELECT name FROM schema_migrations ORDER BY name", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
-            assert_eq!(names, vec!["0001_init", "0003_integration", "0004_monitoring"]);
+            let names: Vec<String> = c
+                .query("SELECT name FROM schema_migrations ORDER BY name", &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            assert_eq!(
+                names,
+                vec!["0001_init", "0003_integration", "0004_monitoring"]
+            );
         }
     })
     .await;
@@ -178,14 +197,19 @@ async fn concurrent_writes_land_and_corrupt_rows_are_errors() {
         let mut tasks = Vec::new();
         for i in 0..200 {
             let s = s.clone();
-            tasks.push(tokio::spawn(async move { s.set_setting(&format!("k{i}"), &format!("v{i}")).await }));
+            tasks.push(tokio::spawn(async move {
+                s.set_setting(&format!("k{i}"), &format!("v{i}")).await
+            }));
         }
         for t in tasks {
             t.await.unwrap().unwrap();
         }
         let other = PgStore::connect(&url).await.unwrap();
         for i in [0, 99, 199] {
-            assert_eq!(other.setting(&format!("k{i}")).await.unwrap(), Some(format!("v{i}")));
+            assert_eq!(
+                other.setting(&format!("k{i}")).await.unwrap(),
+                Some(format!("v{i}"))
+            );
         }
         let (c, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
         tokio::spawn(conn);
@@ -195,7 +219,10 @@ async fn concurrent_writes_land_and_corrupt_rows_are_errors() {
         )
         .await
         .unwrap();
-        assert!(matches!(s.regions().await, Err(firstlink_store::StoreError::Corrupt(_))));
+        assert!(matches!(
+            s.regions().await,
+            Err(firstlink_store::StoreError::Corrupt(_))
+        ));
     })
     .await;
 }
@@ -208,12 +235,17 @@ async fn concurrent_writes_land_and_corrupt_rows_are_errors() {
 async fn postgis_when_installed() {
     let available = admin()
         .await
-        .query_opt("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'", &[])
+        .query_opt(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'",
+            &[],
+        )
         .await
         .unwrap()
         .is_some();
     if !available {
-        eprintln!("PostGIS is not available on this PostgreSQL server: the optional PostGIS migration is not tested");
+        eprintln!(
+            "PostGIS is not available on this PostgreSQL server: the optional PostGIS migration is not tested"
+        );
         return;
     }
     let (name, url) = create_db().await;

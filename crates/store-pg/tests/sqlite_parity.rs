@@ -49,5 +49,8 @@ async fn suite_timed() {
         }
         total += t.elapsed();
     }
-    eprintln!("storage suite on SQLite: checks {total:?}, with creating 6 databases {:?}", started.elapsed());
+    eprintln!(
+        "storage suite on SQLite: checks {total:?}, with creating 6 databases {:?}",
+        started.elapsed()
+    );
 }

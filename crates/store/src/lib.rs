@@ -65,12 +65,30 @@ pub trait Store: Send + Sync + 'static {
     async fn create_volunteer(&self, v: &Volunteer) -> Result<()>;
     async fn update_volunteer(&self, v: &Volunteer) -> Result<()>;
     async fn volunteer(&self, id: VolunteerId) -> Result<Option<Volunteer>>;
-    async fn volunteer_by_contact(&self, region: RegionId, phone: Option<&str>, email: Option<&str>) -> Result<Option<Volunteer>>;
-    async fn volunteers(&self, region: Option<RegionId>, query: Option<&str>, limit: u32) -> Result<Vec<Volunteer>>;
+    async fn volunteer_by_contact(
+        &self,
+        region: RegionId,
+        phone: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<Option<Volunteer>>;
+    async fn volunteers(
+        &self,
+        region: Option<RegionId>,
+        query: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Volunteer>>;
     async fn delete_volunteer(&self, id: VolunteerId) -> Result<()>;
-    async fn set_verification(&self, id: VolunteerId, code_hash: &str, expires_at: DateTime<Utc>) -> Result<()>;
+    async fn set_verification(
+        &self,
+        id: VolunteerId,
+        code_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
     /// Returns the stored code hash and expiry and counts one attempt.
-    async fn verification_attempt(&self, id: VolunteerId) -> Result<Option<(String, DateTime<Utc>, u32)>>;
+    async fn verification_attempt(
+        &self,
+        id: VolunteerId,
+    ) -> Result<Option<(String, DateTime<Utc>, u32)>>;
     async fn clear_verification(&self, id: VolunteerId) -> Result<()>;
     async fn save_positions(&self, fixes: &[PositionFix]) -> Result<()>;
     async fn delete_position(&self, id: VolunteerId) -> Result<()>;
@@ -95,11 +113,22 @@ pub trait Store: Send + Sync + 'static {
     async fn commit_step(&self, step: &MissionStep) -> Result<()>;
     async fn mission(&self, id: IncidentId) -> Result<Option<StoredMission>>;
     async fn live_missions(&self) -> Result<Vec<StoredMission>>;
-    async fn missions(&self, region: RegionId, live_only: bool, limit: u32) -> Result<Vec<StoredMission>>;
+    async fn missions(
+        &self,
+        region: RegionId,
+        live_only: bool,
+        limit: u32,
+    ) -> Result<Vec<StoredMission>>;
     async fn events(&self, id: IncidentId, after_seq: u64) -> Result<Vec<(u64, Event)>>;
     /// Missions the volunteer was alerted for, newest first.
     async fn alerts_of(&self, volunteer: VolunteerId, limit: u32) -> Result<Vec<IncidentId>>;
-    async fn save_survey(&self, incident: IncidentId, volunteer: VolunteerId, answers: &serde_json::Value, at: DateTime<Utc>) -> Result<()>;
+    async fn save_survey(
+        &self,
+        incident: IncidentId,
+        volunteer: VolunteerId,
+        answers: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
 
     // --- outbox ---
     async fn enqueue(&self, items: &[NewOutbox]) -> Result<()>;
@@ -125,17 +154,27 @@ pub trait Store: Send + Sync + 'static {
     // --- dispatch-centre integration (issue 8): methods go below this line ---
     /// The region's CAD integration settings: a JSON document whose schema the server owns.
     async fn integration(&self, region: RegionId) -> Result<Option<serde_json::Value>>;
-    async fn set_integration(&self, region: RegionId, settings: &serde_json::Value, at: DateTime<Utc>) -> Result<()>;
+    async fn set_integration(
+        &self,
+        region: RegionId,
+        settings: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
     /// Every region's integration settings.
     async fn integrations(&self) -> Result<Vec<(RegionId, serde_json::Value)>>;
-    async fn incident_by_external_id(&self, region: RegionId, external_id: &str) -> Result<Option<IncidentId>>;
+    async fn incident_by_external_id(
+        &self,
+        region: RegionId,
+        external_id: &str,
+    ) -> Result<Option<IncidentId>>;
     async fn cad_message(&self, region: RegionId, key: &str) -> Result<Option<CadMessage>>;
     /// Records a CAD message; the same region and key again replaces it.
     async fn record_cad_message(&self, m: &CadMessage) -> Result<()>;
     /// The latest source timestamp of the CAD messages recorded for an incident.
     async fn cad_latest(&self, incident: IncidentId) -> Result<Option<DateTime<Utc>>>;
     /// Mission events of `region` committed after position `after`, in commit order.
-    async fn event_log(&self, region: RegionId, after: i64, limit: u32) -> Result<Vec<LoggedEvent>>;
+    async fn event_log(&self, region: RegionId, after: i64, limit: u32)
+    -> Result<Vec<LoggedEvent>>;
     /// The position of the latest committed mission event (0 when none).
     async fn event_log_head(&self) -> Result<i64>;
     async fn webhook_cursor(&self, region: RegionId) -> Result<Option<WebhookCursor>>;
@@ -146,19 +185,34 @@ pub trait Store: Send + Sync + 'static {
     async fn save_unit(&self, u: &MonitorUnit) -> Result<()>;
     async fn units(&self) -> Result<Vec<MonitorUnit>>;
     /// Rule states of units, saved in one transaction (periodic checkpoint).
-    async fn save_unit_states(&self, states: &[(Uuid, serde_json::Value)], at: DateTime<Utc>) -> Result<()>;
+    async fn save_unit_states(
+        &self,
+        states: &[(Uuid, serde_json::Value)],
+        at: DateTime<Utc>,
+    ) -> Result<()>;
     async fn unit_states(&self) -> Result<Vec<(Uuid, serde_json::Value)>>;
     /// Applies a monitoring decision atomically (see [`MonitorWrite`]).
     async fn commit_monitor(&self, w: &MonitorWrite) -> Result<()>;
     /// Tickets, newest first; `open_only` leaves out resolved ones.
-    async fn tickets(&self, region: Option<RegionId>, aed: Option<AedId>, open_only: bool, limit: u32) -> Result<Vec<Ticket>>;
+    async fn tickets(
+        &self,
+        region: Option<RegionId>,
+        aed: Option<AedId>,
+        open_only: bool,
+        limit: u32,
+    ) -> Result<Vec<Ticket>>;
     async fn ticket(&self, id: Uuid) -> Result<Option<Ticket>>;
     /// An AED's readiness changes, newest first.
     async fn readiness_history(&self, aed: AedId, limit: u32) -> Result<Vec<ReadinessRecord>>;
     /// Inserts or replaces telemetry buckets (keyed by unit and start).
     async fn save_telemetry(&self, buckets: &[TelemetryBucket]) -> Result<()>;
     /// A unit's buckets from `since` on, oldest first.
-    async fn telemetry(&self, unit: Uuid, since: DateTime<Utc>, limit: u32) -> Result<Vec<TelemetryBucket>>;
+    async fn telemetry(
+        &self,
+        unit: Uuid,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TelemetryBucket>>;
     /// Deletes telemetry buckets that started before `before`; returns how many.
     async fn purge_telemetry(&self, before: DateTime<Utc>) -> Result<u64>;
 }

@@ -131,12 +131,27 @@ pub struct PositionFix {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "channel", rename_all = "snake_case")]
 pub enum Recipient {
-    WebPush { endpoint: String, p256dh: String, auth: String },
-    Fcm { token: String },
-    Apns { device_token: String },
-    Sms { phone: String },
-    Email { address: String },
-    Webhook { url: String, secret: String },
+    WebPush {
+        endpoint: String,
+        p256dh: String,
+        auth: String,
+    },
+    Fcm {
+        token: String,
+    },
+    Apns {
+        device_token: String,
+    },
+    Sms {
+        phone: String,
+    },
+    Email {
+        address: String,
+    },
+    Webhook {
+        url: String,
+        secret: String,
+    },
     /// The demo's simulated phones, served in-process.
     Demo,
 }
@@ -336,7 +351,12 @@ pub struct OutboxStats {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AedReviewFlag {
     /// A sync saw the point more than 100 m away; the stored position is kept until approved.
-    Moved { lat: f64, lon: f64, distance_m: f64, source: Option<String> },
+    Moved {
+        lat: f64,
+        lon: f64,
+        distance_m: f64,
+        source: Option<String>,
+    },
     /// Another record lies within a few metres.
     Duplicate { of: AedId, distance_m: f64 },
     /// Registered by an owner; pending review.

@@ -8,9 +8,9 @@
 //! none is acknowledged before its data is on disk.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -34,8 +34,14 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/0001_init.sql")),
     // AED registry (issue 3): 0002 goes here.
     // Dispatch-centre integration (issue 8): 0003 goes here.
-    ("0003_integration", include_str!("../migrations/0003_integration.sql")),
-    ("0004_monitoring", include_str!("../migrations/0004_monitoring.sql")),
+    (
+        "0003_integration",
+        include_str!("../migrations/0003_integration.sql"),
+    ),
+    (
+        "0004_monitoring",
+        include_str!("../migrations/0004_monitoring.sql"),
+    ),
 ];
 const READERS: usize = 4;
 const MAX_BATCH: usize = 1_024;
@@ -70,7 +76,10 @@ fn unique_name(msg: &str) -> &'static str {
         ("incidents.region_id, incidents.external_id", "external_id"),
         ("api_keys.id", "api key id"),
         ("monitor_units.lorawan_device_id", "lorawan device id"),
-        ("service_tickets.aed_id, service_tickets.cause", "open ticket"),
+        (
+            "service_tickets.aed_id, service_tickets.cause",
+            "open ticket",
+        ),
     ] {
         if msg.contains(needle) {
             return name;
@@ -86,7 +95,9 @@ fn ts(t: DateTime<Utc>) -> String {
 fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
 }
 
 fn opt_ts(s: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
@@ -99,19 +110,23 @@ fn json<T: Serialize>(v: &T) -> String {
 }
 
 fn from_json<T: DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
-    serde_json::from_str(s)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_str(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 fn uuid_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
     let s: String = row.get(i)?;
-    Uuid::parse_str(&s).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+    Uuid::parse_str(&s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 fn date_col(s: Option<String>) -> rusqlite::Result<Option<NaiveDate>> {
     s.map(|s| {
-        NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+        NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
     })
     .transpose()
 }
@@ -141,7 +156,11 @@ fn migrate(c: &mut Connection) -> Result<()> {
         .map_err(backend)?;
     for (name, sql) in MIGRATIONS {
         let done: bool = c
-            .query_row("SELECT 1 FROM schema_migrations WHERE name = ?1", [name], |_| Ok(true))
+            .query_row(
+                "SELECT 1 FROM schema_migrations WHERE name = ?1",
+                [name],
+                |_| Ok(true),
+            )
             .optional()
             .map_err(backend)?
             .unwrap_or(false);
@@ -150,7 +169,11 @@ fn migrate(c: &mut Connection) -> Result<()> {
         }
         let tx = c.transaction().map_err(backend)?;
         tx.execute_batch(sql).map_err(backend)?;
-        tx.execute("INSERT INTO schema_migrations VALUES (?1, ?2)", params![name, ts(Utc::now())]).map_err(backend)?;
+        tx.execute(
+            "INSERT INTO schema_migrations VALUES (?1, ?2)",
+            params![name, ts(Utc::now())],
+        )
+        .map_err(backend)?;
         tx.commit().map_err(backend)?;
         tracing::info!(migration = name, "applied database migration");
     }
@@ -183,7 +206,11 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
             let sp = tx.execute_batch("SAVEPOINT job");
             let (ok, completion) = job(&tx);
             if sp.is_ok() {
-                let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+                let end = if ok {
+                    "RELEASE job"
+                } else {
+                    "ROLLBACK TO job; RELEASE job"
+                };
                 if let Err(e) = tx.execute_batch(end) {
                     tracing::error!(error = %e, "savepoint handling failed");
                 }
@@ -205,13 +232,19 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self> {
         let mut w = open(path)?;
         migrate(&mut w)?;
-        let readers = (0..READERS).map(|_| open(path).map(Mutex::new)).collect::<Result<Vec<_>>>()?;
+        let readers = (0..READERS)
+            .map(|_| open(path).map(Mutex::new))
+            .collect::<Result<Vec<_>>>()?;
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(w, rx))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        Ok(Self { writer: Mutex::new(Some(tx)), readers: Arc::new(readers), next_reader: AtomicUsize::new(0) })
+        Ok(Self {
+            writer: Mutex::new(Some(tx)),
+            readers: Arc::new(readers),
+            next_reader: AtomicUsize::new(0),
+        })
     }
 
     /// Runs `f` on the writer thread inside a transaction shared with other
@@ -232,7 +265,10 @@ impl SqliteStore {
         });
         {
             let w = self.writer.lock().map_err(|_| StoreError::Closed)?;
-            w.as_ref().ok_or(StoreError::Closed)?.send(job).map_err(|_| StoreError::Closed)?;
+            w.as_ref()
+                .ok_or(StoreError::Closed)?
+                .send(job)
+                .map_err(|_| StoreError::Closed)?;
         }
         rx.await.map_err(|_| StoreError::Closed)?
     }
@@ -291,7 +327,11 @@ fn operator_row(r: &Row<'_>) -> rusqlite::Result<Operator> {
         username: r.get(1)?,
         password_hash: r.get(2)?,
         role: OperatorRole::parse(&role).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, "unknown role".into())
+            rusqlite::Error::FromSqlConversionFailure(
+                3,
+                rusqlite::types::Type::Text,
+                "unknown role".into(),
+            )
         })?,
         regions: from_json(&r.get::<_, String>(4)?)?,
         created_at: parse_ts(&r.get::<_, String>(5)?)?,
@@ -351,14 +391,18 @@ fn volunteer_params(v: &Volunteer) -> Vec<Box<dyn rusqlite::ToSql + Send>> {
     ]
 }
 
-const AED_COLS: &str = "id, region_id, name, lat, lon, access, opening_hours, readiness, status, details, updated_at";
+const AED_COLS: &str =
+    "id, region_id, name, lat, lon, access, opening_hours, readiness, status, details, updated_at";
 
 fn aed_row(r: &Row<'_>) -> rusqlite::Result<Aed> {
     Ok(Aed {
         id: AedId(uuid_col(r, 0)?),
         region_id: RegionId(uuid_col(r, 1)?),
         name: r.get(2)?,
-        position: LatLon { lat: r.get(3)?, lon: r.get(4)? },
+        position: LatLon {
+            lat: r.get(3)?,
+            lon: r.get(4)?,
+        },
         access: str_enum::<AedAccess>(&r.get::<_, String>(5)?)?,
         opening_hours: r.get(6)?,
         readiness: str_enum::<Readiness>(&r.get::<_, String>(7)?)?,
@@ -381,7 +425,9 @@ fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxItem> {
     let i: Option<String> = r.get(3)?;
     let rec: Option<String> = r.get(4)?;
     let parse = |s: String| {
-        Uuid::parse_str(&s).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+        Uuid::parse_str(&s).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
     };
     Ok(OutboxItem {
         id: r.get(0)?,
@@ -416,20 +462,32 @@ fn write_step_parts(c: &Connection, step: &MissionStep) -> Result<()> {
             )
             .map_err(backend)?;
         for a in &m.alerts {
-            up.execute(params![id, a.volunteer.to_string(), enum_str(&a.state), ts(a.alerted_at)]).map_err(backend)?;
+            up.execute(params![
+                id,
+                a.volunteer.to_string(),
+                enum_str(&a.state),
+                ts(a.alerted_at)
+            ])
+            .map_err(backend)?;
         }
     }
     if !step.events.is_empty() {
         let mut ins = c
-            .prepare_cached("INSERT INTO mission_events (incident_id, seq, at, event) VALUES (?1, ?2, ?3, ?4)")
+            .prepare_cached(
+                "INSERT INTO mission_events (incident_id, seq, at, event) VALUES (?1, ?2, ?3, ?4)",
+            )
             .map_err(backend)?;
         for (seq, e) in &step.events {
-            ins.execute(params![id, seq, ts(e.at), json(e)]).map_err(backend)?;
+            ins.execute(params![id, seq, ts(e.at), json(e)])
+                .map_err(backend)?;
         }
     }
     for aed in &step.releases {
-        c.execute("DELETE FROM aed_claims WHERE aed_id = ?1 AND incident_id = ?2", params![aed.to_string(), id])
-            .map_err(backend)?;
+        c.execute(
+            "DELETE FROM aed_claims WHERE aed_id = ?1 AND incident_id = ?2",
+            params![aed.to_string(), id],
+        )
+        .map_err(backend)?;
     }
     for (aed, v) in &step.claims {
         c.execute(
@@ -495,8 +553,17 @@ impl Store for SqliteStore {
     async fn update_policy(&self, id: RegionId, policy: &DispatchPolicy) -> Result<()> {
         let p = json(policy);
         self.write(move |c| {
-            let n = c.execute("UPDATE regions SET policy = ?1 WHERE id = ?2", params![p, id.to_string()]).map_err(backend)?;
-            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            let n = c
+                .execute(
+                    "UPDATE regions SET policy = ?1 WHERE id = ?2",
+                    params![p, id.to_string()],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
         })
         .await
     }
@@ -543,9 +610,16 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.write(move |c| {
             let n = c
-                .execute("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?1) WHERE id = ?2", params![ts(at), id])
+                .execute(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?1) WHERE id = ?2",
+                    params![ts(at), id],
+                )
                 .map_err(backend)?;
-            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            if n == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
         })
         .await
     }
@@ -639,7 +713,8 @@ impl Store for SqliteStore {
     async fn delete_session(&self, token_hash: &str) -> Result<()> {
         let h = token_hash.to_string();
         self.write(move |c| {
-            c.execute("DELETE FROM sessions WHERE token_hash = ?1", [h]).map_err(backend)?;
+            c.execute("DELETE FROM sessions WHERE token_hash = ?1", [h])
+                .map_err(backend)?;
             Ok(())
         })
         .await
@@ -647,7 +722,11 @@ impl Store for SqliteStore {
 
     async fn delete_sessions_of(&self, subject: Uuid) -> Result<()> {
         self.write(move |c| {
-            c.execute("DELETE FROM sessions WHERE subject = ?1", [subject.to_string()]).map_err(backend)?;
+            c.execute(
+                "DELETE FROM sessions WHERE subject = ?1",
+                [subject.to_string()],
+            )
+            .map_err(backend)?;
             Ok(())
         })
         .await
@@ -695,7 +774,11 @@ impl Store for SqliteStore {
     async fn setting(&self, key: &str) -> Result<Option<String>> {
         let k = key.to_string();
         self.read(move |c| {
-            c.query_row("SELECT value FROM settings WHERE key = ?1", [k], |r| r.get(0)).optional().map_err(backend)
+            c.query_row("SELECT value FROM settings WHERE key = ?1", [k], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(backend)
         })
         .await
     }
@@ -742,14 +825,23 @@ impl Store for SqliteStore {
 
     async fn volunteer(&self, id: VolunteerId) -> Result<Option<Volunteer>> {
         self.read(move |c| {
-            c.query_row(&format!("SELECT {VOLUNTEER_COLS} FROM volunteers WHERE id = ?1"), [id.to_string()], volunteer_row)
-                .optional()
-                .map_err(backend)
+            c.query_row(
+                &format!("SELECT {VOLUNTEER_COLS} FROM volunteers WHERE id = ?1"),
+                [id.to_string()],
+                volunteer_row,
+            )
+            .optional()
+            .map_err(backend)
         })
         .await
     }
 
-    async fn volunteer_by_contact(&self, region: RegionId, phone: Option<&str>, email: Option<&str>) -> Result<Option<Volunteer>> {
+    async fn volunteer_by_contact(
+        &self,
+        region: RegionId,
+        phone: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<Option<Volunteer>> {
         let (p, e) = (phone.map(str::to_string), email.map(str::to_string));
         self.read(move |c| {
             c.query_row(
@@ -765,7 +857,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn volunteers(&self, region: Option<RegionId>, query: Option<&str>, limit: u32) -> Result<Vec<Volunteer>> {
+    async fn volunteers(
+        &self,
+        region: Option<RegionId>,
+        query: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Volunteer>> {
         let q = query.map(|q| format!("%{}%", q.replace(['%', '_'], "")));
         self.read(move |c| {
             let mut s = c
@@ -782,14 +879,21 @@ impl Store for SqliteStore {
 
     async fn delete_volunteer(&self, id: VolunteerId) -> Result<()> {
         self.write(move |c| {
-            c.execute("DELETE FROM sessions WHERE subject = ?1", [id.to_string()]).map_err(backend)?;
-            c.execute("DELETE FROM volunteers WHERE id = ?1", [id.to_string()]).map_err(backend)?;
+            c.execute("DELETE FROM sessions WHERE subject = ?1", [id.to_string()])
+                .map_err(backend)?;
+            c.execute("DELETE FROM volunteers WHERE id = ?1", [id.to_string()])
+                .map_err(backend)?;
             Ok(())
         })
         .await
     }
 
-    async fn set_verification(&self, id: VolunteerId, code_hash: &str, expires_at: DateTime<Utc>) -> Result<()> {
+    async fn set_verification(
+        &self,
+        id: VolunteerId,
+        code_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
         let h = code_hash.to_string();
         self.write(move |c| {
             c.execute(
@@ -803,7 +907,10 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn verification_attempt(&self, id: VolunteerId) -> Result<Option<(String, DateTime<Utc>, u32)>> {
+    async fn verification_attempt(
+        &self,
+        id: VolunteerId,
+    ) -> Result<Option<(String, DateTime<Utc>, u32)>> {
         self.write(move |c| {
             c.execute("UPDATE verification_codes SET attempts = attempts + 1 WHERE volunteer_id = ?1", [id.to_string()])
                 .map_err(backend)?;
@@ -820,7 +927,11 @@ impl Store for SqliteStore {
 
     async fn clear_verification(&self, id: VolunteerId) -> Result<()> {
         self.write(move |c| {
-            c.execute("DELETE FROM verification_codes WHERE volunteer_id = ?1", [id.to_string()]).map_err(backend)?;
+            c.execute(
+                "DELETE FROM verification_codes WHERE volunteer_id = ?1",
+                [id.to_string()],
+            )
+            .map_err(backend)?;
             Ok(())
         })
         .await
@@ -846,7 +957,11 @@ impl Store for SqliteStore {
 
     async fn delete_position(&self, id: VolunteerId) -> Result<()> {
         self.write(move |c| {
-            c.execute("DELETE FROM positions WHERE volunteer_id = ?1", [id.to_string()]).map_err(backend)?;
+            c.execute(
+                "DELETE FROM positions WHERE volunteer_id = ?1",
+                [id.to_string()],
+            )
+            .map_err(backend)?;
             Ok(())
         })
         .await
@@ -854,12 +969,17 @@ impl Store for SqliteStore {
 
     async fn positions(&self) -> Result<Vec<PositionFix>> {
         self.read(|c| {
-            let mut s = c.prepare("SELECT volunteer_id, lat, lon, at_unix FROM positions").map_err(backend)?;
+            let mut s = c
+                .prepare("SELECT volunteer_id, lat, lon, at_unix FROM positions")
+                .map_err(backend)?;
             let rows = s
                 .query_map([], |r| {
                     Ok(PositionFix {
                         volunteer: VolunteerId(uuid_col(r, 0)?),
-                        position: LatLon { lat: r.get(1)?, lon: r.get(2)? },
+                        position: LatLon {
+                            lat: r.get(1)?,
+                            lon: r.get(2)?,
+                        },
                         at_unix: r.get(3)?,
                     })
                 })
@@ -871,8 +991,12 @@ impl Store for SqliteStore {
 
     async fn purge_positions(&self, before_unix: u32) -> Result<Vec<VolunteerId>> {
         self.write(move |c| {
-            let mut s = c.prepare("DELETE FROM positions WHERE at_unix < ?1 RETURNING volunteer_id").map_err(backend)?;
-            let rows = s.query_map([before_unix], |r| Ok(VolunteerId(uuid_col(r, 0)?))).map_err(backend)?;
+            let mut s = c
+                .prepare("DELETE FROM positions WHERE at_unix < ?1 RETURNING volunteer_id")
+                .map_err(backend)?;
+            let rows = s
+                .query_map([before_unix], |r| Ok(VolunteerId(uuid_col(r, 0)?)))
+                .map_err(backend)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
         })
         .await
@@ -918,7 +1042,10 @@ impl Store for SqliteStore {
     async fn delete_device(&self, volunteer: VolunteerId, id: Uuid) -> Result<bool> {
         self.write(move |c| {
             let n = c
-                .execute("DELETE FROM devices WHERE id = ?1 AND volunteer_id = ?2", params![id.to_string(), volunteer.to_string()])
+                .execute(
+                    "DELETE FROM devices WHERE id = ?1 AND volunteer_id = ?2",
+                    params![id.to_string(), volunteer.to_string()],
+                )
                 .map_err(backend)?;
             Ok(n > 0)
         })
@@ -958,9 +1085,13 @@ impl Store for SqliteStore {
     async fn aeds(&self, region: Option<RegionId>) -> Result<Vec<Aed>> {
         self.read(move |c| {
             let mut s = c
-                .prepare(&format!("SELECT {AED_COLS} FROM aeds WHERE ?1 IS NULL OR region_id = ?1 ORDER BY id"))
+                .prepare(&format!(
+                    "SELECT {AED_COLS} FROM aeds WHERE ?1 IS NULL OR region_id = ?1 ORDER BY id"
+                ))
                 .map_err(backend)?;
-            let rows = s.query_map([region.map(|r| r.to_string())], aed_row).map_err(backend)?;
+            let rows = s
+                .query_map([region.map(|r| r.to_string())], aed_row)
+                .map_err(backend)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
         })
         .await
@@ -968,16 +1099,22 @@ impl Store for SqliteStore {
 
     async fn aed(&self, id: AedId) -> Result<Option<Aed>> {
         self.read(move |c| {
-            c.query_row(&format!("SELECT {AED_COLS} FROM aeds WHERE id = ?1"), [id.to_string()], aed_row)
-                .optional()
-                .map_err(backend)
+            c.query_row(
+                &format!("SELECT {AED_COLS} FROM aeds WHERE id = ?1"),
+                [id.to_string()],
+                aed_row,
+            )
+            .optional()
+            .map_err(backend)
         })
         .await
     }
 
     async fn claims(&self) -> Result<Vec<Claim>> {
         self.read(|c| {
-            let mut s = c.prepare("SELECT aed_id, incident_id, volunteer_id FROM aed_claims").map_err(backend)?;
+            let mut s = c
+                .prepare("SELECT aed_id, incident_id, volunteer_id FROM aed_claims")
+                .map_err(backend)?;
             let rows = s
                 .query_map([], |r| {
                     Ok(Claim {
@@ -1048,9 +1185,13 @@ impl Store for SqliteStore {
 
     async fn mission(&self, id: IncidentId) -> Result<Option<StoredMission>> {
         self.read(move |c| {
-            c.query_row("SELECT region_id, state, updated_at FROM incidents WHERE id = ?1", [id.to_string()], mission_row)
-                .optional()
-                .map_err(backend)
+            c.query_row(
+                "SELECT region_id, state, updated_at FROM incidents WHERE id = ?1",
+                [id.to_string()],
+                mission_row,
+            )
+            .optional()
+            .map_err(backend)
         })
         .await
     }
@@ -1066,7 +1207,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn missions(&self, region: RegionId, live_only: bool, limit: u32) -> Result<Vec<StoredMission>> {
+    async fn missions(
+        &self,
+        region: RegionId,
+        live_only: bool,
+        limit: u32,
+    ) -> Result<Vec<StoredMission>> {
         self.read(move |c| {
             let mut s = c
                 .prepare(
@@ -1104,7 +1250,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn save_survey(&self, incident: IncidentId, volunteer: VolunteerId, answers: &serde_json::Value, at: DateTime<Utc>) -> Result<()> {
+    async fn save_survey(
+        &self,
+        incident: IncidentId,
+        volunteer: VolunteerId,
+        answers: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         let a = answers.to_string();
         self.write(move |c| {
             c.execute(
@@ -1120,7 +1272,8 @@ impl Store for SqliteStore {
 
     async fn enqueue(&self, items: &[NewOutbox]) -> Result<()> {
         let items = items.to_vec();
-        self.write(move |c| insert_outbox(c, &items, Utc::now())).await
+        self.write(move |c| insert_outbox(c, &items, Utc::now()))
+            .await
     }
 
     async fn outbox_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxItem>> {
@@ -1178,7 +1331,11 @@ impl Store for SqliteStore {
     async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
         self.read(|c| {
             let s: Option<String> = c
-                .query_row("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'", [], |r| r.get(0))
+                .query_row(
+                    "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'",
+                    [],
+                    |r| r.get(0),
+                )
                 .map_err(backend)?;
             opt_ts(s).map_err(backend)
         })
@@ -1241,12 +1398,15 @@ impl Store for SqliteStore {
         .await
     }
 
-
     // --- dispatch-centre integration (issue 8): methods go below this line ---
     async fn integration(&self, region: RegionId) -> Result<Option<serde_json::Value>> {
         self.read(move |c| {
             let s: Option<String> = c
-                .query_row("SELECT settings FROM region_integrations WHERE region_id = ?1", [region.to_string()], |r| r.get(0))
+                .query_row(
+                    "SELECT settings FROM region_integrations WHERE region_id = ?1",
+                    [region.to_string()],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(backend)?;
             s.map(|s| from_json(&s)).transpose().map_err(backend)
@@ -1254,7 +1414,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_integration(&self, region: RegionId, settings: &serde_json::Value, at: DateTime<Utc>) -> Result<()> {
+    async fn set_integration(
+        &self,
+        region: RegionId,
+        settings: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         let v = settings.to_string();
         self.write(move |c| {
             c.execute(
@@ -1270,16 +1435,27 @@ impl Store for SqliteStore {
 
     async fn integrations(&self) -> Result<Vec<(RegionId, serde_json::Value)>> {
         self.read(|c| {
-            let mut s = c.prepare("SELECT region_id, settings FROM region_integrations ORDER BY region_id").map_err(backend)?;
+            let mut s = c
+                .prepare("SELECT region_id, settings FROM region_integrations ORDER BY region_id")
+                .map_err(backend)?;
             let rows = s
-                .query_map([], |r| Ok((RegionId(uuid_col(r, 0)?), from_json(&r.get::<_, String>(1)?)?)))
+                .query_map([], |r| {
+                    Ok((
+                        RegionId(uuid_col(r, 0)?),
+                        from_json(&r.get::<_, String>(1)?)?,
+                    ))
+                })
                 .map_err(backend)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
         })
         .await
     }
 
-    async fn incident_by_external_id(&self, region: RegionId, external_id: &str) -> Result<Option<IncidentId>> {
+    async fn incident_by_external_id(
+        &self,
+        region: RegionId,
+        external_id: &str,
+    ) -> Result<Option<IncidentId>> {
         let e = external_id.to_string();
         self.read(move |c| {
             c.query_row(
@@ -1334,14 +1510,23 @@ impl Store for SqliteStore {
     async fn cad_latest(&self, incident: IncidentId) -> Result<Option<DateTime<Utc>>> {
         self.read(move |c| {
             let s: Option<String> = c
-                .query_row("SELECT MAX(source_at) FROM cad_messages WHERE incident_id = ?1", [incident.to_string()], |r| r.get(0))
+                .query_row(
+                    "SELECT MAX(source_at) FROM cad_messages WHERE incident_id = ?1",
+                    [incident.to_string()],
+                    |r| r.get(0),
+                )
                 .map_err(backend)?;
             opt_ts(s).map_err(backend)
         })
         .await
     }
 
-    async fn event_log(&self, region: RegionId, after: i64, limit: u32) -> Result<Vec<LoggedEvent>> {
+    async fn event_log(
+        &self,
+        region: RegionId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<LoggedEvent>> {
         self.read(move |c| {
             // mission_events is a rowid table written only by the single writer
             // thread and never deleted from: its rowid is the commit order.
@@ -1369,7 +1554,15 @@ impl Store for SqliteStore {
     }
 
     async fn event_log_head(&self) -> Result<i64> {
-        self.read(|c| c.query_row("SELECT COALESCE(MAX(rowid), 0) FROM mission_events", [], |r| r.get(0)).map_err(backend)).await
+        self.read(|c| {
+            c.query_row(
+                "SELECT COALESCE(MAX(rowid), 0) FROM mission_events",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(backend)
+        })
+        .await
     }
 
     async fn webhook_cursor(&self, region: RegionId) -> Result<Option<WebhookCursor>> {
@@ -1448,19 +1641,30 @@ impl Store for SqliteStore {
 
     async fn units(&self) -> Result<Vec<MonitorUnit>> {
         self.read(|c| {
-            let mut s = c.prepare("SELECT data FROM monitor_units ORDER BY id").map_err(backend)?;
-            let rows = s.query_map([], |r| from_json(&r.get::<_, String>(0)?)).map_err(backend)?;
+            let mut s = c
+                .prepare("SELECT data FROM monitor_units ORDER BY id")
+                .map_err(backend)?;
+            let rows = s
+                .query_map([], |r| from_json(&r.get::<_, String>(0)?))
+                .map_err(backend)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
         })
         .await
     }
 
-    async fn save_unit_states(&self, states: &[(Uuid, serde_json::Value)], at: DateTime<Utc>) -> Result<()> {
+    async fn save_unit_states(
+        &self,
+        states: &[(Uuid, serde_json::Value)],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         let states = states.to_vec();
         self.write(move |c| {
-            let mut up = c.prepare_cached("UPDATE monitor_units SET state = ?2, state_at = ?3 WHERE id = ?1").map_err(backend)?;
+            let mut up = c
+                .prepare_cached("UPDATE monitor_units SET state = ?2, state_at = ?3 WHERE id = ?1")
+                .map_err(backend)?;
             for (id, st) in &states {
-                up.execute(params![id.to_string(), st.to_string(), ts(at)]).map_err(backend)?;
+                up.execute(params![id.to_string(), st.to_string(), ts(at)])
+                    .map_err(backend)?;
             }
             Ok(())
         })
@@ -1469,8 +1673,14 @@ impl Store for SqliteStore {
 
     async fn unit_states(&self) -> Result<Vec<(Uuid, serde_json::Value)>> {
         self.read(|c| {
-            let mut s = c.prepare("SELECT id, state FROM monitor_units WHERE state IS NOT NULL").map_err(backend)?;
-            let rows = s.query_map([], |r| Ok((uuid_col(r, 0)?, from_json(&r.get::<_, String>(1)?)?))).map_err(backend)?;
+            let mut s = c
+                .prepare("SELECT id, state FROM monitor_units WHERE state IS NOT NULL")
+                .map_err(backend)?;
+            let rows = s
+                .query_map([], |r| {
+                    Ok((uuid_col(r, 0)?, from_json(&r.get::<_, String>(1)?)?))
+                })
+                .map_err(backend)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
         })
         .await
@@ -1518,7 +1728,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn tickets(&self, region: Option<RegionId>, aed: Option<AedId>, open_only: bool, limit: u32) -> Result<Vec<Ticket>> {
+    async fn tickets(
+        &self,
+        region: Option<RegionId>,
+        aed: Option<AedId>,
+        open_only: bool,
+        limit: u32,
+    ) -> Result<Vec<Ticket>> {
         self.read(move |c| {
             let mut s = c
                 .prepare(
@@ -1538,9 +1754,13 @@ impl Store for SqliteStore {
 
     async fn ticket(&self, id: Uuid) -> Result<Option<Ticket>> {
         self.read(move |c| {
-            c.query_row("SELECT data FROM service_tickets WHERE id = ?1", [id.to_string()], |r| from_json(&r.get::<_, String>(0)?))
-                .optional()
-                .map_err(backend)
+            c.query_row(
+                "SELECT data FROM service_tickets WHERE id = ?1",
+                [id.to_string()],
+                |r| from_json(&r.get::<_, String>(0)?),
+            )
+            .optional()
+            .map_err(backend)
         })
         .await
     }
@@ -1575,7 +1795,8 @@ impl Store for SqliteStore {
                 )
                 .map_err(backend)?;
             for b in &buckets {
-                up.execute(params![b.unit_id.to_string(), ts(b.start), json(b)]).map_err(backend)?;
+                up.execute(params![b.unit_id.to_string(), ts(b.start), json(b)])
+                    .map_err(backend)?;
             }
             Ok(())
         })
@@ -1583,10 +1804,23 @@ impl Store for SqliteStore {
     }
 
     async fn purge_telemetry(&self, before: DateTime<Utc>) -> Result<u64> {
-        self.write(move |c| c.execute("DELETE FROM telemetry_buckets WHERE start < ?1", [ts(before)]).map(|n| n as u64).map_err(backend)).await
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM telemetry_buckets WHERE start < ?1",
+                [ts(before)],
+            )
+            .map(|n| n as u64)
+            .map_err(backend)
+        })
+        .await
     }
 
-    async fn telemetry(&self, unit: Uuid, since: DateTime<Utc>, limit: u32) -> Result<Vec<TelemetryBucket>> {
+    async fn telemetry(
+        &self,
+        unit: Uuid,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TelemetryBucket>> {
         self.read(move |c| {
             let mut s = c
                 .prepare("SELECT data FROM telemetry_buckets WHERE unit_id = ?1 AND start >= ?2 ORDER BY start LIMIT ?3")

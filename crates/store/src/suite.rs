@@ -70,16 +70,36 @@ fn mission(external: &str) -> Mission {
 }
 
 fn step(region: RegionId, m: &Mission) -> MissionStep {
-    MissionStep { region_id: region, mission: m.clone(), events: vec![], outbox: vec![], claims: vec![], releases: vec![], at: t0() }
+    MissionStep {
+        region_id: region,
+        mission: m.clone(),
+        events: vec![],
+        outbox: vec![],
+        claims: vec![],
+        releases: vec![],
+        at: t0(),
+    }
 }
 
-fn note(key: &str, v: VolunteerId, inc: Option<IncidentId>, at: chrono::DateTime<Utc>) -> NewOutbox {
+fn note(
+    key: &str,
+    v: VolunteerId,
+    inc: Option<IncidentId>,
+    at: chrono::DateTime<Utc>,
+) -> NewOutbox {
     NewOutbox {
         dedupe_key: key.into(),
         volunteer: Some(v),
         incident: inc,
         recipient: None,
-        message: OutboxMessage { id: key.into(), kind: "alert".into(), incident: inc, data: serde_json::json!({ "k": key }), urgent: true, ttl_seconds: 60 },
+        message: OutboxMessage {
+            id: key.into(),
+            kind: "alert".into(),
+            incident: inc,
+            data: serde_json::json!({ "k": key }),
+            urgent: true,
+            ttl_seconds: 60,
+        },
         not_before: at,
     }
 }
@@ -87,23 +107,67 @@ fn note(key: &str, v: VolunteerId, inc: Option<IncidentId>, at: chrono::DateTime
 /// Regions, keys, operators, sessions and settings round-trip; uniqueness holds.
 pub async fn accounts(s: &dyn Store) {
     let r = region(s, "acc").await;
-    assert!(matches!(s.create_region(&Region { id: RegionId::new(), ..r.clone() }).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        s.create_region(&Region {
+            id: RegionId::new(),
+            ..r.clone()
+        })
+        .await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(s.regions().await.unwrap(), vec![r.clone()]);
     let p = DispatchPolicy::hjertelober();
     s.update_policy(r.id, &p).await.unwrap();
     assert_eq!(s.regions().await.unwrap()[0].policy, p);
-    assert!(matches!(s.update_policy(RegionId::new(), &p).await, Err(StoreError::NotFound)));
-    let k = ApiKey { id: "k1".into(), region_id: r.id, name: "cad".into(), hash: "h".into(), created_at: t0(), revoked_at: None };
+    assert!(matches!(
+        s.update_policy(RegionId::new(), &p).await,
+        Err(StoreError::NotFound)
+    ));
+    let k = ApiKey {
+        id: "k1".into(),
+        region_id: r.id,
+        name: "cad".into(),
+        hash: "h".into(),
+        created_at: t0(),
+        revoked_at: None,
+    };
     s.create_api_key(&k).await.unwrap();
     assert_eq!(s.api_key("k1").await.unwrap(), Some(k.clone()));
     s.revoke_api_key("k1", t0()).await.unwrap();
-    assert_eq!(s.api_key("k1").await.unwrap().unwrap().revoked_at, Some(t0()));
+    assert_eq!(
+        s.api_key("k1").await.unwrap().unwrap().revoked_at,
+        Some(t0())
+    );
     assert!(s.api_key("nope").await.unwrap().is_none());
-    let o = Operator { id: uuid::Uuid::now_v7(), username: "ann".into(), password_hash: "h".into(), role: OperatorRole::Dispatcher, regions: vec![r.id], created_at: t0(), disabled_at: None };
+    let o = Operator {
+        id: uuid::Uuid::now_v7(),
+        username: "ann".into(),
+        password_hash: "h".into(),
+        role: OperatorRole::Dispatcher,
+        regions: vec![r.id],
+        created_at: t0(),
+        disabled_at: None,
+    };
     s.create_operator(&o).await.unwrap();
-    assert!(matches!(s.create_operator(&Operator { id: uuid::Uuid::now_v7(), ..o.clone() }).await, Err(StoreError::Conflict(_))));
-    assert_eq!(s.operator_by_username("ann").await.unwrap(), Some(o.clone()));
-    let sess = Session { token_hash: "abc".into(), kind: SessionKind::Operator, subject: o.id, created_at: t0(), expires_at: t0() + Duration::hours(1) };
+    assert!(matches!(
+        s.create_operator(&Operator {
+            id: uuid::Uuid::now_v7(),
+            ..o.clone()
+        })
+        .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.operator_by_username("ann").await.unwrap(),
+        Some(o.clone())
+    );
+    let sess = Session {
+        token_hash: "abc".into(),
+        kind: SessionKind::Operator,
+        subject: o.id,
+        created_at: t0(),
+        expires_at: t0() + Duration::hours(1),
+    };
     s.create_session(&sess).await.unwrap();
     assert_eq!(s.session("abc").await.unwrap(), Some(sess));
     s.delete_sessions_of(o.id).await.unwrap();
@@ -120,32 +184,88 @@ pub async fn volunteers_and_positions(s: &dyn Store) {
     let v = volunteer(r.id, "+4511111111");
     s.create_volunteer(&v).await.unwrap();
     assert_eq!(s.volunteer(v.id).await.unwrap(), Some(v.clone()));
-    let dup = Volunteer { id: VolunteerId::new(), ..v.clone() };
-    assert!(matches!(s.create_volunteer(&dup).await, Err(StoreError::Conflict(_))));
-    s.create_volunteer(&Volunteer { id: VolunteerId::new(), region_id: r2.id, ..v.clone() }).await.unwrap();
-    let found = s.volunteer_by_contact(r.id, Some("+4511111111"), None).await.unwrap().unwrap();
+    let dup = Volunteer {
+        id: VolunteerId::new(),
+        ..v.clone()
+    };
+    assert!(matches!(
+        s.create_volunteer(&dup).await,
+        Err(StoreError::Conflict(_))
+    ));
+    s.create_volunteer(&Volunteer {
+        id: VolunteerId::new(),
+        region_id: r2.id,
+        ..v.clone()
+    })
+    .await
+    .unwrap();
+    let found = s
+        .volunteer_by_contact(r.id, Some("+4511111111"), None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found.id, v.id);
     let mut v2 = v.clone();
     v2.verified_at = Some(t0());
     v2.quiet = None;
     s.update_volunteer(&v2).await.unwrap();
     assert_eq!(s.volunteer(v.id).await.unwrap(), Some(v2));
-    assert_eq!(s.volunteers(Some(r.id), Some("Larsen"), 10).await.unwrap().len(), 1);
+    assert_eq!(
+        s.volunteers(Some(r.id), Some("Larsen"), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let p = LatLon::new(55.7, 12.5).unwrap();
-    s.save_positions(&[PositionFix { volunteer: v.id, position: p, at_unix: 100 }]).await.unwrap();
-    s.save_positions(&[PositionFix { volunteer: v.id, position: LatLon::new(1.0, 1.0).unwrap(), at_unix: 50 }]).await.unwrap();
+    s.save_positions(&[PositionFix {
+        volunteer: v.id,
+        position: p,
+        at_unix: 100,
+    }])
+    .await
+    .unwrap();
+    s.save_positions(&[PositionFix {
+        volunteer: v.id,
+        position: LatLon::new(1.0, 1.0).unwrap(),
+        at_unix: 50,
+    }])
+    .await
+    .unwrap();
     let got = s.positions().await.unwrap();
-    assert_eq!(got, vec![PositionFix { volunteer: v.id, position: p, at_unix: 100 }], "an older fix never overwrites a newer one");
+    assert_eq!(
+        got,
+        vec![PositionFix {
+            volunteer: v.id,
+            position: p,
+            at_unix: 100
+        }],
+        "an older fix never overwrites a newer one"
+    );
     assert_eq!(s.purge_positions(101).await.unwrap(), vec![v.id]);
     assert!(s.positions().await.unwrap().is_empty());
     s.set_verification(v.id, "hash", t0()).await.unwrap();
     let (h, _, n) = s.verification_attempt(v.id).await.unwrap().unwrap();
     assert_eq!((h.as_str(), n), ("hash", 1));
     assert_eq!(s.verification_attempt(v.id).await.unwrap().unwrap().2, 2);
-    let d = Device { id: uuid::Uuid::now_v7(), volunteer: v.id, recipient: Recipient::Fcm { token: "t".into() }, created_at: t0() };
+    let d = Device {
+        id: uuid::Uuid::now_v7(),
+        volunteer: v.id,
+        recipient: Recipient::Fcm { token: "t".into() },
+        created_at: t0(),
+    };
     s.add_device(&d).await.unwrap();
-    s.add_device(&Device { id: uuid::Uuid::now_v7(), ..d.clone() }).await.unwrap();
-    assert_eq!(s.devices(v.id).await.unwrap().len(), 1, "the same endpoint registered again replaces the old");
+    s.add_device(&Device {
+        id: uuid::Uuid::now_v7(),
+        ..d.clone()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.devices(v.id).await.unwrap().len(),
+        1,
+        "the same endpoint registered again replaces the old"
+    );
     s.delete_volunteer(v.id).await.unwrap();
     assert!(s.volunteer(v.id).await.unwrap().is_none());
     assert!(s.devices(v.id).await.unwrap().is_empty());
@@ -156,13 +276,33 @@ pub async fn missions_are_atomic(s: &dyn Store) {
     let r = region(s, "mis").await;
     let r2 = region(s, "mis2").await;
     let m = mission("cad-1");
-    assert_eq!(s.create_incident(&step(r.id, &m)).await.unwrap(), Created::New);
+    assert_eq!(
+        s.create_incident(&step(r.id, &m)).await.unwrap(),
+        Created::New
+    );
     let again = mission("cad-1");
-    assert_eq!(s.create_incident(&step(r.id, &again)).await.unwrap(), Created::Existing(m.id));
-    assert_eq!(s.create_incident(&step(r2.id, &again)).await.unwrap(), Created::New, "another region, another incident");
+    assert_eq!(
+        s.create_incident(&step(r.id, &again)).await.unwrap(),
+        Created::Existing(m.id)
+    );
+    assert_eq!(
+        s.create_incident(&step(r2.id, &again)).await.unwrap(),
+        Created::New,
+        "another region, another incident"
+    );
     let v = VolunteerId::new();
     let aed = AedId::new();
-    let ev = |n: u64| (n, Event { at: t0(), kind: EventKind::Message { text: format!("m{n}") } });
+    let ev = |n: u64| {
+        (
+            n,
+            Event {
+                at: t0(),
+                kind: EventKind::Message {
+                    text: format!("m{n}"),
+                },
+            },
+        )
+    };
     let mut st = step(r.id, &m);
     st.events = vec![ev(1), ev(2)];
     st.outbox = vec![note("alert:1", v, Some(m.id), t0())];
@@ -192,26 +332,45 @@ pub async fn missions_are_atomic(s: &dyn Store) {
     assert_eq!(s.live_missions().await.unwrap().len(), 2);
     assert_eq!(s.missions(r.id, false, 10).await.unwrap().len(), 1);
     let unknown = step(r.id, &mission("never-created"));
-    assert!(matches!(s.commit_step(&unknown).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.commit_step(&unknown).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 /// The outbox records a key once, hands out what is due, and tracks attempts.
 pub async fn outbox(s: &dyn Store) {
     let v = VolunteerId::new();
     let later = t0() + Duration::minutes(5);
-    s.enqueue(&[note("a", v, None, t0()), note("b", v, None, later)]).await.unwrap();
+    s.enqueue(&[note("a", v, None, t0()), note("b", v, None, later)])
+        .await
+        .unwrap();
     s.enqueue(&[note("a", v, None, t0())]).await.unwrap();
     let due = s.outbox_due(t0(), 10).await.unwrap();
-    assert_eq!(due.iter().map(|d| d.dedupe_key.as_str()).collect::<Vec<_>>(), vec!["a"], "recorded once; b not yet due");
+    assert_eq!(
+        due.iter()
+            .map(|d| d.dedupe_key.as_str())
+            .collect::<Vec<_>>(),
+        vec!["a"],
+        "recorded once; b not yet due"
+    );
     assert_eq!(due[0].message.data["k"], "a");
     s.outbox_retry(due[0].id, later, "503").await.unwrap();
     assert!(s.outbox_due(t0(), 10).await.unwrap().is_empty());
     let due = s.outbox_due(later, 10).await.unwrap();
     assert_eq!(due.len(), 2);
-    assert_eq!(due.iter().find(|d| d.dedupe_key == "a").unwrap().attempts, 1);
+    assert_eq!(
+        due.iter().find(|d| d.dedupe_key == "a").unwrap().attempts,
+        1
+    );
     s.outbox_sent(due[0].id, later).await.unwrap();
     s.outbox_dead(due[1].id, "gone").await.unwrap();
-    assert!(s.outbox_due(later + Duration::days(1), 10).await.unwrap().is_empty());
+    assert!(
+        s.outbox_due(later + Duration::days(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let st = s.outbox_stats().await.unwrap();
     assert_eq!((st.pending, st.sent, st.dead), (0, 1, 1));
     assert_eq!(s.outbox_next_due().await.unwrap(), None);
@@ -241,7 +400,10 @@ fn aed_record(region: RegionId, name: &str) -> Aed {
         details: AedDetails {
             indoor: Some(true),
             level: Some("1".into()),
-            location_desc: vec![("da".into(), "Ved indgangen".into()), ("en".into(), "By the entrance".into())],
+            location_desc: vec![
+                ("da".into(), "Ved indgangen".into()),
+                ("en".into(), "By the entrance".into()),
+            ],
             locked: Some(false),
             access_code: Some("1234".into()),
             owner_contact: Some("+4522222222".into()),
@@ -256,9 +418,22 @@ fn aed_record(region: RegionId, name: &str) -> Aed {
             last_confirmed_at: Some(t0()),
             owner_name: Some("Kiosk".into()),
             hours_error: None,
-            review: vec![AedReviewFlag::NewRegistration, AedReviewFlag::Duplicate { of: AedId::new(), distance_m: 2.5 }],
-            reminders: vec![OwnerReminder { kind: "confirm".into(), at: t0() }],
-            out_for_return: Some(OutForReturnRecord { incident: IncidentId::new(), volunteer: VolunteerId::new(), since: t0() }),
+            review: vec![
+                AedReviewFlag::NewRegistration,
+                AedReviewFlag::Duplicate {
+                    of: AedId::new(),
+                    distance_m: 2.5,
+                },
+            ],
+            reminders: vec![OwnerReminder {
+                kind: "confirm".into(),
+                at: t0(),
+            }],
+            out_for_return: Some(OutForReturnRecord {
+                incident: IncidentId::new(),
+                volunteer: VolunteerId::new(),
+                since: t0(),
+            }),
             authorized_responders: vec![VolunteerId::new()],
         },
         updated_at: t0(),
@@ -272,7 +447,11 @@ pub async fn aed_registry(s: &dyn Store) {
     let a = aed_record(r.id, "Kiosk");
     s.upsert_aed(&a).await.unwrap();
     assert_eq!(s.aed(a.id).await.unwrap(), Some(a.clone()));
-    let renamed = Aed { name: "Kiosk 2".into(), updated_at: t0() + Duration::hours(1), ..a.clone() };
+    let renamed = Aed {
+        name: "Kiosk 2".into(),
+        updated_at: t0() + Duration::hours(1),
+        ..a.clone()
+    };
     let b = aed_record(r.id, "Library");
     s.upsert_aeds(&[renamed.clone(), b.clone()]).await.unwrap();
     assert_eq!(s.aed(a.id).await.unwrap(), Some(renamed.clone()));
@@ -282,7 +461,10 @@ pub async fn aed_registry(s: &dyn Store) {
     let c = aed_record(r.id, "School");
     let orphan = aed_record(RegionId::new(), "Nowhere");
     assert!(s.upsert_aeds(&[c.clone(), orphan]).await.is_err());
-    assert!(s.aed(c.id).await.unwrap().is_none(), "nothing of a refused batch stays");
+    assert!(
+        s.aed(c.id).await.unwrap().is_none(),
+        "nothing of a refused batch stays"
+    );
     assert_eq!(s.aeds(None).await.unwrap().len(), 2);
     s.upsert_aeds(&[]).await.unwrap();
 }
@@ -293,31 +475,82 @@ pub async fn dispatch_integration(s: &dyn Store) {
     let r = region(s, "cad").await;
     let r2 = region(s, "cad2").await;
     assert!(s.integration(r.id).await.unwrap().is_none());
-    s.set_integration(r.id, &serde_json::json!({ "cap": { "enabled": true }, "v": 1 }), t0()).await.unwrap();
-    let settings = serde_json::json!({ "cap": { "enabled": false, "senders": ["a", "b"] }, "ratio": 1.5 });
+    s.set_integration(
+        r.id,
+        &serde_json::json!({ "cap": { "enabled": true }, "v": 1 }),
+        t0(),
+    )
+    .await
+    .unwrap();
+    let settings =
+        serde_json::json!({ "cap": { "enabled": false, "senders": ["a", "b"] }, "ratio": 1.5 });
     s.set_integration(r.id, &settings, t0()).await.unwrap();
     assert_eq!(s.integration(r.id).await.unwrap(), Some(settings.clone()));
     assert_eq!(s.integrations().await.unwrap(), vec![(r.id, settings)]);
 
     let m = mission("cad-9");
     s.create_incident(&step(r.id, &m)).await.unwrap();
-    assert_eq!(s.incident_by_external_id(r.id, "cad-9").await.unwrap(), Some(m.id));
-    assert!(s.incident_by_external_id(r2.id, "cad-9").await.unwrap().is_none());
+    assert_eq!(
+        s.incident_by_external_id(r.id, "cad-9").await.unwrap(),
+        Some(m.id)
+    );
+    assert!(
+        s.incident_by_external_id(r2.id, "cad-9")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
-    let msg = CadMessage { region_id: r.id, key: "sender|1".into(), incident: m.id, kind: "alert".into(), source_at: t0(), received_at: t0() };
+    let msg = CadMessage {
+        region_id: r.id,
+        key: "sender|1".into(),
+        incident: m.id,
+        kind: "alert".into(),
+        source_at: t0(),
+        received_at: t0(),
+    };
     s.record_cad_message(&msg).await.unwrap();
-    assert_eq!(s.cad_message(r.id, "sender|1").await.unwrap(), Some(msg.clone()));
+    assert_eq!(
+        s.cad_message(r.id, "sender|1").await.unwrap(),
+        Some(msg.clone())
+    );
     assert!(s.cad_message(r2.id, "sender|1").await.unwrap().is_none());
-    let update = CadMessage { kind: "update".into(), source_at: t0() + Duration::minutes(1), ..msg.clone() };
+    let update = CadMessage {
+        kind: "update".into(),
+        source_at: t0() + Duration::minutes(1),
+        ..msg.clone()
+    };
     s.record_cad_message(&update).await.unwrap();
-    assert_eq!(s.cad_message(r.id, "sender|1").await.unwrap(), Some(update), "the same key again replaces it");
-    s.record_cad_message(&CadMessage { key: "sender|0".into(), ..msg.clone() }).await.unwrap();
-    assert_eq!(s.cad_latest(m.id).await.unwrap(), Some(t0() + Duration::minutes(1)));
+    assert_eq!(
+        s.cad_message(r.id, "sender|1").await.unwrap(),
+        Some(update),
+        "the same key again replaces it"
+    );
+    s.record_cad_message(&CadMessage {
+        key: "sender|0".into(),
+        ..msg.clone()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.cad_latest(m.id).await.unwrap(),
+        Some(t0() + Duration::minutes(1))
+    );
     assert!(s.cad_latest(IncidentId::new()).await.unwrap().is_none());
 
     // Event positions follow the commit order across incidents and regions.
     let head = s.event_log_head().await.unwrap();
-    let ev = |n: u64| (n, Event { at: t0(), kind: EventKind::Message { text: format!("e{n}") } });
+    let ev = |n: u64| {
+        (
+            n,
+            Event {
+                at: t0(),
+                kind: EventKind::Message {
+                    text: format!("e{n}"),
+                },
+            },
+        )
+    };
     let mut st = step(r.id, &m);
     st.events = vec![ev(1), ev(2)];
     s.commit_step(&st).await.unwrap();
@@ -331,12 +564,18 @@ pub async fn dispatch_integration(s: &dyn Store) {
     s.commit_step(&st3).await.unwrap();
     let log = s.event_log(r.id, head, 10).await.unwrap();
     assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
-    assert!(log.iter().all(|e| e.incident == m.id && e.region_id == r.id && e.pos > head));
+    assert!(
+        log.iter()
+            .all(|e| e.incident == m.id && e.region_id == r.id && e.pos > head)
+    );
     assert!(log.windows(2).all(|w| w[0].pos < w[1].pos));
     assert_eq!(log[1].event, ev(2).1);
     let other = s.event_log(r2.id, head, 10).await.unwrap();
     assert_eq!(other.len(), 1);
-    assert!(log[1].pos < other[0].pos && other[0].pos < log[2].pos, "commit order across incidents");
+    assert!(
+        log[1].pos < other[0].pos && other[0].pos < log[2].pos,
+        "commit order across incidents"
+    );
     assert_eq!(s.event_log_head().await.unwrap(), log[2].pos);
     let page = s.event_log(r.id, log[0].pos, 1).await.unwrap();
     assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2]);
@@ -385,7 +624,10 @@ pub async fn monitoring(s: &dyn Store) {
         interval_s: 300,
         key_generation: 1,
         revoked_at: None,
-        lorawan: Some(LorawanBinding { device_id: "ws301-1".into(), codec: "milesight-ws301".into() }),
+        lorawan: Some(LorawanBinding {
+            device_id: "ws301-1".into(),
+            codec: "milesight-ws301".into(),
+        }),
         created_at: t0(),
     };
     s.save_unit(&unit).await.unwrap();
@@ -393,11 +635,22 @@ pub async fn monitoring(s: &dyn Store) {
     s.save_unit(&unit).await.unwrap();
     assert_eq!(s.units().await.unwrap(), vec![unit.clone()]);
     // A second unit may not claim the same LoRaWAN device.
-    let twin = MonitorUnit { id: uuid::Uuid::now_v7(), ..unit.clone() };
-    assert!(matches!(s.save_unit(&twin).await, Err(StoreError::Conflict("lorawan device id"))));
+    let twin = MonitorUnit {
+        id: uuid::Uuid::now_v7(),
+        ..unit.clone()
+    };
+    assert!(matches!(
+        s.save_unit(&twin).await,
+        Err(StoreError::Conflict("lorawan device id"))
+    ));
 
-    s.save_unit_states(&[(unit.id, serde_json::json!({ "n": 1 }))], t0()).await.unwrap();
-    assert_eq!(s.unit_states().await.unwrap(), vec![(unit.id, serde_json::json!({ "n": 1 }))]);
+    s.save_unit_states(&[(unit.id, serde_json::json!({ "n": 1 }))], t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.unit_states().await.unwrap(),
+        vec![(unit.id, serde_json::json!({ "n": 1 }))]
+    );
 
     let ticket = Ticket {
         id: uuid::Uuid::now_v7(),
@@ -419,45 +672,115 @@ pub async fn monitoring(s: &dyn Store) {
         dedupe_key: format!("ticket:{}", ticket.id),
         volunteer: None,
         incident: None,
-        recipient: Some(Recipient::Email { address: "tech@example.org".into() }),
-        message: OutboxMessage { id: "t1".into(), kind: "aed_ticket".into(), incident: None, data: serde_json::json!({}), urgent: false, ttl_seconds: 3600 },
+        recipient: Some(Recipient::Email {
+            address: "tech@example.org".into(),
+        }),
+        message: OutboxMessage {
+            id: "t1".into(),
+            kind: "aed_ticket".into(),
+            incident: None,
+            data: serde_json::json!({}),
+            urgent: false,
+            ttl_seconds: 3600,
+        },
         not_before: t0(),
     };
     let w = MonitorWrite {
         at: t0(),
-        readiness: Some(ReadinessRecord { aed_id: aed.id, at: t0(), readiness: firstlink_domain::aed::Readiness::NotReady, causes: vec!["status_fault".into()] }),
+        readiness: Some(ReadinessRecord {
+            aed_id: aed.id,
+            at: t0(),
+            readiness: firstlink_domain::aed::Readiness::NotReady,
+            causes: vec!["status_fault".into()],
+        }),
         unit_state: Some((unit.id, serde_json::json!({ "n": 2 }))),
         tickets: vec![ticket.clone()],
         outbox: vec![notice],
     };
     let queued_before = s.outbox_stats().await.unwrap().pending;
     s.commit_monitor(&w).await.unwrap();
-    assert_eq!(s.aed(aed.id).await.unwrap().unwrap().readiness, firstlink_domain::aed::Readiness::NotReady);
-    assert_eq!(s.readiness_history(aed.id, 10).await.unwrap(), vec![w.readiness.clone().unwrap()]);
-    assert_eq!(s.unit_states().await.unwrap()[0].1, serde_json::json!({ "n": 2 }));
+    assert_eq!(
+        s.aed(aed.id).await.unwrap().unwrap().readiness,
+        firstlink_domain::aed::Readiness::NotReady
+    );
+    assert_eq!(
+        s.readiness_history(aed.id, 10).await.unwrap(),
+        vec![w.readiness.clone().unwrap()]
+    );
+    assert_eq!(
+        s.unit_states().await.unwrap()[0].1,
+        serde_json::json!({ "n": 2 })
+    );
     assert_eq!(s.outbox_stats().await.unwrap().pending, queued_before + 1);
     assert_eq!(s.ticket(ticket.id).await.unwrap(), Some(ticket.clone()));
 
     // A second open ticket for the same AED and cause is refused, and the
     // whole write with it (the readiness stays as it was).
-    let dup = Ticket { id: uuid::Uuid::now_v7(), ..ticket.clone() };
+    let dup = Ticket {
+        id: uuid::Uuid::now_v7(),
+        ..ticket.clone()
+    };
     let w2 = MonitorWrite {
         at: t0() + Duration::minutes(1),
-        readiness: Some(ReadinessRecord { aed_id: aed.id, at: t0() + Duration::minutes(1), readiness: firstlink_domain::aed::Readiness::Ready, causes: vec![] }),
+        readiness: Some(ReadinessRecord {
+            aed_id: aed.id,
+            at: t0() + Duration::minutes(1),
+            readiness: firstlink_domain::aed::Readiness::Ready,
+            causes: vec![],
+        }),
         tickets: vec![dup.clone()],
         ..Default::default()
     };
-    assert!(matches!(s.commit_monitor(&w2).await, Err(StoreError::Conflict("open ticket"))));
-    assert_eq!(s.aed(aed.id).await.unwrap().unwrap().readiness, firstlink_domain::aed::Readiness::NotReady);
+    assert!(matches!(
+        s.commit_monitor(&w2).await,
+        Err(StoreError::Conflict("open ticket"))
+    ));
+    assert_eq!(
+        s.aed(aed.id).await.unwrap().unwrap().readiness,
+        firstlink_domain::aed::Readiness::NotReady
+    );
 
     // Resolved, it frees the slot for a new ticket with the same cause.
-    let resolved = Ticket { state: TicketState::Resolved, resolved_at: Some(t0() + Duration::hours(1)), note: Some("pads replaced".into()), ..ticket.clone() };
-    s.commit_monitor(&MonitorWrite { at: t0(), tickets: vec![resolved.clone()], ..Default::default() }).await.unwrap();
-    let later = Ticket { opened_at: t0() + Duration::hours(2), ..dup };
-    s.commit_monitor(&MonitorWrite { at: t0(), tickets: vec![later.clone()], ..Default::default() }).await.unwrap();
-    assert_eq!(s.tickets(Some(r.id), None, true, 10).await.unwrap(), vec![later.clone()]);
-    assert_eq!(s.tickets(Some(r.id), Some(aed.id), false, 10).await.unwrap(), vec![later, resolved]);
-    assert!(s.tickets(Some(RegionId::new()), None, false, 10).await.unwrap().is_empty());
+    let resolved = Ticket {
+        state: TicketState::Resolved,
+        resolved_at: Some(t0() + Duration::hours(1)),
+        note: Some("pads replaced".into()),
+        ..ticket.clone()
+    };
+    s.commit_monitor(&MonitorWrite {
+        at: t0(),
+        tickets: vec![resolved.clone()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let later = Ticket {
+        opened_at: t0() + Duration::hours(2),
+        ..dup
+    };
+    s.commit_monitor(&MonitorWrite {
+        at: t0(),
+        tickets: vec![later.clone()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.tickets(Some(r.id), None, true, 10).await.unwrap(),
+        vec![later.clone()]
+    );
+    assert_eq!(
+        s.tickets(Some(r.id), Some(aed.id), false, 10)
+            .await
+            .unwrap(),
+        vec![later, resolved]
+    );
+    assert!(
+        s.tickets(Some(RegionId::new()), None, false, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let bucket = |m: i64, n: u32| TelemetryBucket {
         unit_id: unit.id,
@@ -470,10 +793,25 @@ pub async fn monitoring(s: &dyn Store) {
         unit_battery: Some(80),
         door_opens: 0,
     };
-    s.save_telemetry(&[bucket(0, 1), bucket(15, 3)]).await.unwrap();
+    s.save_telemetry(&[bucket(0, 1), bucket(15, 3)])
+        .await
+        .unwrap();
     s.save_telemetry(&[bucket(15, 4)]).await.unwrap();
-    assert_eq!(s.telemetry(unit.id, t0() + Duration::minutes(10), 10).await.unwrap(), vec![bucket(15, 4)]);
+    assert_eq!(
+        s.telemetry(unit.id, t0() + Duration::minutes(10), 10)
+            .await
+            .unwrap(),
+        vec![bucket(15, 4)]
+    );
     assert_eq!(s.telemetry(unit.id, t0(), 10).await.unwrap().len(), 2);
-    assert_eq!(s.purge_telemetry(t0() + Duration::minutes(10)).await.unwrap(), 1);
-    assert_eq!(s.telemetry(unit.id, t0(), 10).await.unwrap(), vec![bucket(15, 4)]);
+    assert_eq!(
+        s.purge_telemetry(t0() + Duration::minutes(10))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.telemetry(unit.id, t0(), 10).await.unwrap(),
+        vec![bucket(15, 4)]
+    );
 }

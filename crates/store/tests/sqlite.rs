@@ -44,7 +44,9 @@ async fn committed_data_survives_reopening_and_concurrent_writes_all_land() {
         let mut tasks = Vec::new();
         for i in 0..200 {
             let s = s.clone();
-            tasks.push(tokio::spawn(async move { s.set_setting(&format!("k{i}"), &format!("v{i}")).await }));
+            tasks.push(tokio::spawn(async move {
+                s.set_setting(&format!("k{i}"), &format!("v{i}")).await
+            }));
         }
         for t in tasks {
             t.await.unwrap().unwrap();
@@ -53,6 +55,9 @@ async fn committed_data_survives_reopening_and_concurrent_writes_all_land() {
     }
     let s = SqliteStore::open(&path).unwrap();
     for i in [0, 99, 199] {
-        assert_eq!(s.setting(&format!("k{i}")).await.unwrap(), Some(format!("v{i}")));
+        assert_eq!(
+            s.setting(&format!("k{i}")).await.unwrap(),
+            Some(format!("v{i}"))
+        );
     }
 }

@@ -8,7 +8,9 @@ use firstlink_domain::aed::{AedAccess, Readiness};
 use firstlink_domain::ids::{AedId, RegionId, VolunteerId};
 use firstlink_domain::policy::DispatchPolicy;
 use firstlink_domain::volunteer::Tier;
-use firstlink_store::{Aed, AedDetails, AedStatus, ApiKey, OperatorRole, Region, Session, SessionKind};
+use firstlink_store::{
+    Aed, AedDetails, AedStatus, ApiKey, OperatorRole, Region, Session, SessionKind,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -58,38 +60,93 @@ pub struct WhoAmI {
 }
 
 fn whoami_of(app: &App, p: &Principal) -> WhoAmI {
-    let slugs = |ids: &[RegionId]| ids.iter().filter_map(|r| app.region(*r).map(|r| r.region.slug)).collect::<Vec<_>>();
+    let slugs = |ids: &[RegionId]| {
+        ids.iter()
+            .filter_map(|r| app.region(*r).map(|r| r.region.slug))
+            .collect::<Vec<_>>()
+    };
     match p {
-        Principal::Dispatch { region, key_id } => WhoAmI { role: "dispatch_key".into(), name: key_id.clone(), regions: slugs(&[*region]) },
-        Principal::Operator { username, role, regions, .. } => WhoAmI {
+        Principal::Dispatch { region, key_id } => WhoAmI {
+            role: "dispatch_key".into(),
+            name: key_id.clone(),
+            regions: slugs(&[*region]),
+        },
+        Principal::Operator {
+            username,
+            role,
+            regions,
+            ..
+        } => WhoAmI {
             role: role.as_str().into(),
             name: username.clone(),
-            regions: if *role == OperatorRole::Admin { app.regions().into_iter().map(|r| r.region.slug).collect() } else { slugs(regions) },
+            regions: if *role == OperatorRole::Admin {
+                app.regions().into_iter().map(|r| r.region.slug).collect()
+            } else {
+                slugs(regions)
+            },
         },
-        Principal::Volunteer { id, region } => WhoAmI { role: "volunteer".into(), name: id.to_string(), regions: slugs(&[*region]) },
+        Principal::Volunteer { id, region } => WhoAmI {
+            role: "volunteer".into(),
+            name: id.to_string(),
+            regions: slugs(&[*region]),
+        },
     }
 }
 
 /// Sign in as a dispatcher, operator or administrator.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "operator", request_body = OperatorLogin,
     responses((status = 200, body = OperatorSession), (status = 401, body = crate::error::ErrorBody), (status = 429)))]
-pub async fn operator_login(State(app): State<AppState>, ip: ClientIp, Body(r): Body<OperatorLogin>) -> ApiResult<Json<OperatorSession>> {
+pub async fn operator_login(
+    State(app): State<AppState>,
+    ip: ClientIp,
+    Body(r): Body<OperatorLogin>,
+) -> ApiResult<Json<OperatorSession>> {
     ip.limit(&app)?;
     let bad = || ApiError::unauthorized("wrong username or password");
     let o = app.store.operator_by_username(r.username.trim()).await?;
-    let phc = o.as_ref().map(|o| o.password_hash.clone()).unwrap_or_default();
+    let phc = o
+        .as_ref()
+        .map(|o| o.password_hash.clone())
+        .unwrap_or_default();
     let pw = r.password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &phc)).await.map_err(ApiError::internal)?;
-    let o = o.filter(|o| ok && o.disabled_at.is_none()).ok_or_else(bad)?;
+    let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &phc))
+        .await
+        .map_err(ApiError::internal)?;
+    let o = o
+        .filter(|o| ok && o.disabled_at.is_none())
+        .ok_or_else(bad)?;
     let token = format!("flo_{}", random_secret());
     let now = app.now();
     let expires_at = now + Duration::hours(i64::from(app.config.operator_session_hours));
     app.store
-        .create_session(&Session { token_hash: sha256_hex(&token), kind: SessionKind::Operator, subject: o.id, created_at: now, expires_at })
+        .create_session(&Session {
+            token_hash: sha256_hex(&token),
+            kind: SessionKind::Operator,
+            subject: o.id,
+            created_at: now,
+            expires_at,
+        })
         .await?;
-    let p = Principal::Operator { id: o.id, username: o.username.clone(), role: o.role, regions: o.regions.clone() };
-    audit(&app, &p, "operator.login", None, None, serde_json::json!({})).await;
-    Ok(Json(OperatorSession { token, expires_at, whoami: whoami_of(&app, &p) }))
+    let p = Principal::Operator {
+        id: o.id,
+        username: o.username.clone(),
+        role: o.role,
+        regions: o.regions.clone(),
+    };
+    audit(
+        &app,
+        &p,
+        "operator.login",
+        None,
+        None,
+        serde_json::json!({}),
+    )
+    .await;
+    Ok(Json(OperatorSession {
+        token,
+        expires_at,
+        whoami: whoami_of(&app, &p),
+    }))
 }
 
 /// Who the token belongs to.
@@ -109,13 +166,26 @@ pub struct RegionView {
 }
 
 fn region_view(r: &Region) -> RegionView {
-    RegionView { id: r.id, slug: r.slug.clone(), name: r.name.clone(), timezone: r.timezone.clone(), country: r.country.clone(), policy: r.policy.preset.clone() }
+    RegionView {
+        id: r.id,
+        slug: r.slug.clone(),
+        name: r.name.clone(),
+        timezone: r.timezone.clone(),
+        country: r.country.clone(),
+        policy: r.policy.preset.clone(),
+    }
 }
 
 /// Regions the caller may see.
 #[utoipa::path(get, path = "/api/v1/regions", tag = "operator", responses((status = 200, body = Vec<RegionView>)), security(("bearer" = [])))]
 pub async fn list_regions(State(app): State<AppState>, Auth(who): Auth) -> Json<Vec<RegionView>> {
-    Json(app.regions().iter().filter(|r| who.can_dispatch(r.region.id)).map(|r| region_view(&r.region)).collect())
+    Json(
+        app.regions()
+            .iter()
+            .filter(|r| who.can_dispatch(r.region.id))
+            .map(|r| region_view(&r.region))
+            .collect(),
+    )
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -135,23 +205,55 @@ pub struct NewRegion {
 /// Validates and creates a region (also used by the admin command).
 pub async fn create_region_checked(app: &App, r: NewRegion) -> ApiResult<Region> {
     let slug = r.slug.trim().to_string();
-    if slug.is_empty() || slug.len() > 40 || !slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        return Err(ApiError::field("slug", "1 to 40 lowercase letters, digits or dashes"));
+    if slug.is_empty()
+        || slug.len() > 40
+        || !slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(ApiError::field(
+            "slug",
+            "1 to 40 lowercase letters, digits or dashes",
+        ));
     }
     if r.timezone.parse::<chrono_tz::Tz>().is_err() {
-        return Err(ApiError::field("timezone", "must be an IANA time zone such as Europe/Copenhagen"));
+        return Err(ApiError::field(
+            "timezone",
+            "must be an IANA time zone such as Europe/Copenhagen",
+        ));
     }
     let country = r.country.trim().to_uppercase();
     if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
-        return Err(ApiError::field("country", "must be a two-letter ISO 3166 code"));
+        return Err(ApiError::field(
+            "country",
+            "must be a two-letter ISO 3166 code",
+        ));
     }
     let preset = r.preset.unwrap_or_else(|| "firstlink".into());
-    let policy = DispatchPolicy::preset(&preset).ok_or_else(|| ApiError::field("preset", format!("must be one of {}", DispatchPolicy::PRESETS.join(", "))))?;
-    let region = Region { id: RegionId::new(), slug, name: text("name", &r.name, 100)?, timezone: r.timezone, country, policy, created_at: app.now() };
-    app.store.create_region(&region).await.map_err(|e| match e {
-        firstlink_store::StoreError::Conflict(_) => ApiError::conflict("conflict", "a region with this slug exists"),
-        other => other.into(),
+    let policy = DispatchPolicy::preset(&preset).ok_or_else(|| {
+        ApiError::field(
+            "preset",
+            format!("must be one of {}", DispatchPolicy::PRESETS.join(", ")),
+        )
     })?;
+    let region = Region {
+        id: RegionId::new(),
+        slug,
+        name: text("name", &r.name, 100)?,
+        timezone: r.timezone,
+        country,
+        policy,
+        created_at: app.now(),
+    };
+    app.store
+        .create_region(&region)
+        .await
+        .map_err(|e| match e {
+            firstlink_store::StoreError::Conflict(_) => {
+                ApiError::conflict("conflict", "a region with this slug exists")
+            }
+            other => other.into(),
+        })?;
     app.put_region(region.clone())?;
     Ok(region)
 }
@@ -159,17 +261,31 @@ pub async fn create_region_checked(app: &App, r: NewRegion) -> ApiResult<Region>
 /// Create a region (administrators).
 #[utoipa::path(post, path = "/api/v1/regions", tag = "operator", request_body = NewRegion,
     responses((status = 201, body = RegionView), (status = 403)), security(("bearer" = [])))]
-pub async fn create_region(State(app): State<AppState>, Auth(who): Auth, Body(r): Body<NewRegion>) -> ApiResult<(StatusCode, Json<RegionView>)> {
+pub async fn create_region(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Body(r): Body<NewRegion>,
+) -> ApiResult<(StatusCode, Json<RegionView>)> {
     if !who.is_admin() {
         return Err(ApiError::forbidden());
     }
     let region = create_region_checked(&app, r).await?;
-    audit(&app, &who, "region.create", Some(region.id), Some(region.slug.clone()), serde_json::json!({})).await;
+    audit(
+        &app,
+        &who,
+        "region.create",
+        Some(region.id),
+        Some(region.slug.clone()),
+        serde_json::json!({}),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(region_view(&region))))
 }
 
 fn region_for_operator(app: &App, who: &Principal, slug: &str) -> ApiResult<Region> {
-    let r = app.region_by_slug(slug).ok_or_else(|| ApiError::not_found("region"))?;
+    let r = app
+        .region_by_slug(slug)
+        .ok_or_else(|| ApiError::not_found("region"))?;
     if !who.can_operate(r.region.id) {
         return Err(ApiError::forbidden());
     }
@@ -179,8 +295,14 @@ fn region_for_operator(app: &App, who: &Principal, slug: &str) -> ApiResult<Regi
 /// The region's dispatch policy.
 #[utoipa::path(get, path = "/api/v1/regions/{slug}/policy", tag = "operator", params(("slug" = String, Path)),
     responses((status = 200, body = Object)), security(("bearer" = [])))]
-pub async fn get_policy(State(app): State<AppState>, Auth(who): Auth, Path(slug): Path<String>) -> ApiResult<Json<DispatchPolicy>> {
-    let r = app.region_by_slug(&slug).ok_or_else(|| ApiError::not_found("region"))?;
+pub async fn get_policy(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<DispatchPolicy>> {
+    let r = app
+        .region_by_slug(&slug)
+        .ok_or_else(|| ApiError::not_found("region"))?;
     if !who.can_dispatch(r.region.id) {
         return Err(ApiError::forbidden());
     }
@@ -190,13 +312,27 @@ pub async fn get_policy(State(app): State<AppState>, Auth(who): Auth, Path(slug)
 /// Replace the region's dispatch policy (validated; running missions keep theirs).
 #[utoipa::path(put, path = "/api/v1/regions/{slug}/policy", tag = "operator", params(("slug" = String, Path)), request_body = Object,
     responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn put_policy(State(app): State<AppState>, Auth(who): Auth, Path(slug): Path<String>, Body(p): Body<DispatchPolicy>) -> ApiResult<Json<DispatchPolicy>> {
+pub async fn put_policy(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(slug): Path<String>,
+    Body(p): Body<DispatchPolicy>,
+) -> ApiResult<Json<DispatchPolicy>> {
     let mut region = region_for_operator(&app, &who, &slug)?;
-    p.validate().map_err(|e| ApiError::field(e.field, e.to_string()))?;
+    p.validate()
+        .map_err(|e| ApiError::field(e.field, e.to_string()))?;
     app.store.update_policy(region.id, &p).await?;
     region.policy = p.clone();
     app.put_region(region.clone())?;
-    audit(&app, &who, "region.policy", Some(region.id), Some(slug), serde_json::to_value(&p).unwrap_or_default()).await;
+    audit(
+        &app,
+        &who,
+        "region.policy",
+        Some(region.id),
+        Some(slug),
+        serde_json::to_value(&p).unwrap_or_default(),
+    )
+    .await;
     Ok(Json(p))
 }
 
@@ -217,10 +353,23 @@ pub struct KeyView {
 }
 
 /// Creates a dispatch API key (also used by the admin command).
-pub async fn create_key_checked(app: &App, region: RegionId, name: &str) -> ApiResult<(ApiKey, String)> {
+pub async fn create_key_checked(
+    app: &App,
+    region: RegionId,
+    name: &str,
+) -> ApiResult<(ApiKey, String)> {
     let name = text("name", name, 100)?;
-    let k = tokio::task::spawn_blocking(new_api_key).await.map_err(ApiError::internal)??;
-    let row = ApiKey { id: k.id, region_id: region, name, hash: k.hash, created_at: app.now(), revoked_at: None };
+    let k = tokio::task::spawn_blocking(new_api_key)
+        .await
+        .map_err(ApiError::internal)??;
+    let row = ApiKey {
+        id: k.id,
+        region_id: region,
+        name,
+        hash: k.hash,
+        created_at: app.now(),
+        revoked_at: None,
+    };
     app.store.create_api_key(&row).await?;
     Ok((row, k.token))
 }
@@ -228,37 +377,95 @@ pub async fn create_key_checked(app: &App, region: RegionId, name: &str) -> ApiR
 /// Create a dispatch API key for a region (administrators).
 #[utoipa::path(post, path = "/api/v1/regions/{slug}/api-keys", tag = "operator", params(("slug" = String, Path)), request_body = NewKey,
     responses((status = 201, body = KeyView), (status = 403)), security(("bearer" = [])))]
-pub async fn create_key(State(app): State<AppState>, Auth(who): Auth, Path(slug): Path<String>, Body(r): Body<NewKey>) -> ApiResult<(StatusCode, Json<KeyView>)> {
+pub async fn create_key(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(slug): Path<String>,
+    Body(r): Body<NewKey>,
+) -> ApiResult<(StatusCode, Json<KeyView>)> {
     if !who.is_admin() {
         return Err(ApiError::forbidden());
     }
-    let region = app.region_by_slug(&slug).ok_or_else(|| ApiError::not_found("region"))?;
+    let region = app
+        .region_by_slug(&slug)
+        .ok_or_else(|| ApiError::not_found("region"))?;
     let (row, token) = create_key_checked(&app, region.region.id, &r.name).await?;
-    audit(&app, &who, "api_key.create", Some(region.region.id), Some(row.id.clone()), serde_json::json!({ "name": row.name })).await;
-    Ok((StatusCode::CREATED, Json(KeyView { id: row.id, name: row.name, created_at: row.created_at, revoked_at: None, key: Some(token) })))
+    audit(
+        &app,
+        &who,
+        "api_key.create",
+        Some(region.region.id),
+        Some(row.id.clone()),
+        serde_json::json!({ "name": row.name }),
+    )
+    .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(KeyView {
+            id: row.id,
+            name: row.name,
+            created_at: row.created_at,
+            revoked_at: None,
+            key: Some(token),
+        }),
+    ))
 }
 
 /// The region's API keys (never the secrets).
 #[utoipa::path(get, path = "/api/v1/regions/{slug}/api-keys", tag = "operator", params(("slug" = String, Path)),
     responses((status = 200, body = Vec<KeyView>)), security(("bearer" = [])))]
-pub async fn list_keys(State(app): State<AppState>, Auth(who): Auth, Path(slug): Path<String>) -> ApiResult<Json<Vec<KeyView>>> {
+pub async fn list_keys(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<Vec<KeyView>>> {
     let region = region_for_operator(&app, &who, &slug)?;
     let keys = app.store.api_keys(region.id).await?;
-    Ok(Json(keys.into_iter().map(|k| KeyView { id: k.id, name: k.name, created_at: k.created_at, revoked_at: k.revoked_at, key: None }).collect()))
+    Ok(Json(
+        keys.into_iter()
+            .map(|k| KeyView {
+                id: k.id,
+                name: k.name,
+                created_at: k.created_at,
+                revoked_at: k.revoked_at,
+                key: None,
+            })
+            .collect(),
+    ))
 }
 
 /// Revoke an API key (administrators); it stops working at once.
 #[utoipa::path(delete, path = "/api/v1/regions/{slug}/api-keys/{id}", tag = "operator", params(("slug" = String, Path), ("id" = String, Path)),
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
-pub async fn revoke_key(State(app): State<AppState>, Auth(who): Auth, Path((slug, id)): Path<(String, String)>) -> ApiResult<StatusCode> {
+pub async fn revoke_key(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path((slug, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     if !who.is_admin() {
         return Err(ApiError::forbidden());
     }
-    let region = app.region_by_slug(&slug).ok_or_else(|| ApiError::not_found("region"))?;
-    let k = app.store.api_key(&id).await?.filter(|k| k.region_id == region.region.id).ok_or_else(|| ApiError::not_found("api key"))?;
+    let region = app
+        .region_by_slug(&slug)
+        .ok_or_else(|| ApiError::not_found("region"))?;
+    let k = app
+        .store
+        .api_key(&id)
+        .await?
+        .filter(|k| k.region_id == region.region.id)
+        .ok_or_else(|| ApiError::not_found("api key"))?;
     app.store.revoke_api_key(&k.id, app.now()).await?;
-    app.tokens.forget(|p| matches!(p, Principal::Dispatch { key_id, .. } if *key_id == k.id));
-    audit(&app, &who, "api_key.revoke", Some(region.region.id), Some(k.id), serde_json::json!({})).await;
+    app.tokens
+        .forget(|p| matches!(p, Principal::Dispatch { key_id, .. } if *key_id == k.id));
+    audit(
+        &app,
+        &who,
+        "api_key.revoke",
+        Some(region.region.id),
+        Some(k.id),
+        serde_json::json!({}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -290,10 +497,21 @@ pub struct VolunteerRow {
 /// Search the region's volunteers (operators).
 #[utoipa::path(get, path = "/api/v1/volunteers", tag = "operator", params(VolunteerQuery),
     responses((status = 200, body = Vec<VolunteerRow>)), security(("bearer" = [])))]
-pub async fn list_volunteers(State(app): State<AppState>, Auth(who): Auth, Query(q): Query<VolunteerQuery>) -> ApiResult<Json<Vec<VolunteerRow>>> {
+pub async fn list_volunteers(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Query(q): Query<VolunteerQuery>,
+) -> ApiResult<Json<Vec<VolunteerRow>>> {
     let region = region_for_operator(&app, &who, &q.region)?;
     let query = opt_text("q", q.q.as_deref(), 100)?;
-    let vs = app.store.volunteers(Some(region.id), query.as_deref(), q.limit.unwrap_or(100).min(1_000)).await?;
+    let vs = app
+        .store
+        .volunteers(
+            Some(region.id),
+            query.as_deref(),
+            q.limit.unwrap_or(100).min(1_000),
+        )
+        .await?;
     let idx = app.index();
     Ok(Json(
         vs.iter()
@@ -329,8 +547,17 @@ pub struct VolunteerAction {
 /// Verify, suspend or reinstate a volunteer, or change their tier (operators).
 #[utoipa::path(patch, path = "/api/v1/volunteers/{id}", tag = "operator", params(("id" = VolunteerId, Path)), request_body = VolunteerAction,
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
-pub async fn manage_volunteer(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<VolunteerId>, Body(a): Body<VolunteerAction>) -> ApiResult<StatusCode> {
-    let mut v = app.store.volunteer(id).await?.ok_or_else(|| ApiError::not_found("volunteer"))?;
+pub async fn manage_volunteer(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<VolunteerId>,
+    Body(a): Body<VolunteerAction>,
+) -> ApiResult<StatusCode> {
+    let mut v = app
+        .store
+        .volunteer(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("volunteer"))?;
     if !who.can_operate(v.region_id) {
         return Err(ApiError::not_found("volunteer"));
     }
@@ -339,10 +566,15 @@ pub async fn manage_volunteer(State(app): State<AppState>, Auth(who): Auth, Path
         v.verified_at = if x { v.verified_at.or(Some(now)) } else { None };
     }
     if let Some(s) = a.suspended {
-        v.suspended_at = if s { v.suspended_at.or(Some(now)) } else { None };
+        v.suspended_at = if s {
+            v.suspended_at.or(Some(now))
+        } else {
+            None
+        };
         if s {
             app.store.delete_sessions_of(v.id.0).await?;
-            app.tokens.forget(|p| matches!(p, Principal::Volunteer { id, .. } if *id == v.id));
+            app.tokens
+                .forget(|p| matches!(p, Principal::Volunteer { id, .. } if *id == v.id));
         }
     }
     if let Some(t) = a.tier {
@@ -350,7 +582,15 @@ pub async fn manage_volunteer(State(app): State<AppState>, Auth(who): Auth, Path
     }
     app.store.update_volunteer(&v).await?;
     app.index_volunteer(&v);
-    audit(&app, &who, "volunteer.update", Some(v.region_id), Some(v.id.to_string()), serde_json::json!({ "verified": a.verified, "suspended": a.suspended })).await;
+    audit(
+        &app,
+        &who,
+        "volunteer.update",
+        Some(v.region_id),
+        Some(v.id.to_string()),
+        serde_json::json!({ "verified": a.verified, "suspended": a.suspended }),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -392,8 +632,14 @@ pub struct AedWire {
 /// The region's AEDs with restricted details (operators and dispatch).
 #[utoipa::path(get, path = "/api/v1/aeds", tag = "operator", params(AedQuery),
     responses((status = 200, body = Vec<AedWire>)), security(("bearer" = [])))]
-pub async fn list_aeds(State(app): State<AppState>, Auth(who): Auth, Query(q): Query<AedQuery>) -> ApiResult<Json<Vec<AedWire>>> {
-    let r = app.region_by_slug(&q.region).ok_or_else(|| ApiError::not_found("region"))?;
+pub async fn list_aeds(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Query(q): Query<AedQuery>,
+) -> ApiResult<Json<Vec<AedWire>>> {
+    let r = app
+        .region_by_slug(&q.region)
+        .ok_or_else(|| ApiError::not_found("region"))?;
     if !who.can_dispatch(r.region.id) {
         return Err(ApiError::forbidden());
     }
@@ -426,7 +672,12 @@ pub async fn list_aeds(State(app): State<AppState>, Auth(who): Auth, Query(q): Q
 /// Create or update an AED (operators).
 #[utoipa::path(post, path = "/api/v1/aeds", tag = "operator", params(AedQuery), request_body = AedWire,
     responses((status = 200, body = AedWire), (status = 400, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn upsert_aed(State(app): State<AppState>, Auth(who): Auth, Query(q): Query<AedQuery>, Body(w): Body<AedWire>) -> ApiResult<Json<AedWire>> {
+pub async fn upsert_aed(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Query(q): Query<AedQuery>,
+    Body(w): Body<AedWire>,
+) -> ApiResult<Json<AedWire>> {
     let region = region_for_operator(&app, &who, &q.region)?;
     let position = w.location.validate("location")?;
     let hours = opt_hours("opening_hours", w.opening_hours.as_deref())?;
@@ -457,10 +708,25 @@ pub async fn upsert_aed(State(app): State<AppState>, Auth(who): Auth, Query(q): 
         updated_at: app.now(),
     };
     app.store.upsert_aed(&a).await?;
-    let rt = app.region(region.id).ok_or_else(|| ApiError::not_found("region"))?;
+    let rt = app
+        .region(region.id)
+        .ok_or_else(|| ApiError::not_found("region"))?;
     app.aeds_mut().upsert(a.clone(), rt.tz, &rt.region.country);
-    audit(&app, &who, "aed.upsert", Some(region.id), Some(a.id.to_string()), serde_json::json!({ "name": a.name })).await;
-    Ok(Json(AedWire { id: Some(a.id), open_now: None, claimed: None, ..w }))
+    audit(
+        &app,
+        &who,
+        "aed.upsert",
+        Some(region.id),
+        Some(a.id.to_string()),
+        serde_json::json!({ "name": a.name }),
+    )
+    .await;
+    Ok(Json(AedWire {
+        id: Some(a.id),
+        open_now: None,
+        claimed: None,
+        ..w
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -482,20 +748,30 @@ pub struct AuditView {
 /// The audit log of dispatch and admin actions (administrators; operators for their region).
 #[utoipa::path(get, path = "/api/v1/audit", tag = "operator", params(AuditQuery),
     responses((status = 200, body = Vec<AuditView>)), security(("bearer" = [])))]
-pub async fn audit_log(State(app): State<AppState>, Auth(who): Auth, Query(q): Query<AuditQuery>) -> ApiResult<Json<Vec<AuditView>>> {
+pub async fn audit_log(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Vec<AuditView>>> {
     let region = match q.region.as_deref() {
         Some(s) => Some(region_for_operator(&app, &who, s)?.id),
         None if who.is_admin() => None,
         None => return Err(ApiError::forbidden()),
     };
-    let rows = app.store.audit_log(region, q.limit.unwrap_or(100).min(1_000)).await?;
+    let rows = app
+        .store
+        .audit_log(region, q.limit.unwrap_or(100).min(1_000))
+        .await?;
     Ok(Json(
         rows.into_iter()
             .map(|e| AuditView {
                 at: e.at,
                 actor: e.actor,
                 action: e.action,
-                region: e.region_id.and_then(|r| app.region(r)).map(|r| r.region.slug),
+                region: e
+                    .region_id
+                    .and_then(|r| app.region(r))
+                    .map(|r| r.region.slug),
                 target: e.target,
                 details: e.details,
             })

@@ -55,17 +55,33 @@ pub struct CoverageCell {
 }
 
 fn parse_bbox(s: &str) -> Option<(f64, f64, f64, f64)> {
-    let v: Vec<f64> = s.split(',').map(|x| x.trim().parse().ok()).collect::<Option<_>>()?;
-    let [a, b, c, d] = v.as_slice() else { return None };
-    let ok = (-180.0..=180.0).contains(a) && (-180.0..=180.0).contains(c) && (-90.0..=90.0).contains(b) && (-90.0..=90.0).contains(d) && a < c && b < d;
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse().ok())
+        .collect::<Option<_>>()?;
+    let [a, b, c, d] = v.as_slice() else {
+        return None;
+    };
+    let ok = (-180.0..=180.0).contains(a)
+        && (-180.0..=180.0).contains(c)
+        && (-90.0..=90.0).contains(b)
+        && (-90.0..=90.0).contains(d)
+        && a < c
+        && b < d;
     ok.then_some((*a, *b, *c, *d))
 }
 
 /// Coverage at this hour over a grid (operators of the region).
 #[utoipa::path(get, path = "/api/v1/coverage", tag = "operator", params(CoverageQuery),
     responses((status = 200, body = Coverage), (status = 400, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn coverage(State(app): State<AppState>, Auth(who): Auth, Query(q): Query<CoverageQuery>) -> ApiResult<Json<Coverage>> {
-    let rt = app.region_by_slug(&q.region).ok_or_else(|| ApiError::not_found("region"))?;
+pub async fn coverage(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Query(q): Query<CoverageQuery>,
+) -> ApiResult<Json<Coverage>> {
+    let rt = app
+        .region_by_slug(&q.region)
+        .ok_or_else(|| ApiError::not_found("region"))?;
     if !who.can_operate(rt.region.id) {
         return Err(ApiError::forbidden());
     }
@@ -76,17 +92,27 @@ pub async fn coverage(State(app): State<AppState>, Auth(who): Auth, Query(q): Qu
     let policy = &rt.region.policy;
     let (radius_m, aed_radius_m) = (policy.radius_m, policy.aed_search_radius_m);
     let (min_lon, min_lat, max_lon, max_lat) = match q.bbox.as_deref() {
-        Some(b) => parse_bbox(b).ok_or_else(|| ApiError::field("bbox", "min_lon,min_lat,max_lon,max_lat within the world, min below max"))?,
+        Some(b) => parse_bbox(b).ok_or_else(|| {
+            ApiError::field(
+                "bbox",
+                "min_lon,min_lat,max_lon,max_lat within the world, min below max",
+            )
+        })?,
         None => {
             let aeds = app.aeds();
             let pts: Vec<LatLon> = aeds.all(Some(rt.region.id)).map(|a| a.position).collect();
             if pts.is_empty() {
-                return Err(ApiError::field("bbox", "the region has no AEDs to frame it; give a bbox"));
+                return Err(ApiError::field(
+                    "bbox",
+                    "the region has no AEDs to frame it; give a bbox",
+                ));
             }
             let pad_lat = (1_000.0 / EARTH_RADIUS_M).to_degrees();
             let lat0 = pts.iter().map(|p| p.lat).sum::<f64>() / pts.len() as f64;
             let pad_lon = pad_lat / lat0.to_radians().cos().max(0.01);
-            let f = |g: fn(f64, f64) -> f64, init: f64, sel: fn(&LatLon) -> f64| pts.iter().map(sel).fold(init, g);
+            let f = |g: fn(f64, f64) -> f64, init: f64, sel: fn(&LatLon) -> f64| {
+                pts.iter().map(sel).fold(init, g)
+            };
             (
                 f(f64::min, f64::MAX, |p| p.lon) - pad_lon,
                 f(f64::min, f64::MAX, |p| p.lat) - pad_lat,
@@ -102,25 +128,53 @@ pub async fn coverage(State(app): State<AppState>, Auth(who): Auth, Query(q): Qu
     let rows = ((max_lat - min_lat) / dlat - 1e-3).ceil().max(1.0) as usize;
     let cols = ((max_lon - min_lon) / dlon - 1e-3).ceil().max(1.0) as usize;
     if rows.saturating_mul(cols) > MAX_CELLS {
-        return Err(ApiError::field("cell_m", format!("{rows} × {cols} cells is more than {MAX_CELLS}; use larger cells or a smaller bbox")));
+        return Err(ApiError::field(
+            "cell_m",
+            format!(
+                "{rows} × {cols} cells is more than {MAX_CELLS}; use larger cells or a smaller bbox"
+            ),
+        ));
     }
     let now = app.now();
     let local = now.with_timezone(&rt.tz);
-    let fresh = (now.timestamp() - i64::from(policy.position_max_age_s)).clamp(0, i64::from(u32::MAX)) as u32;
-    let filter = CandidateFilter { fresh_since: fresh, minute_of_day: (local.hour() * 60 + local.minute()) as u16, homes_required: false };
+    let fresh = (now.timestamp() - i64::from(policy.position_max_age_s))
+        .clamp(0, i64::from(u32::MAX)) as u32;
+    let filter = CandidateFilter {
+        fresh_since: fresh,
+        minute_of_day: (local.hour() * 60 + local.minute()) as u16,
+        homes_required: false,
+    };
     let idx = app.index();
     let aeds = app.aeds();
     let mut cells = Vec::with_capacity(rows * cols);
     for r in 0..rows {
         for c in 0..cols {
-            let (lat, lon) = (min_lat + (r as f64 + 0.5) * dlat, min_lon + (c as f64 + 0.5) * dlon);
-            let Ok(centre) = LatLon::new(lat, lon) else { continue };
-            let volunteers = idx.nearest(centre, radius_m, 1_000, &filter, &|v| idx.is_busy(v)).len() as u32;
+            let (lat, lon) = (
+                min_lat + (r as f64 + 0.5) * dlat,
+                min_lon + (c as f64 + 0.5) * dlon,
+            );
+            let Ok(centre) = LatLon::new(lat, lon) else {
+                continue;
+            };
+            let volunteers = idx
+                .nearest(centre, radius_m, 1_000, &filter, &|v| idx.is_busy(v))
+                .len() as u32;
             let aeds = aeds.usable_near(centre, aed_radius_m, now).len() as u32;
-            cells.push(CoverageCell { lat, lon, volunteers, aeds });
+            cells.push(CoverageCell {
+                lat,
+                lon,
+                volunteers,
+                aeds,
+            });
         }
     }
-    Ok(Json(Coverage { at: now, cell_m, radius_m, aed_radius_m, cells }))
+    Ok(Json(Coverage {
+        at: now,
+        cell_m,
+        radius_m,
+        aed_radius_m,
+        cells,
+    }))
 }
 
 #[cfg(test)]
@@ -129,7 +183,10 @@ mod tests {
 
     #[test]
     fn bboxes() {
-        assert_eq!(parse_bbox("12.5,55.6,12.7,55.7"), Some((12.5, 55.6, 12.7, 55.7)));
+        assert_eq!(
+            parse_bbox("12.5,55.6,12.7,55.7"),
+            Some((12.5, 55.6, 12.7, 55.7))
+        );
         assert_eq!(parse_bbox("12.7,55.6,12.5,55.7"), None);
         assert_eq!(parse_bbox("12.5,55.6,12.7"), None);
         assert_eq!(parse_bbox("a,b,c,d"), None);

@@ -60,9 +60,16 @@ pub struct IncidentRequest {
 fn acting_region(app: &App, who: &Principal, slug: Option<&str>) -> ApiResult<RegionId> {
     let region = match (who, slug) {
         (Principal::Dispatch { region, .. }, None) => *region,
-        (_, Some(s)) => app.region_by_slug(s).ok_or_else(|| ApiError::field("region", "no such region"))?.region.id,
+        (_, Some(s)) => {
+            app.region_by_slug(s)
+                .ok_or_else(|| ApiError::field("region", "no such region"))?
+                .region
+                .id
+        }
         (Principal::Operator { regions, .. }, None) if regions.len() == 1 => regions[0],
-        (Principal::Operator { .. }, None) => return Err(ApiError::field("region", "name the region (its slug)")),
+        (Principal::Operator { .. }, None) => {
+            return Err(ApiError::field("region", "name the region (its slug)"));
+        }
         (Principal::Volunteer { .. }, None) => return Err(ApiError::forbidden()),
     };
     if !who.can_dispatch(region) {
@@ -81,11 +88,17 @@ pub fn validate_incident(r: IncidentRequest, now: DateTime<Utc>) -> ApiResult<Ne
     if let Some(s) = r.ems_eta_seconds
         && s > limits::EMS_ETA_MAX_S
     {
-        return Err(ApiError::field("ems_eta_seconds", format!("must be at most {}", limits::EMS_ETA_MAX_S)));
+        return Err(ApiError::field(
+            "ems_eta_seconds",
+            format!("must be at most {}", limits::EMS_ETA_MAX_S),
+        ));
     }
     let mut exclusions = r.exclusions.unwrap_or_default();
     if exclusions.len() > limits::EXCLUSIONS_MAX {
-        return Err(ApiError::field("exclusions", format!("at most {} entries", limits::EXCLUSIONS_MAX)));
+        return Err(ApiError::field(
+            "exclusions",
+            format!("at most {} entries", limits::EXCLUSIONS_MAX),
+        ));
     }
     exclusions.dedup();
     Ok(NewIncident {
@@ -116,16 +129,35 @@ pub struct Created {
     responses((status = 201, body = Created), (status = 200, body = Created, description = "already known"),
               (status = 400, body = crate::error::ErrorBody), (status = 401), (status = 403)),
     security(("bearer" = [])))]
-pub async fn create_incident(State(app): State<AppState>, Auth(who): Auth, Body(req): Body<IncidentRequest>) -> ApiResult<(StatusCode, Json<Created>)> {
+pub async fn create_incident(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Body(req): Body<IncidentRequest>,
+) -> ApiResult<(StatusCode, Json<Created>)> {
     let region = acting_region(&app, &who, req.region.as_deref())?;
     let inc = validate_incident(req, app.now())?;
     let external = inc.external_id.clone();
     let (id, created) = app.missions.create(&app, region, inc).await?;
     if created {
-        audit(&app, &who, "incident.create", Some(region), Some(id.to_string()), serde_json::json!({ "external_id": external })).await;
+        audit(
+            &app,
+            &who,
+            "incident.create",
+            Some(region),
+            Some(id.to_string()),
+            serde_json::json!({ "external_id": external }),
+        )
+        .await;
         tracing::info!(incident.id = %id, incident.external_id = %external, "incident received");
     }
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(Created { id, created })))
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(Created { id, created }),
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -141,7 +173,11 @@ pub struct ListQuery {
 /// Incidents of the caller's region, newest first.
 #[utoipa::path(get, path = "/api/v1/incidents", tag = "dispatch", params(ListQuery),
     responses((status = 200, body = Vec<IncidentView>)), security(("bearer" = [])))]
-pub async fn list_incidents(State(app): State<AppState>, Auth(who): Auth, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<IncidentView>>> {
+pub async fn list_incidents(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<IncidentView>>> {
     let regions: Vec<RegionId> = match q.region.as_deref() {
         Some(s) => vec![acting_region(&app, &who, Some(s))?],
         None => match who.dispatch_regions() {
@@ -154,9 +190,20 @@ pub async fn list_incidents(State(app): State<AppState>, Auth(who): Auth, Query(
     let mut out = Vec::new();
     for r in regions {
         let missions = if q.live.unwrap_or(true) {
-            app.missions.live().await.into_iter().filter(|(reg, _)| *reg == r).map(|(_, m)| m).collect::<Vec<_>>()
+            app.missions
+                .live()
+                .await
+                .into_iter()
+                .filter(|(reg, _)| *reg == r)
+                .map(|(_, m)| m)
+                .collect::<Vec<_>>()
         } else {
-            app.store.missions(r, false, limit).await?.into_iter().map(|s| s.mission).collect()
+            app.store
+                .missions(r, false, limit)
+                .await?
+                .into_iter()
+                .map(|s| s.mission)
+                .collect()
         };
         for m in missions {
             out.push(view(&app, r, &m).await);
@@ -238,13 +285,18 @@ pub struct Counts {
 
 fn fix_of(app: &App, v: VolunteerId) -> Option<Fix> {
     let (p, at) = app.index().position(v)?;
-    Some(Fix { lat: p.lat, lon: p.lon, at: DateTime::from_timestamp(i64::from(at), 0)? })
+    Some(Fix {
+        lat: p.lat,
+        lon: p.lon,
+        at: DateTime::from_timestamp(i64::from(at), 0)?,
+    })
 }
 
 /// Estimated arrival at the patient from the latest position.
 pub fn live_eta(app: &App, region: RegionId, m: &Mission, a: &Alert) -> Option<DateTime<Utc>> {
     let task = a.task.as_ref()?;
-    if !a.state.responding() || a.state == AlertState::OnScene || a.state == AlertState::HandedOver {
+    if !a.state.responding() || a.state == AlertState::OnScene || a.state == AlertState::HandedOver
+    {
         return Some(task.eta_at).filter(|_| a.state.responding());
     }
     let (pos, _) = app.index().position(a.volunteer)?;
@@ -253,11 +305,15 @@ pub fn live_eta(app: &App, region: RegionId, m: &Mission, a: &Alert) -> Option<D
     let to = |from, to| walk.distance(from, to).unwrap_or(f64::INFINITY);
     let metres = match (&task.aed, a.state) {
         (Some(aed), AlertState::Accepted | AlertState::EnRoute) => {
-            to(pos, aed.position) + to(aed.position, m.incident.location) + speed * f64::from(m.policy.aed_pickup_s)
+            to(pos, aed.position)
+                + to(aed.position, m.incident.location)
+                + speed * f64::from(m.policy.aed_pickup_s)
         }
         _ => to(pos, m.incident.location),
     };
-    metres.is_finite().then(|| app.now() + Duration::milliseconds((metres / speed * 1000.0) as i64))
+    metres
+        .is_finite()
+        .then(|| app.now() + Duration::milliseconds((metres / speed * 1000.0) as i64))
 }
 
 pub async fn view(app: &Arc<App>, region: RegionId, m: &Mission) -> IncidentView {
@@ -274,7 +330,16 @@ pub async fn view(app: &Arc<App>, region: RegionId, m: &Mission) -> IncidentView
             _ => {}
         }
         let accepted = a.state.responding();
-        let name = if accepted { app.store.volunteer(a.volunteer).await.ok().flatten().map(|v| v.name) } else { None };
+        let name = if accepted {
+            app.store
+                .volunteer(a.volunteer)
+                .await
+                .ok()
+                .flatten()
+                .map(|v| v.name)
+        } else {
+            None
+        };
         responders.push(ResponderView {
             volunteer_id: a.volunteer,
             name,
@@ -284,20 +349,35 @@ pub async fn view(app: &Arc<App>, region: RegionId, m: &Mission) -> IncidentView
             answered_at: a.answered_at,
             distance_m: a.walk_m.round() as u32,
             role: a.task.as_ref().map(|t| t.role),
-            aed: a.task.as_ref().and_then(|t| t.aed.as_ref()).map(|x| AedRef {
-                id: x.id,
-                name: x.name.clone(),
-                location: x.position.into(),
-                eta_at: x.eta_at,
-            }),
-            eta_at: if m.is_live() { live_eta(app, region, m, a) } else { None },
-            position: if accepted && m.is_live() { fix_of(app, a.volunteer) } else { None },
+            aed: a
+                .task
+                .as_ref()
+                .and_then(|t| t.aed.as_ref())
+                .map(|x| AedRef {
+                    id: x.id,
+                    name: x.name.clone(),
+                    location: x.position.into(),
+                    eta_at: x.eta_at,
+                }),
+            eta_at: if m.is_live() {
+                live_eta(app, region, m, a)
+            } else {
+                None
+            },
+            position: if accepted && m.is_live() {
+                fix_of(app, a.volunteer)
+            } else {
+                None
+            },
         });
     }
     IncidentView {
         id: m.id,
         external_id: m.incident.external_id.clone(),
-        region: app.region(region).map(|r| r.region.slug).unwrap_or_default(),
+        region: app
+            .region(region)
+            .map(|r| r.region.slug)
+            .unwrap_or_default(),
         status: m.status,
         status_reason: m.end_reason.clone(),
         created_at: m.created_at,
@@ -330,7 +410,11 @@ async fn mission_for(app: &Arc<App>, who: &Principal, id: &str) -> ApiResult<(Re
 /// The mission as the dispatcher sees it.
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "dispatch", params(("id" = String, Path)),
     responses((status = 200, body = IncidentView), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn get_incident(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<String>) -> ApiResult<Json<IncidentView>> {
+pub async fn get_incident(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<IncidentView>> {
     let (region, m) = mission_for(&app, &who, &id).await?;
     Ok(Json(view(&app, region, &m).await))
 }
@@ -349,17 +433,38 @@ pub struct IncidentUpdate {
 /// Correct the location or address, or give a new ambulance ETA.
 #[utoipa::path(patch, path = "/api/v1/incidents/{id}", tag = "dispatch", params(("id" = String, Path)), request_body = IncidentUpdate,
     responses((status = 200, body = IncidentView), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn update_incident(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<String>, Body(u): Body<IncidentUpdate>) -> ApiResult<Json<IncidentView>> {
+pub async fn update_incident(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+    Body(u): Body<IncidentUpdate>,
+) -> ApiResult<Json<IncidentView>> {
     let (region, m) = mission_for(&app, &who, &id).await?;
     let location = u.location.map(|l| l.validate("location")).transpose()?;
     let address = opt_text("address", u.address.as_deref(), limits::ADDRESS_MAX)?;
     let notes = opt_text("notes", u.notes.as_deref(), limits::NOTES_MAX)?;
     if u.ems_eta_seconds.is_some_and(|s| s > limits::EMS_ETA_MAX_S) {
-        return Err(ApiError::field("ems_eta_seconds", format!("must be at most {}", limits::EMS_ETA_MAX_S)));
+        return Err(ApiError::field(
+            "ems_eta_seconds",
+            format!("must be at most {}", limits::EMS_ETA_MAX_S),
+        ));
     }
-    let input = Input::Update { location, address, ems_eta_seconds: u.ems_eta_seconds, notes };
+    let input = Input::Update {
+        location,
+        address,
+        ems_eta_seconds: u.ems_eta_seconds,
+        notes,
+    };
     let (_, m2, _) = app.missions.input(&app, m.id, input).await?;
-    audit(&app, &who, "incident.update", Some(region), Some(m.id.to_string()), serde_json::json!({})).await;
+    audit(
+        &app,
+        &who,
+        "incident.update",
+        Some(region),
+        Some(m.id.to_string()),
+        serde_json::json!({}),
+    )
+    .await;
     Ok(Json(view(&app, region, &m2).await))
 }
 
@@ -369,27 +474,59 @@ pub struct Reason {
     pub reason: Option<String>,
 }
 
-async fn finish(app: &AppState, who: &Principal, id: &str, reason: Option<Reason>, cancel: bool) -> ApiResult<Json<IncidentView>> {
+async fn finish(
+    app: &AppState,
+    who: &Principal,
+    id: &str,
+    reason: Option<Reason>,
+    cancel: bool,
+) -> ApiResult<Json<IncidentView>> {
     let (region, m) = mission_for(app, who, id).await?;
     let reason = opt_text("reason", reason.unwrap_or_default().reason.as_deref(), 500)?;
-    let input = if cancel { Input::Cancel { reason } } else { Input::End { reason } };
+    let input = if cancel {
+        Input::Cancel { reason }
+    } else {
+        Input::End { reason }
+    };
     let (_, m2, _) = app.missions.input(app, m.id, input).await?;
-    let action = if cancel { "incident.cancel" } else { "incident.end" };
-    audit(app, who, action, Some(region), Some(m.id.to_string()), serde_json::json!({})).await;
+    let action = if cancel {
+        "incident.cancel"
+    } else {
+        "incident.end"
+    };
+    audit(
+        app,
+        who,
+        action,
+        Some(region),
+        Some(m.id.to_string()),
+        serde_json::json!({}),
+    )
+    .await;
     Ok(Json(view(app, region, &m2).await))
 }
 
 /// Cancel: the dispatch centre withdraws the alert (not a cardiac arrest, wrong address…).
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/cancel", tag = "dispatch", params(("id" = String, Path)), request_body = Option<Reason>,
     responses((status = 200, body = IncidentView), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn cancel_incident(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<IncidentView>> {
+pub async fn cancel_incident(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<IncidentView>> {
     finish(&app, &who, &id, super::parse_optional(&body)?, true).await
 }
 
 /// End: the ambulance has taken over; responders are thanked and released.
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/end", tag = "dispatch", params(("id" = String, Path)), request_body = Option<Reason>,
     responses((status = 200, body = IncidentView), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn end_incident(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<IncidentView>> {
+pub async fn end_incident(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<IncidentView>> {
     finish(&app, &who, &id, super::parse_optional(&body)?, false).await
 }
 
@@ -403,10 +540,25 @@ pub struct MessageRequest {
 /// Send a short message to every responder of the mission.
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/messages", tag = "dispatch", params(("id" = String, Path)), request_body = MessageRequest,
     responses((status = 202), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn message_responders(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<String>, Body(req): Body<MessageRequest>) -> ApiResult<StatusCode> {
+pub async fn message_responders(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+    Body(req): Body<MessageRequest>,
+) -> ApiResult<StatusCode> {
     let (region, m) = mission_for(&app, &who, &id).await?;
     let text = text("text", &req.text, 280)?;
-    app.missions.input(&app, m.id, Input::Message { text }).await?;
-    audit(&app, &who, "incident.message", Some(region), Some(m.id.to_string()), serde_json::json!({})).await;
+    app.missions
+        .input(&app, m.id, Input::Message { text })
+        .await?;
+    audit(
+        &app,
+        &who,
+        "incident.message",
+        Some(region),
+        Some(m.id.to_string()),
+        serde_json::json!({}),
+    )
+    .await;
     Ok(StatusCode::ACCEPTED)
 }

@@ -7,8 +7,8 @@ use std::convert::Infallible;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures_util::stream::{self, Stream, StreamExt};
 use firstlink_domain::ids::IncidentId;
+use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use tokio_stream::wrappers::BroadcastStream;
 use utoipa::IntoParams;
@@ -21,7 +21,9 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(incident_events)).routes(routes!(region_events))
+    OpenApiRouter::new()
+        .routes(routes!(incident_events))
+        .routes(routes!(region_events))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -51,7 +53,11 @@ pub async fn incident_events(
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     let id: IncidentId = id.parse().map_err(|_| ApiError::not_found("incident"))?;
-    let (region, m) = app.missions.get(&app, id).await.map_err(|_| ApiError::not_found("incident"))?;
+    let (region, m) = app
+        .missions
+        .get(&app, id)
+        .await
+        .map_err(|_| ApiError::not_found("incident"))?;
     let allowed = match &who {
         Principal::Volunteer { id: v, .. } => m.alert(*v).is_some_and(|a| a.state.responding()),
         p => p.can_dispatch(region),
@@ -69,11 +75,23 @@ pub async fn incident_events(
     let rx = app.bus.subscribe();
     let replay = app.store.events(id, since).await?;
     let last = replay.last().map_or(since, |e| e.0);
-    let replay = replay.into_iter().map(move |(seq, event)| BusEvent { region, incident: id, seq, event });
+    let replay = replay.into_iter().map(move |(seq, event)| BusEvent {
+        region,
+        incident: id,
+        seq,
+        event,
+    });
     let live = BroadcastStream::new(rx)
         .take_while(|r| std::future::ready(r.is_ok()))
-        .filter_map(move |r| std::future::ready(r.ok().filter(|e| e.incident == id && e.seq > last)));
-    let s = stream::iter(replay).chain(live).map(|e| Ok(SseEvent::default().id(e.seq.to_string()).event("mission").data(payload(&e))));
+        .filter_map(move |r| {
+            std::future::ready(r.ok().filter(|e| e.incident == id && e.seq > last))
+        });
+    let s = stream::iter(replay).chain(live).map(|e| {
+        Ok(SseEvent::default()
+            .id(e.seq.to_string())
+            .event("mission")
+            .data(payload(&e)))
+    });
     Ok(Sse::new(s).keep_alive(KeepAlive::default()))
 }
 
@@ -81,7 +99,11 @@ pub async fn incident_events(
 #[utoipa::path(get, path = "/api/v1/events", tag = "dispatch", params(FeedQuery),
     responses((status = 200, description = "text/event-stream of mission events", content_type = "text/event-stream")),
     security(("bearer" = [])))]
-pub async fn region_events(State(app): State<AppState>, Auth(who): Auth, Query(_q): Query<FeedQuery>) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+pub async fn region_events(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Query(_q): Query<FeedQuery>,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     if matches!(who, Principal::Volunteer { .. }) {
         return Err(ApiError::forbidden());
     }
@@ -90,8 +112,16 @@ pub async fn region_events(State(app): State<AppState>, Auth(who): Auth, Query(_
     let live = BroadcastStream::new(rx)
         .take_while(|r| std::future::ready(r.is_ok()))
         .filter_map(move |r| {
-            std::future::ready(r.ok().filter(|e| regions.as_ref().is_none_or(|rs| rs.contains(&e.region))))
+            std::future::ready(
+                r.ok()
+                    .filter(|e| regions.as_ref().is_none_or(|rs| rs.contains(&e.region))),
+            )
         })
-        .map(|e| Ok(SseEvent::default().id(format!("{}:{}", e.incident, e.seq)).event("mission").data(payload(&e))));
+        .map(|e| {
+            Ok(SseEvent::default()
+                .id(format!("{}:{}", e.incident, e.seq))
+                .event("mission")
+                .data(payload(&e)))
+        });
     Ok(Sse::new(live).keep_alive(KeepAlive::default()))
 }

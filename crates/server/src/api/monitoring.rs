@@ -18,7 +18,9 @@ use chrono::{DateTime, Duration, Utc};
 use firstlink_domain::ids::{AedId, RegionId};
 use firstlink_monitor::{LorawanCodec, ModelRules};
 use firstlink_notify::ChannelKind;
-use firstlink_store::{LorawanBinding, MonitorUnit, ReadinessRecord, TelemetryBucket, Ticket, TicketState};
+use firstlink_store::{
+    LorawanBinding, MonitorUnit, ReadinessRecord, TelemetryBucket, Ticket, TicketState,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -55,12 +57,24 @@ pub struct RegionQuery {
 }
 
 fn region_id(app: &App, slug: &str) -> ApiResult<RegionId> {
-    Ok(app.region_by_slug(slug).ok_or_else(|| ApiError::not_found("region"))?.region.id)
+    Ok(app
+        .region_by_slug(slug)
+        .ok_or_else(|| ApiError::not_found("region"))?
+        .region
+        .id)
 }
 
 /// Units and tickets of another region answer 404, so they cannot be probed.
-fn unit_for(app: &App, who: &Principal, id: Uuid, may: fn(&Principal, RegionId) -> bool) -> ApiResult<MonitorUnit> {
-    app.monitor.unit(id).filter(|u| may(who, u.region_id)).ok_or_else(|| ApiError::not_found("unit"))
+fn unit_for(
+    app: &App,
+    who: &Principal,
+    id: Uuid,
+    may: fn(&Principal, RegionId) -> bool,
+) -> ApiResult<MonitorUnit> {
+    app.monitor
+        .unit(id)
+        .filter(|u| may(who, u.region_id))
+        .ok_or_else(|| ApiError::not_found("unit"))
 }
 
 // ---------------------------------------------------------------------------
@@ -106,7 +120,9 @@ pub struct UnitChange {
 /// `Some(None)` for an explicit `null`, `None` when the field is absent.
 mod double_option {
     use serde::{Deserialize, Deserializer};
-    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
         Option::<T>::deserialize(d).map(Some)
     }
 }
@@ -132,15 +148,23 @@ pub struct UnitView {
 async fn view(app: &App, u: &MonitorUnit, secret: Option<String>) -> UnitView {
     UnitView {
         id: u.id,
-        region: app.region(u.region_id).map(|r| r.region.slug).unwrap_or_default(),
+        region: app
+            .region(u.region_id)
+            .map(|r| r.region.slug)
+            .unwrap_or_default(),
         aed_id: u.aed_id,
-        aed_name: u.aed_id.and_then(|a| app.aeds().get(a).map(|a| a.name.clone())),
+        aed_name: u
+            .aed_id
+            .and_then(|a| app.aeds().get(a).map(|a| a.name.clone())),
         hardware: u.hardware.clone(),
         firmware: u.firmware.clone(),
         interval_s: u.interval_s,
         key_generation: u.key_generation,
         revoked_at: u.revoked_at,
-        lorawan: u.lorawan.as_ref().map(|l| LorawanWire { device_id: l.device_id.clone(), codec: l.codec.clone() }),
+        lorawan: u.lorawan.as_ref().map(|l| LorawanWire {
+            device_id: l.device_id.clone(),
+            codec: l.codec.clone(),
+        }),
         created_at: u.created_at,
         status: app.monitor.unit_status(u.id).await,
         secret,
@@ -148,7 +172,14 @@ async fn view(app: &App, u: &MonitorUnit, secret: Option<String>) -> UnitView {
 }
 
 fn check_interval(s: u32) -> ApiResult<u32> {
-    if (60..=86_400).contains(&s) { Ok(s) } else { Err(ApiError::field("interval_s", "must be between 60 and 86400 seconds")) }
+    if (60..=86_400).contains(&s) {
+        Ok(s)
+    } else {
+        Err(ApiError::field(
+            "interval_s",
+            "must be between 60 and 86400 seconds",
+        ))
+    }
 }
 
 /// The AED must exist in the unit's region and not be watched by another unit.
@@ -158,7 +189,13 @@ fn check_aed(app: &App, region: RegionId, aed: AedId, unit: Option<Uuid>) -> Api
         _ => return Err(ApiError::field("aed_id", "no such AED in this region")),
     }
     if let Some(other) = app.monitor.unit_of(aed).filter(|o| Some(o.id) != unit) {
-        return Err(ApiError::conflict("aed_monitored", format!("unit {} already monitors this AED; move or revoke it first", other.id)));
+        return Err(ApiError::conflict(
+            "aed_monitored",
+            format!(
+                "unit {} already monitors this AED; move or revoke it first",
+                other.id
+            ),
+        ));
     }
     Ok(())
 }
@@ -167,7 +204,11 @@ fn check_aed(app: &App, region: RegionId, aed: AedId, unit: Option<Uuid>) -> Api
 #[utoipa::path(post, path = "/api/v1/monitoring/units", tag = "monitoring", request_body = NewUnit,
     responses((status = 201, body = UnitView), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn create_unit(State(app): State<AppState>, Auth(who): Auth, Body(n): Body<NewUnit>) -> ApiResult<(StatusCode, Json<UnitView>)> {
+pub async fn create_unit(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Body(n): Body<NewUnit>,
+) -> ApiResult<(StatusCode, Json<UnitView>)> {
     let region = region_id(&app, &n.region)?;
     if !who.can_operate(region) {
         return Err(ApiError::forbidden());
@@ -177,8 +218,13 @@ pub async fn create_unit(State(app): State<AppState>, Auth(who): Auth, Body(n): 
     }
     let lorawan = match n.lorawan {
         Some(l) => {
-            l.codec.parse::<LorawanCodec>().map_err(|_| ApiError::field("lorawan.codec", "unknown codec"))?;
-            Some(LorawanBinding { device_id: text("lorawan.device_id", &l.device_id, 36)?, codec: l.codec })
+            l.codec
+                .parse::<LorawanCodec>()
+                .map_err(|_| ApiError::field("lorawan.codec", "unknown codec"))?;
+            Some(LorawanBinding {
+                device_id: text("lorawan.device_id", &l.device_id, 36)?,
+                codec: l.codec,
+            })
         }
         None => None,
     };
@@ -195,19 +241,37 @@ pub async fn create_unit(State(app): State<AppState>, Auth(who): Auth, Body(n): 
         created_at: app.now(),
     };
     app.store.save_unit(&u).await.map_err(|e| match e {
-        firstlink_store::StoreError::Conflict(_) => ApiError::conflict("lorawan_device_taken", "another unit has this LoRaWAN device id"),
+        firstlink_store::StoreError::Conflict(_) => ApiError::conflict(
+            "lorawan_device_taken",
+            "another unit has this LoRaWAN device id",
+        ),
         e => e.into(),
     })?;
     app.monitor.upsert_unit(&app, u.clone());
-    audit(&app, &who, "monitoring.unit.create", Some(region), Some(u.id.to_string()), serde_json::json!({ "aed_id": u.aed_id })).await;
+    audit(
+        &app,
+        &who,
+        "monitoring.unit.create",
+        Some(region),
+        Some(u.id.to_string()),
+        serde_json::json!({ "aed_id": u.aed_id }),
+    )
+    .await;
     let secret = app.monitor.key_for(&u).to_secret();
-    Ok((StatusCode::CREATED, Json(view(&app, &u, Some(secret)).await)))
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&app, &u, Some(secret)).await),
+    ))
 }
 
 /// The region's monitoring units with their current status.
 #[utoipa::path(get, path = "/api/v1/monitoring/units", tag = "monitoring", params(RegionQuery),
     responses((status = 200, body = Vec<UnitView>)), security(("bearer" = [])))]
-pub async fn list_units(State(app): State<AppState>, Auth(who): Auth, Query(q): Query<RegionQuery>) -> ApiResult<Json<Vec<UnitView>>> {
+pub async fn list_units(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Query(q): Query<RegionQuery>,
+) -> ApiResult<Json<Vec<UnitView>>> {
     let region = region_id(&app, &q.region)?;
     if !who.can_service(region) {
         return Err(ApiError::forbidden());
@@ -221,7 +285,11 @@ pub async fn list_units(State(app): State<AppState>, Auth(who): Auth, Query(q): 
 
 #[utoipa::path(get, path = "/api/v1/monitoring/units/{id}", tag = "monitoring", params(("id" = Uuid, Path)),
     responses((status = 200, body = UnitView), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn get_unit(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<Uuid>) -> ApiResult<Json<UnitView>> {
+pub async fn get_unit(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<UnitView>> {
     let u = unit_for(&app, &who, id, Principal::can_service)?;
     Ok(Json(view(&app, &u, None).await))
 }
@@ -229,7 +297,12 @@ pub async fn get_unit(State(app): State<AppState>, Auth(who): Auth, Path(id): Pa
 /// Move a unit to another AED (or unbind it), or update its firmware / interval.
 #[utoipa::path(patch, path = "/api/v1/monitoring/units/{id}", tag = "monitoring", params(("id" = Uuid, Path)), request_body = UnitChange,
     responses((status = 200, body = UnitView), (status = 400, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn update_unit(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<Uuid>, Body(c): Body<UnitChange>) -> ApiResult<Json<UnitView>> {
+pub async fn update_unit(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<Uuid>,
+    Body(c): Body<UnitChange>,
+) -> ApiResult<Json<UnitView>> {
     let mut u = unit_for(&app, &who, id, Principal::can_operate)?;
     if let Some(aed) = c.aed_id {
         if let Some(a) = aed {
@@ -248,20 +321,40 @@ pub async fn update_unit(State(app): State<AppState>, Auth(who): Auth, Path(id):
     }
     app.store.save_unit(&u).await?;
     app.monitor.upsert_unit(&app, u.clone());
-    audit(&app, &who, "monitoring.unit.update", Some(u.region_id), Some(u.id.to_string()), serde_json::json!({ "aed_id": u.aed_id })).await;
+    audit(
+        &app,
+        &who,
+        "monitoring.unit.update",
+        Some(u.region_id),
+        Some(u.id.to_string()),
+        serde_json::json!({ "aed_id": u.aed_id }),
+    )
+    .await;
     Ok(Json(view(&app, &u, None).await))
 }
 
 /// Issue a new secret; the old one stops working at once.
 #[utoipa::path(post, path = "/api/v1/monitoring/units/{id}/rotate-key", tag = "monitoring", params(("id" = Uuid, Path)),
     responses((status = 200, body = UnitView)), security(("bearer" = [])))]
-pub async fn rotate_key(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<Uuid>) -> ApiResult<Json<UnitView>> {
+pub async fn rotate_key(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<UnitView>> {
     let mut u = unit_for(&app, &who, id, Principal::can_operate)?;
     u.key_generation += 1;
     u.revoked_at = None;
     app.store.save_unit(&u).await?;
     app.monitor.upsert_unit(&app, u.clone());
-    audit(&app, &who, "monitoring.unit.rotate_key", Some(u.region_id), Some(u.id.to_string()), serde_json::json!({ "generation": u.key_generation })).await;
+    audit(
+        &app,
+        &who,
+        "monitoring.unit.rotate_key",
+        Some(u.region_id),
+        Some(u.id.to_string()),
+        serde_json::json!({ "generation": u.key_generation }),
+    )
+    .await;
     let secret = app.monitor.key_for(&u).to_secret();
     Ok(Json(view(&app, &u, Some(secret)).await))
 }
@@ -269,13 +362,25 @@ pub async fn rotate_key(State(app): State<AppState>, Auth(who): Auth, Path(id): 
 /// Revoke a unit's credentials: everything it sends is refused from now on.
 #[utoipa::path(post, path = "/api/v1/monitoring/units/{id}/revoke", tag = "monitoring", params(("id" = Uuid, Path)),
     responses((status = 200, body = UnitView)), security(("bearer" = [])))]
-pub async fn revoke_unit(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<Uuid>) -> ApiResult<Json<UnitView>> {
+pub async fn revoke_unit(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<UnitView>> {
     let mut u = unit_for(&app, &who, id, Principal::can_operate)?;
     u.revoked_at = Some(app.now());
     u.key_generation += 1;
     app.store.save_unit(&u).await?;
     app.monitor.upsert_unit(&app, u.clone());
-    audit(&app, &who, "monitoring.unit.revoke", Some(u.region_id), Some(u.id.to_string()), serde_json::Value::Null).await;
+    audit(
+        &app,
+        &who,
+        "monitoring.unit.revoke",
+        Some(u.region_id),
+        Some(u.id.to_string()),
+        serde_json::Value::Null,
+    )
+    .await;
     Ok(Json(view(&app, &u, None).await))
 }
 
@@ -298,7 +403,11 @@ pub async fn unit_telemetry(
     // The unit's buckets still in memory are saved first, so the chart is up to date.
     app.monitor.flush_unit(&app, u.id).await?;
     let hours = q.hours.unwrap_or(48).clamp(1, 2_160);
-    Ok(Json(app.store.telemetry(u.id, app.now() - Duration::hours(i64::from(hours)), 10_000).await?))
+    Ok(Json(
+        app.store
+            .telemetry(u.id, app.now() - Duration::hours(i64::from(hours)), 10_000)
+            .await?,
+    ))
 }
 
 // ---------------------------------------------------------------------------
@@ -312,28 +421,53 @@ pub async fn unit_telemetry(
 #[utoipa::path(post, path = "/api/v1/units/{id}/telemetry", tag = "monitoring", params(("id" = Uuid, Path)),
     request_body(content = String, description = "JSON or binary telemetry (crates/monitor/README.md)"),
     responses((status = 202), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-pub async fn ingest(State(app): State<AppState>, Path(id): Path<Uuid>, headers: HeaderMap, body: Bytes) -> ApiResult<StatusCode> {
-    let bearer = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+pub async fn ingest(
+    State(app): State<AppState>,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let bearer = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
     let unit = app.monitor.unit(id);
-    let ok = unit.as_ref().is_some_and(|u| u.revoked_at.is_none() && app.monitor.key_for(u).matches_secret(bearer));
+    let ok = unit
+        .as_ref()
+        .is_some_and(|u| u.revoked_at.is_none() && app.monitor.key_for(u).matches_secret(bearer));
     if !ok {
-        app.monitor.counters.reject("https", &IngestError::BadCredentials);
+        app.monitor
+            .counters
+            .reject("https", &IngestError::BadCredentials);
         return Err(ApiError::unauthorized("unknown unit or wrong secret"));
     }
-    let ct = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let ct = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let payload = if ct.starts_with("application/json") {
         Payload::Json(&body)
     } else if ct.starts_with("application/octet-stream") {
         Payload::Binary(&body)
     } else {
-        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send application/json or application/octet-stream"));
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send application/json or application/octet-stream",
+        ));
     };
     match app.monitor.ingest(&app, id, Via::Https, payload).await {
         Ok(()) => Ok(StatusCode::ACCEPTED),
         Err(IngestError::Store(e)) => Err(e.into()),
         Err(e) => {
             app.monitor.counters.reject("https", &e);
-            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))
+            Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                e.code(),
+                e.to_string(),
+            ))
         }
     }
 }
@@ -400,30 +534,61 @@ fn ticket_view(app: &App, t: &Ticket) -> TicketView {
 /// Service tickets of a region, newest first.
 #[utoipa::path(get, path = "/api/v1/monitoring/tickets", tag = "monitoring", params(TicketQuery),
     responses((status = 200, body = Vec<TicketView>)), security(("bearer" = [])))]
-pub async fn list_tickets(State(app): State<AppState>, Auth(who): Auth, Query(q): Query<TicketQuery>) -> ApiResult<Json<Vec<TicketView>>> {
+pub async fn list_tickets(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Query(q): Query<TicketQuery>,
+) -> ApiResult<Json<Vec<TicketView>>> {
     let region = region_id(&app, &q.region)?;
     if !who.can_service(region) {
         return Err(ApiError::forbidden());
     }
-    let ts = app.store.tickets(Some(region), q.aed_id, q.open.unwrap_or(true), 1_000).await?;
+    let ts = app
+        .store
+        .tickets(Some(region), q.aed_id, q.open.unwrap_or(true), 1_000)
+        .await?;
     Ok(Json(ts.iter().map(|t| ticket_view(&app, t)).collect()))
 }
 
 async fn ticket_for(app: &App, who: &Principal, id: Uuid) -> ApiResult<Ticket> {
-    app.store.ticket(id).await?.filter(|t| who.can_service(t.region_id)).ok_or_else(|| ApiError::not_found("ticket"))
+    app.store
+        .ticket(id)
+        .await?
+        .filter(|t| who.can_service(t.region_id))
+        .ok_or_else(|| ApiError::not_found("ticket"))
 }
 
 /// A technician takes the ticket (stops its escalation).
 #[utoipa::path(post, path = "/api/v1/monitoring/tickets/{id}/acknowledge", tag = "monitoring", params(("id" = Uuid, Path)),
     responses((status = 200, body = TicketView), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn acknowledge_ticket(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<Uuid>) -> ApiResult<Json<TicketView>> {
+pub async fn acknowledge_ticket(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<TicketView>> {
     let t = ticket_for(&app, &who, id).await?;
     if t.state == TicketState::Resolved {
-        return Err(ApiError::conflict("ticket_resolved", "the ticket is already resolved"));
+        return Err(ApiError::conflict(
+            "ticket_resolved",
+            "the ticket is already resolved",
+        ));
     }
-    let t = Ticket { state: TicketState::Acknowledged, acknowledged_at: Some(app.now()), acknowledged_by: Some(who.actor()), ..t };
+    let t = Ticket {
+        state: TicketState::Acknowledged,
+        acknowledged_at: Some(app.now()),
+        acknowledged_by: Some(who.actor()),
+        ..t
+    };
     app.monitor.save_ticket(&app, t.clone()).await?;
-    audit(&app, &who, "monitoring.ticket.acknowledge", Some(t.region_id), Some(t.id.to_string()), serde_json::Value::Null).await;
+    audit(
+        &app,
+        &who,
+        "monitoring.ticket.acknowledge",
+        Some(t.region_id),
+        Some(t.id.to_string()),
+        serde_json::Value::Null,
+    )
+    .await;
     Ok(Json(ticket_view(&app, &t)))
 }
 
@@ -437,16 +602,38 @@ pub struct Resolution {
 /// Close the ticket with a note on what was done.
 #[utoipa::path(post, path = "/api/v1/monitoring/tickets/{id}/resolve", tag = "monitoring", params(("id" = Uuid, Path)), request_body = Resolution,
     responses((status = 200, body = TicketView), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn resolve_ticket(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<Uuid>, Body(r): Body<Resolution>) -> ApiResult<Json<TicketView>> {
+pub async fn resolve_ticket(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<Uuid>,
+    Body(r): Body<Resolution>,
+) -> ApiResult<Json<TicketView>> {
     let t = ticket_for(&app, &who, id).await?;
     if t.state == TicketState::Resolved {
-        return Err(ApiError::conflict("ticket_resolved", "the ticket is already resolved"));
+        return Err(ApiError::conflict(
+            "ticket_resolved",
+            "the ticket is already resolved",
+        ));
     }
     let note = text("note", &r.note, 2_000)?;
     let now = app.now();
-    let t = Ticket { state: TicketState::Resolved, resolved_at: Some(now), resolved_by: Some(who.actor()), note: Some(note), ..t };
+    let t = Ticket {
+        state: TicketState::Resolved,
+        resolved_at: Some(now),
+        resolved_by: Some(who.actor()),
+        note: Some(note),
+        ..t
+    };
     app.monitor.save_ticket(&app, t.clone()).await?;
-    audit(&app, &who, "monitoring.ticket.resolve", Some(t.region_id), Some(t.id.to_string()), serde_json::Value::Null).await;
+    audit(
+        &app,
+        &who,
+        "monitoring.ticket.resolve",
+        Some(t.region_id),
+        Some(t.id.to_string()),
+        serde_json::Value::Null,
+    )
+    .await;
     Ok(Json(ticket_view(&app, &t)))
 }
 
@@ -457,7 +644,11 @@ pub async fn resolve_ticket(State(app): State<AppState>, Auth(who): Auth, Path(i
 /// Readiness of a region's AEDs at a glance.
 #[utoipa::path(get, path = "/api/v1/monitoring/summary", tag = "monitoring", params(RegionQuery),
     responses((status = 200, body = FleetSummary)), security(("bearer" = [])))]
-pub async fn summary(State(app): State<AppState>, Auth(who): Auth, Query(q): Query<RegionQuery>) -> ApiResult<Json<FleetSummary>> {
+pub async fn summary(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Query(q): Query<RegionQuery>,
+) -> ApiResult<Json<FleetSummary>> {
     let region = region_id(&app, &q.region)?;
     if !who.can_service(region) && !who.can_dispatch(region) {
         return Err(ApiError::forbidden());
@@ -480,8 +671,16 @@ pub struct AedReadinessView {
 /// An AED's readiness, its unit, its readiness history and its tickets.
 #[utoipa::path(get, path = "/api/v1/aeds/{id}/readiness", tag = "monitoring", params(("id" = AedId, Path)),
     responses((status = 200, body = AedReadinessView), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn aed_readiness(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<AedId>) -> ApiResult<Json<AedReadinessView>> {
-    let (region, readiness) = app.aeds().get(id).map(|a| (a.region_id, a.readiness)).ok_or_else(|| ApiError::not_found("aed"))?;
+pub async fn aed_readiness(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<AedId>,
+) -> ApiResult<Json<AedReadinessView>> {
+    let (region, readiness) = app
+        .aeds()
+        .get(id)
+        .map(|a| (a.region_id, a.readiness))
+        .ok_or_else(|| ApiError::not_found("aed"))?;
     if !who.can_service(region) && !who.can_dispatch(region) {
         return Err(ApiError::not_found("aed"));
     }
@@ -490,8 +689,20 @@ pub async fn aed_readiness(State(app): State<AppState>, Auth(who): Auth, Path(id
         None => None,
     };
     let history = app.store.readiness_history(id, 200).await?;
-    let tickets = app.store.tickets(Some(region), Some(id), false, 200).await?.iter().map(|t| ticket_view(&app, t)).collect();
-    Ok(Json(AedReadinessView { aed_id: id, readiness, unit, history, tickets }))
+    let tickets = app
+        .store
+        .tickets(Some(region), Some(id), false, 200)
+        .await?
+        .iter()
+        .map(|t| ticket_view(&app, t))
+        .collect();
+    Ok(Json(AedReadinessView {
+        aed_id: id,
+        readiness,
+        unit,
+        history,
+        tickets,
+    }))
 }
 
 // ---------------------------------------------------------------------------
@@ -501,7 +712,10 @@ pub async fn aed_readiness(State(app): State<AppState>, Auth(who): Auth, Path(id
 /// Readiness rules per AED model (the AED record's `model`); the key `""` is the default.
 #[utoipa::path(get, path = "/api/v1/monitoring/rules", tag = "monitoring",
     responses((status = 200, body = Object)), security(("bearer" = [])))]
-pub async fn get_rules(State(app): State<AppState>, Auth(_who): Auth) -> ApiResult<Json<HashMap<String, ModelRules>>> {
+pub async fn get_rules(
+    State(app): State<AppState>,
+    Auth(_who): Auth,
+) -> ApiResult<Json<HashMap<String, ModelRules>>> {
     let mut rules = app.monitor.rules();
     rules.entry(String::new()).or_default();
     Ok(Json(rules))
@@ -510,7 +724,11 @@ pub async fn get_rules(State(app): State<AppState>, Auth(_who): Auth) -> ApiResu
 /// Replace the rules per AED model (administrators).
 #[utoipa::path(put, path = "/api/v1/monitoring/rules", tag = "monitoring", request_body = Object,
     responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn put_rules(State(app): State<AppState>, Auth(who): Auth, Body(rules): Body<HashMap<String, ModelRules>>) -> ApiResult<Json<HashMap<String, ModelRules>>> {
+pub async fn put_rules(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Body(rules): Body<HashMap<String, ModelRules>>,
+) -> ApiResult<Json<HashMap<String, ModelRules>>> {
     if !who.is_admin() {
         return Err(ApiError::forbidden());
     }
@@ -518,7 +736,15 @@ pub async fn put_rules(State(app): State<AppState>, Auth(who): Auth, Body(rules)
         validate_rules(r).map_err(|m| ApiError::field(model.clone(), m))?;
     }
     app.monitor.set_rules(&app, rules.clone()).await?;
-    audit(&app, &who, "monitoring.rules", None, None, serde_json::to_value(&rules).unwrap_or_default()).await;
+    audit(
+        &app,
+        &who,
+        "monitoring.rules",
+        None,
+        None,
+        serde_json::to_value(&rules).unwrap_or_default(),
+    )
+    .await;
     Ok(Json(rules))
 }
 
@@ -527,7 +753,9 @@ fn validate_rules(r: &ModelRules) -> Result<(), String> {
         return Err("temp_min_c must be below temp_max_c".into());
     }
     if !(r.temp_hysteresis_c >= 0.0 && r.temp_hysteresis_c * 2.0 < r.temp_max_c - r.temp_min_c) {
-        return Err("temp_hysteresis_c must be at least 0 and leave room between the limits".into());
+        return Err(
+            "temp_hysteresis_c must be at least 0 and leave room between the limits".into(),
+        );
     }
     if !(r.moved_m.is_finite() && r.moved_m >= 10.0) {
         return Err("moved_m must be at least 10".into());
@@ -544,7 +772,11 @@ fn validate_rules(r: &ModelRules) -> Result<(), String> {
 /// Where the region's service tickets go.
 #[utoipa::path(get, path = "/api/v1/regions/{slug}/service-routing", tag = "monitoring", params(("slug" = String, Path)),
     responses((status = 200, body = ServiceRouting)), security(("bearer" = [])))]
-pub async fn get_routing(State(app): State<AppState>, Auth(who): Auth, Path(slug): Path<String>) -> ApiResult<Json<ServiceRouting>> {
+pub async fn get_routing(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<ServiceRouting>> {
     let region = region_id(&app, &slug)?;
     if !who.can_service(region) {
         return Err(ApiError::forbidden());
@@ -555,12 +787,21 @@ pub async fn get_routing(State(app): State<AppState>, Auth(who): Auth, Path(slug
 /// Set the region's technicians, service partners and escalation.
 #[utoipa::path(put, path = "/api/v1/regions/{slug}/service-routing", tag = "monitoring", params(("slug" = String, Path)), request_body = ServiceRouting,
     responses((status = 200, body = ServiceRouting), (status = 400, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn put_routing(State(app): State<AppState>, Auth(who): Auth, Path(slug): Path<String>, Body(r): Body<ServiceRouting>) -> ApiResult<Json<ServiceRouting>> {
+pub async fn put_routing(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(slug): Path<String>,
+    Body(r): Body<ServiceRouting>,
+) -> ApiResult<Json<ServiceRouting>> {
     let region = region_id(&app, &slug)?;
     if !who.can_operate(region) {
         return Err(ApiError::forbidden());
     }
-    let all = r.technicians.iter().chain(r.escalation.iter()).chain(r.partners.values().flatten());
+    let all = r
+        .technicians
+        .iter()
+        .chain(r.escalation.iter())
+        .chain(r.partners.values().flatten());
     let notifier = app.outbox.notifier();
     for c in all {
         c.validate().map_err(|m| ApiError::field("contacts", m))?;
@@ -570,11 +811,25 @@ pub async fn put_routing(State(app): State<AppState>, Auth(who): Auth, Path(slug
             (c.webhook_url.is_some(), ChannelKind::Webhook, "webhooks"),
         ] {
             if used && !notifier.configured(kind) {
-                return Err(ApiError::field("contacts", format!("contact {:?}: {what} is not configured on this server", c.name)));
+                return Err(ApiError::field(
+                    "contacts",
+                    format!(
+                        "contact {:?}: {what} is not configured on this server",
+                        c.name
+                    ),
+                ));
             }
         }
     }
     app.monitor.set_routing(&app, region, r.clone()).await?;
-    audit(&app, &who, "monitoring.routing", Some(region), Some(slug), serde_json::Value::Null).await;
+    audit(
+        &app,
+        &who,
+        "monitoring.routing",
+        Some(region),
+        Some(slug),
+        serde_json::Value::Null,
+    )
+    .await;
     Ok(Json(r))
 }

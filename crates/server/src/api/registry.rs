@@ -43,12 +43,28 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// The page an owner's reminder links to: the record as the public sees it
 /// and one button. Plain HTML, no script; the token is the credential.
-pub async fn owner_confirm_page(State(app): State<AppState>, Path((id, token)): Path<(AedId, String)>) -> Response {
-    let Ok(Some(a)) = app.store.aed(id).await else { return owner_page(axum::http::StatusCode::NOT_FOUND, "This link is not valid.") };
-    if !matches!(crate::owner_reminders::token_matches(&app, &a, &token).await, Ok(true)) {
-        return owner_page(axum::http::StatusCode::NOT_FOUND, "This link is not valid any more: the record was confirmed since, or the link is wrong.");
+pub async fn owner_confirm_page(
+    State(app): State<AppState>,
+    Path((id, token)): Path<(AedId, String)>,
+) -> Response {
+    let Ok(Some(a)) = app.store.aed(id).await else {
+        return owner_page(axum::http::StatusCode::NOT_FOUND, "This link is not valid.");
+    };
+    if !matches!(
+        crate::owner_reminders::token_matches(&app, &a, &token).await,
+        Ok(true)
+    ) {
+        return owner_page(
+            axum::http::StatusCode::NOT_FOUND,
+            "This link is not valid any more: the record was confirmed since, or the link is wrong.",
+        );
     }
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
     let body = format!(
         "<h1>{}</h1><p>Hours: {}<br>Pads expire: {}<br>Battery expires: {}</p>\
          <form method=\"post\" action=\"/api/v1/public/aeds/{id}/confirm\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
@@ -56,15 +72,21 @@ pub async fn owner_confirm_page(State(app): State<AppState>, Path((id, token)): 
          <p>If something is wrong, reply to the message you received.</p>",
         esc(&a.name),
         esc(a.opening_hours.as_deref().unwrap_or("unknown")),
-        a.details.pad_expiry.map_or("unknown".into(), |d| d.to_string()),
-        a.details.battery_expiry.map_or("unknown".into(), |d| d.to_string()),
+        a.details
+            .pad_expiry
+            .map_or("unknown".into(), |d| d.to_string()),
+        a.details
+            .battery_expiry
+            .map_or("unknown".into(), |d| d.to_string()),
         esc(&token),
     );
     owner_page(axum::http::StatusCode::OK, &body)
 }
 
 fn owner_page(status: axum::http::StatusCode, body: &str) -> Response {
-    let html = format!("<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Confirm your AED — firstlink</title><body style=\"font-family:sans-serif;max-width:40em;margin:2em auto\">{body}</body></html>");
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Confirm your AED — firstlink</title><body style=\"font-family:sans-serif;max-width:40em;margin:2em auto\">{body}</body></html>"
+    );
     (status, [(CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }
 
@@ -78,15 +100,28 @@ pub struct OwnerConfirmation {
 /// account needed): a form post from the reminder page, or JSON.
 #[utoipa::path(post, path = "/api/v1/public/aeds/{id}/confirm", tag = "public", params(("id" = AedId, Path)), request_body = OwnerConfirmation,
     responses((status = 200), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn owner_confirm(State(app): State<AppState>, ip: ClientIp, Path(id): Path<AedId>, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> ApiResult<Response> {
+pub async fn owner_confirm(
+    State(app): State<AppState>,
+    ip: ClientIp,
+    Path(id): Path<AedId>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
     ip.limit(&app)?;
-    let form = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let form = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
     let c: OwnerConfirmation = if form {
         form_token(&body).ok_or_else(|| ApiError::field("token", "missing"))?
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::field("token", e.to_string()))?
     };
-    let mut a = app.store.aed(id).await?.ok_or_else(|| ApiError::not_found("aed"))?;
+    let mut a = app
+        .store
+        .aed(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("aed"))?;
     if !crate::owner_reminders::token_matches(&app, &a, &c.token).await? {
         return Err(ApiError::not_found("aed"));
     }
@@ -94,10 +129,20 @@ pub async fn owner_confirm(State(app): State<AppState>, ip: ClientIp, Path(id): 
     a.details.last_confirmed_at = Some(now);
     let region = a.region_id;
     save(&app, a).await?;
-    let e = firstlink_store::AuditEntry { at: now, actor: "owner-link".into(), action: "aed.confirm".into(), region_id: Some(region), target: Some(id.to_string()), details: json!({}) };
+    let e = firstlink_store::AuditEntry {
+        at: now,
+        actor: "owner-link".into(),
+        action: "aed.confirm".into(),
+        region_id: Some(region),
+        target: Some(id.to_string()),
+        details: json!({}),
+    };
     app.store.audit(&e).await?;
     Ok(if form {
-        owner_page(axum::http::StatusCode::OK, "<h1>Thank you</h1><p>The record is confirmed. Volunteers can rely on it.</p>")
+        owner_page(
+            axum::http::StatusCode::OK,
+            "<h1>Thank you</h1><p>The record is confirmed. Volunteers can rely on it.</p>",
+        )
     } else {
         Json(json!({ "id": id, "last_confirmed_at": now })).into_response()
     })
@@ -106,18 +151,30 @@ pub async fn owner_confirm(State(app): State<AppState>, ip: ClientIp, Path(id): 
 /// `token=…` from a form body (tokens are base64url, which forms send as is).
 fn form_token(body: &[u8]) -> Option<OwnerConfirmation> {
     let s = std::str::from_utf8(body).ok()?;
-    s.split('&').find_map(|kv| kv.strip_prefix("token=")).map(|t| OwnerConfirmation { token: t.to_string() })
+    s.split('&')
+        .find_map(|kv| kv.strip_prefix("token="))
+        .map(|t| OwnerConfirmation {
+            token: t.to_string(),
+        })
 }
 
 /// The region's owner-reminder rules (operators).
 #[utoipa::path(get, path = "/api/v1/regions/{slug}/reminders", tag = "operator", params(("slug" = String, Path)),
     responses((status = 200, body = Object)), security(("bearer" = [])))]
-pub async fn get_reminder_policy(State(app): State<AppState>, Auth(who): Auth, Path(slug): Path<String>) -> ApiResult<Json<firstlink_registry::reminders::ReminderPolicy>> {
-    let r = app.region_by_slug(&slug).ok_or_else(|| ApiError::not_found("region"))?;
+pub async fn get_reminder_policy(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<firstlink_registry::reminders::ReminderPolicy>> {
+    let r = app
+        .region_by_slug(&slug)
+        .ok_or_else(|| ApiError::not_found("region"))?;
     if !who.can_operate(r.region.id) {
         return Err(ApiError::forbidden());
     }
-    Ok(Json(crate::owner_reminders::policy(&app, r.region.id).await?))
+    Ok(Json(
+        crate::owner_reminders::policy(&app, r.region.id).await?,
+    ))
 }
 
 /// Set the region's owner-reminder rules: confirmation intervals, reminders, escalation, deactivation.
@@ -129,21 +186,48 @@ pub async fn put_reminder_policy(
     Path(slug): Path<String>,
     Body(p): Body<firstlink_registry::reminders::ReminderPolicy>,
 ) -> ApiResult<Json<firstlink_registry::reminders::ReminderPolicy>> {
-    let r = app.region_by_slug(&slug).ok_or_else(|| ApiError::not_found("region"))?;
+    let r = app
+        .region_by_slug(&slug)
+        .ok_or_else(|| ApiError::not_found("region"))?;
     if !who.can_operate(r.region.id) {
         return Err(ApiError::forbidden());
     }
-    if p.confirm_months_limited == 0 || p.confirm_months_always == 0 || p.confirm_months_limited > 120 || p.confirm_months_always > 120 {
-        return Err(ApiError::field("confirm_months", "between 1 and 120 months"));
+    if p.confirm_months_limited == 0
+        || p.confirm_months_always == 0
+        || p.confirm_months_limited > 120
+        || p.confirm_months_always > 120
+    {
+        return Err(ApiError::field(
+            "confirm_months",
+            "between 1 and 120 months",
+        ));
     }
-    if p.reminder_interval_days < 1 || p.remind_before_days < 0 || p.consumable_warn_days < 0 || p.max_reminders > 20 {
-        return Err(ApiError::field("reminders", "intervals must be positive and at most 20 reminders"));
+    if p.reminder_interval_days < 1
+        || p.remind_before_days < 0
+        || p.consumable_warn_days < 0
+        || p.max_reminders > 20
+    {
+        return Err(ApiError::field(
+            "reminders",
+            "intervals must be positive and at most 20 reminders",
+        ));
     }
     if p.deactivate_after_days.is_some_and(|d| d < 1) {
-        return Err(ApiError::field("deactivate_after_days", "at least 1 day, or null for never"));
+        return Err(ApiError::field(
+            "deactivate_after_days",
+            "at least 1 day, or null for never",
+        ));
     }
     crate::owner_reminders::set_policy(&app, r.region.id, &p).await?;
-    audit(&app, &who, "region.reminders", Some(r.region.id), Some(slug), serde_json::to_value(&p).unwrap_or_default()).await;
+    audit(
+        &app,
+        &who,
+        "region.reminders",
+        Some(r.region.id),
+        Some(slug),
+        serde_json::to_value(&p).unwrap_or_default(),
+    )
+    .await;
     Ok(Json(p))
 }
 
@@ -160,14 +244,27 @@ pub struct PublicQuery {
 }
 
 fn parse_bbox(s: &str) -> ApiResult<(f64, f64, f64, f64)> {
-    let v: Vec<f64> = s.split(',').map(|p| p.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| {
-        ApiError::field("bbox", "expected four numbers: min_lon,min_lat,max_lon,max_lat")
-    })?;
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            ApiError::field(
+                "bbox",
+                "expected four numbers: min_lon,min_lat,max_lon,max_lat",
+            )
+        })?;
     let [a, b, c, d] = v[..] else {
-        return Err(ApiError::field("bbox", "expected four numbers: min_lon,min_lat,max_lon,max_lat"));
+        return Err(ApiError::field(
+            "bbox",
+            "expected four numbers: min_lon,min_lat,max_lon,max_lat",
+        ));
     };
     if LatLon::new(b, a).is_err() || LatLon::new(d, c).is_err() || a > c || b > d {
-        return Err(ApiError::field("bbox", "corners out of range or in the wrong order (min_lon,min_lat,max_lon,max_lat)"));
+        return Err(ApiError::field(
+            "bbox",
+            "corners out of range or in the wrong order (min_lon,min_lat,max_lon,max_lat)",
+        ));
     }
     Ok((a, b, c, d))
 }
@@ -183,10 +280,19 @@ fn is_public(a: &Aed) -> bool {
 #[utoipa::path(get, path = "/api/v1/public/aeds", tag = "public", params(PublicQuery),
     responses((status = 200, description = "GeoJSON FeatureCollection", body = Object, content_type = "application/geo+json"),
         (status = 400, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
-pub async fn public_aeds(State(app): State<AppState>, ip: ClientIp, Query(q): Query<PublicQuery>) -> ApiResult<Response> {
+pub async fn public_aeds(
+    State(app): State<AppState>,
+    ip: ClientIp,
+    Query(q): Query<PublicQuery>,
+) -> ApiResult<Response> {
     ip.limit(&app)?;
     let region = match &q.region {
-        Some(slug) => Some(app.region_by_slug(slug).ok_or_else(|| ApiError::not_found("region"))?.region.id),
+        Some(slug) => Some(
+            app.region_by_slug(slug)
+                .ok_or_else(|| ApiError::not_found("region"))?
+                .region
+                .id,
+        ),
         None => None,
     };
     let bbox = q.bbox.as_deref().map(parse_bbox).transpose()?;
@@ -195,7 +301,11 @@ pub async fn public_aeds(State(app): State<AppState>, ip: ClientIp, Query(q): Qu
     let mut list: Vec<&Aed> = reg
         .all(region)
         .filter(|a| is_public(a))
-        .filter(|a| bbox.is_none_or(|(x0, y0, x1, y1)| (x0..=x1).contains(&a.position.lon) && (y0..=y1).contains(&a.position.lat)))
+        .filter(|a| {
+            bbox.is_none_or(|(x0, y0, x1, y1)| {
+                (x0..=x1).contains(&a.position.lon) && (y0..=y1).contains(&a.position.lat)
+            })
+        })
         .collect();
     list.sort_by_key(|a| a.id);
     let mut features = Vec::new();
@@ -241,7 +351,9 @@ pub struct RegionQuery {
 }
 
 fn operated_region(app: &App, who: &Principal, slug: &str) -> ApiResult<firstlink_store::Region> {
-    let r = app.region_by_slug(slug).ok_or_else(|| ApiError::not_found("region"))?;
+    let r = app
+        .region_by_slug(slug)
+        .ok_or_else(|| ApiError::not_found("region"))?;
     if !who.can_operate(r.region.id) {
         return Err(ApiError::forbidden());
     }
@@ -251,10 +363,19 @@ fn operated_region(app: &App, who: &Principal, slug: &str) -> ApiResult<firstlin
 /// Registry health: share confirmed recently, expiring consumables, unknown hours.
 #[utoipa::path(get, path = "/api/v1/aeds/health", tag = "operator", params(RegionQuery),
     responses((status = 200, body = Object)), security(("bearer" = [])))]
-pub async fn registry_health(State(app): State<AppState>, Auth(who): Auth, Query(q): Query<RegionQuery>) -> ApiResult<Json<Health>> {
+pub async fn registry_health(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Query(q): Query<RegionQuery>,
+) -> ApiResult<Json<Health>> {
     let r = operated_region(&app, &who, &q.region)?;
     let list: Vec<Aed> = app.aeds().all(Some(r.id)).cloned().collect();
-    Ok(Json(firstlink_registry::health::health(&list, app.now(), 365, 60)))
+    Ok(Json(firstlink_registry::health::health(
+        &list,
+        app.now(),
+        365,
+        60,
+    )))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -274,12 +395,19 @@ pub struct ReviewItem {
 /// Records waiting for an operator: pending review or flagged by a sync.
 #[utoipa::path(get, path = "/api/v1/aeds/review", tag = "operator", params(RegionQuery),
     responses((status = 200, body = Vec<ReviewItem>)), security(("bearer" = [])))]
-pub async fn review_queue(State(app): State<AppState>, Auth(who): Auth, Query(q): Query<RegionQuery>) -> ApiResult<Json<Vec<ReviewItem>>> {
+pub async fn review_queue(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Query(q): Query<RegionQuery>,
+) -> ApiResult<Json<Vec<ReviewItem>>> {
     let r = operated_region(&app, &who, &q.region)?;
     let mut out: Vec<ReviewItem> = app
         .aeds()
         .all(Some(r.id))
-        .filter(|a| a.status == AedStatus::PendingReview || (a.status != AedStatus::Removed && !a.details.review.is_empty()))
+        .filter(|a| {
+            a.status == AedStatus::PendingReview
+                || (a.status != AedStatus::Removed && !a.details.review.is_empty())
+        })
         .map(|a| ReviewItem {
             id: a.id,
             name: a.name.clone(),
@@ -295,7 +423,11 @@ pub async fn review_queue(State(app): State<AppState>, Auth(who): Auth, Query(q)
 }
 
 async fn load_for_operator(app: &App, who: &Principal, id: AedId) -> ApiResult<Aed> {
-    let a = app.store.aed(id).await?.ok_or_else(|| ApiError::not_found("aed"))?;
+    let a = app
+        .store
+        .aed(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("aed"))?;
     if !who.can_operate(a.region_id) {
         return Err(ApiError::not_found("aed"));
     }
@@ -304,7 +436,9 @@ async fn load_for_operator(app: &App, who: &Principal, id: AedId) -> ApiResult<A
 
 async fn save(app: &App, a: Aed) -> ApiResult<()> {
     app.store.upsert_aed(&a).await?;
-    let rt = app.region(a.region_id).ok_or_else(|| ApiError::not_found("region"))?;
+    let rt = app
+        .region(a.region_id)
+        .ok_or_else(|| ApiError::not_found("region"))?;
     app.aeds_mut().upsert(a, rt.tz, &rt.region.country);
     Ok(())
 }
@@ -320,20 +454,40 @@ pub struct Approve {
 /// Approve a record: it becomes active and its review flags are cleared.
 #[utoipa::path(post, path = "/api/v1/aeds/{id}/approve", tag = "operator", params(("id" = AedId, Path)), request_body = Approve,
     responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn approve_aed(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<AedId>, Body(b): Body<Approve>) -> ApiResult<Json<Value>> {
+pub async fn approve_aed(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<AedId>,
+    Body(b): Body<Approve>,
+) -> ApiResult<Json<Value>> {
     let mut a = load_for_operator(&app, &who, id).await?;
     if b.accept_move
-        && let Some(AedReviewFlag::Moved { lat, lon, .. }) = a.details.review.iter().find(|f| matches!(f, AedReviewFlag::Moved { .. }))
+        && let Some(AedReviewFlag::Moved { lat, lon, .. }) = a
+            .details
+            .review
+            .iter()
+            .find(|f| matches!(f, AedReviewFlag::Moved { .. }))
     {
-        a.position = LatLon::new(*lat, *lon).map_err(|e| ApiError::field("accept_move", e.to_string()))?;
+        a.position =
+            LatLon::new(*lat, *lon).map_err(|e| ApiError::field("accept_move", e.to_string()))?;
     }
     a.details.review.clear();
     a.status = AedStatus::Active;
     a.updated_at = app.now();
     let (region, pos) = (a.region_id, a.position);
     save(&app, a).await?;
-    audit(&app, &who, "aed.approve", Some(region), Some(id.to_string()), json!({ "accept_move": b.accept_move })).await;
-    Ok(Json(json!({ "id": id, "status": "active", "location": { "lat": pos.lat, "lon": pos.lon } })))
+    audit(
+        &app,
+        &who,
+        "aed.approve",
+        Some(region),
+        Some(id.to_string()),
+        json!({ "accept_move": b.accept_move }),
+    )
+    .await;
+    Ok(Json(
+        json!({ "id": id, "status": "active", "location": { "lat": pos.lat, "lon": pos.lon } }),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -346,25 +500,52 @@ pub struct Merge {
 /// Merge a duplicate into another record: this one is marked removed.
 #[utoipa::path(post, path = "/api/v1/aeds/{id}/merge", tag = "operator", params(("id" = AedId, Path)), request_body = Merge,
     responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn merge_aed(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<AedId>, Body(m): Body<Merge>) -> ApiResult<Json<Value>> {
+pub async fn merge_aed(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<AedId>,
+    Body(m): Body<Merge>,
+) -> ApiResult<Json<Value>> {
     if m.into == id {
-        return Err(ApiError::field("into", "an AED cannot be merged into itself"));
+        return Err(ApiError::field(
+            "into",
+            "an AED cannot be merged into itself",
+        ));
     }
     let mut dup = load_for_operator(&app, &who, id).await?;
     let mut keep = load_for_operator(&app, &who, m.into).await?;
     if keep.region_id != dup.region_id || keep.status == AedStatus::Removed {
-        return Err(ApiError::field("into", "must be a live AED of the same region"));
+        return Err(ApiError::field(
+            "into",
+            "must be a live AED of the same region",
+        ));
     }
     // Keep what only the duplicate knew.
     let (k, d) = (&mut keep.details, &dup.details);
     macro_rules! fill {
         ($($f:ident),*) => { $( if k.$f.is_none() { k.$f.clone_from(&d.$f); } )* };
     }
-    fill!(indoor, level, locked, access_code, owner_contact, owner_name, manufacturer, model, serial, pad_expiry, battery_expiry, last_maintenance, last_confirmed_at);
+    fill!(
+        indoor,
+        level,
+        locked,
+        access_code,
+        owner_contact,
+        owner_name,
+        manufacturer,
+        model,
+        serial,
+        pad_expiry,
+        battery_expiry,
+        last_maintenance,
+        last_confirmed_at
+    );
     if keep.opening_hours.is_none() {
         keep.opening_hours.clone_from(&dup.opening_hours);
     }
-    keep.details.review.retain(|f| !matches!(f, AedReviewFlag::Duplicate { of, .. } if *of == id));
+    keep.details
+        .review
+        .retain(|f| !matches!(f, AedReviewFlag::Duplicate { of, .. } if *of == id));
     let now = app.now();
     keep.updated_at = now;
     dup.status = AedStatus::Removed;
@@ -377,21 +558,41 @@ pub async fn merge_aed(State(app): State<AppState>, Auth(who): Auth, Path(id): P
         reg.upsert(keep, rt.tz, &rt.region.country);
         reg.upsert(dup, rt.tz, &rt.region.country);
     }
-    audit(&app, &who, "aed.merge", Some(region), Some(id.to_string()), json!({ "into": m.into })).await;
+    audit(
+        &app,
+        &who,
+        "aed.merge",
+        Some(region),
+        Some(id.to_string()),
+        json!({ "into": m.into }),
+    )
+    .await;
     Ok(Json(json!({ "id": id, "merged_into": m.into })))
 }
 
 /// The owner (or an operator on their behalf) confirms the record is right.
 #[utoipa::path(post, path = "/api/v1/aeds/{id}/confirm", tag = "operator", params(("id" = AedId, Path)),
     responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn confirm_aed(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<AedId>) -> ApiResult<Json<Value>> {
+pub async fn confirm_aed(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<AedId>,
+) -> ApiResult<Json<Value>> {
     let mut a = load_for_operator(&app, &who, id).await?;
     let now = app.now();
     a.details.last_confirmed_at = Some(now);
     a.updated_at = now;
     let region = a.region_id;
     save(&app, a).await?;
-    audit(&app, &who, "aed.confirm", Some(region), Some(id.to_string()), json!({})).await;
+    audit(
+        &app,
+        &who,
+        "aed.confirm",
+        Some(region),
+        Some(id.to_string()),
+        json!({}),
+    )
+    .await;
     Ok(Json(json!({ "id": id, "last_confirmed_at": now })))
 }
 
@@ -399,7 +600,11 @@ pub async fn confirm_aed(State(app): State<AppState>, Auth(who): Auth, Path(id):
 /// responder who took it or an operator of its region may say so.
 #[utoipa::path(post, path = "/api/v1/aeds/{id}/returned", tag = "volunteer", params(("id" = AedId, Path)),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn returned_aed(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<AedId>) -> ApiResult<axum::http::StatusCode> {
+pub async fn returned_aed(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<AedId>,
+) -> ApiResult<axum::http::StatusCode> {
     let (region, out) = {
         let reg = app.aeds();
         let a = reg.get(id).ok_or_else(|| ApiError::not_found("aed"))?;
@@ -413,13 +618,24 @@ pub async fn returned_aed(State(app): State<AppState>, Auth(who): Auth, Path(id)
         return Err(ApiError::not_found("aed"));
     }
     if !app.aeds_mut().returned(id) {
-        return Err(ApiError::conflict("not_out", "this AED is not waiting to be returned"));
+        return Err(ApiError::conflict(
+            "not_out",
+            "this AED is not waiting to be returned",
+        ));
     }
     if let Some(mut a) = app.store.aed(id).await? {
         a.details.out_for_return = None;
         app.store.upsert_aed(&a).await?;
     }
-    audit(&app, &who, "aed.returned", Some(region), Some(id.to_string()), json!({})).await;
+    audit(
+        &app,
+        &who,
+        "aed.returned",
+        Some(region),
+        Some(id.to_string()),
+        json!({}),
+    )
+    .await;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -455,12 +671,21 @@ pub struct OwnerRegistration {
 /// owner's contact receives a link to check and change it.
 #[utoipa::path(post, path = "/api/v1/public/aeds/register", tag = "public", request_body = OwnerRegistration,
     responses((status = 202, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
-pub async fn owner_register(State(app): State<AppState>, ip: ClientIp, Body(r): Body<OwnerRegistration>) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
+pub async fn owner_register(
+    State(app): State<AppState>,
+    ip: ClientIp,
+    Body(r): Body<OwnerRegistration>,
+) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
     ip.limit(&app)?;
-    let rt = app.region_by_slug(&r.region).ok_or_else(|| ApiError::field("region", "no such region"))?;
+    let rt = app
+        .region_by_slug(&r.region)
+        .ok_or_else(|| ApiError::field("region", "no such region"))?;
     let contact = text("owner_contact", &r.owner_contact, 200)?;
     if crate::owner_reminders::owner_recipient(Some(&contact)).is_none() {
-        return Err(ApiError::field("owner_contact", "an e-mail address or a phone number in international form (+45…)"));
+        return Err(ApiError::field(
+            "owner_contact",
+            "an e-mail address or a phone number in international form (+45…)",
+        ));
     }
     let hours = opt_hours("opening_hours", r.opening_hours.as_deref())?;
     let now = app.now();
@@ -494,9 +719,19 @@ pub async fn owner_register(State(app): State<AppState>, ip: ClientIp, Body(r): 
     };
     save(&app, a.clone()).await?;
     crate::owner_reminders::message_owner(&app, &a, "registered", "0").await?;
-    let e = firstlink_store::AuditEntry { at: now, actor: "owner-link".into(), action: "aed.register".into(), region_id: Some(a.region_id), target: Some(a.id.to_string()), details: json!({ "name": a.name }) };
+    let e = firstlink_store::AuditEntry {
+        at: now,
+        actor: "owner-link".into(),
+        action: "aed.register".into(),
+        region_id: Some(a.region_id),
+        target: Some(a.id.to_string()),
+        details: json!({ "name": a.name }),
+    };
     app.store.audit(&e).await?;
-    Ok((axum::http::StatusCode::ACCEPTED, Json(json!({ "id": a.id, "status": "pending_review" }))))
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(json!({ "id": a.id, "status": "pending_review" })),
+    ))
 }
 
 fn descriptions(d: Option<Vec<(String, String)>>) -> ApiResult<Vec<(String, String)>> {
@@ -504,7 +739,14 @@ fn descriptions(d: Option<Vec<(String, String)>>) -> ApiResult<Vec<(String, Stri
     if d.len() > 10 {
         return Err(ApiError::field("location_desc", "at most 10 languages"));
     }
-    d.into_iter().map(|(l, t)| Ok((text("location_desc.lang", &l, 10)?, text("location_desc.text", &t, 500)?))).collect()
+    d.into_iter()
+        .map(|(l, t)| {
+            Ok((
+                text("location_desc.lang", &l, 10)?,
+                text("location_desc.text", &t, 500)?,
+            ))
+        })
+        .collect()
 }
 
 /// An owner's changes, authorised by the token from their link.
@@ -529,9 +771,18 @@ pub struct OwnerEdit {
 /// The owner changes the AED's details (this also confirms the record).
 #[utoipa::path(put, path = "/api/v1/public/aeds/{id}", tag = "public", params(("id" = AedId, Path)), request_body = OwnerEdit,
     responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn owner_edit(State(app): State<AppState>, ip: ClientIp, Path(id): Path<AedId>, Body(e): Body<OwnerEdit>) -> ApiResult<Json<Value>> {
+pub async fn owner_edit(
+    State(app): State<AppState>,
+    ip: ClientIp,
+    Path(id): Path<AedId>,
+    Body(e): Body<OwnerEdit>,
+) -> ApiResult<Json<Value>> {
     ip.limit(&app)?;
-    let mut a = app.store.aed(id).await?.ok_or_else(|| ApiError::not_found("aed"))?;
+    let mut a = app
+        .store
+        .aed(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("aed"))?;
     if !crate::owner_reminders::token_matches(&app, &a, &e.token).await? {
         return Err(ApiError::not_found("aed"));
     }
@@ -546,8 +797,15 @@ pub async fn owner_edit(State(app): State<AppState>, ip: ClientIp, Path(id): Pat
         let p = l.validate("location")?;
         let d = a.position.distance_m(p);
         if d > 5.0 {
-            a.details.review.retain(|f| !matches!(f, AedReviewFlag::Moved { .. }));
-            a.details.review.push(AedReviewFlag::Moved { lat: p.lat, lon: p.lon, distance_m: d, source: Some("owner".into()) });
+            a.details
+                .review
+                .retain(|f| !matches!(f, AedReviewFlag::Moved { .. }));
+            a.details.review.push(AedReviewFlag::Moved {
+                lat: p.lat,
+                lon: p.lon,
+                distance_m: d,
+                source: Some("owner".into()),
+            });
         }
     }
     let d = &mut a.details;
@@ -576,11 +834,24 @@ pub async fn owner_edit(State(app): State<AppState>, ip: ClientIp, Path(id): Pat
     d.last_confirmed_at = Some(now);
     a.updated_at = now;
     let region = a.region_id;
-    let pending_move = a.details.review.iter().any(|f| matches!(f, AedReviewFlag::Moved { .. }));
+    let pending_move = a
+        .details
+        .review
+        .iter()
+        .any(|f| matches!(f, AedReviewFlag::Moved { .. }));
     save(&app, a).await?;
-    let entry = firstlink_store::AuditEntry { at: now, actor: "owner-link".into(), action: "aed.owner_edit".into(), region_id: Some(region), target: Some(id.to_string()), details: json!({}) };
+    let entry = firstlink_store::AuditEntry {
+        at: now,
+        actor: "owner-link".into(),
+        action: "aed.owner_edit".into(),
+        region_id: Some(region),
+        target: Some(id.to_string()),
+        details: json!({}),
+    };
     app.store.audit(&entry).await?;
-    Ok(Json(json!({ "id": id, "last_confirmed_at": now, "move_pending_review": pending_move })))
+    Ok(Json(
+        json!({ "id": id, "last_confirmed_at": now, "move_pending_review": pending_move }),
+    ))
 }
 
 /// Volunteers authorised to use a non-public AED.
@@ -594,23 +865,41 @@ pub struct AuthorizedResponders {
 /// Who besides the public may be sent to this AED (operators).
 #[utoipa::path(get, path = "/api/v1/aeds/{id}/responders", tag = "operator", params(("id" = AedId, Path)),
     responses((status = 200, body = AuthorizedResponders), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn get_responders(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<AedId>) -> ApiResult<Json<AuthorizedResponders>> {
+pub async fn get_responders(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<AedId>,
+) -> ApiResult<Json<AuthorizedResponders>> {
     let a = load_for_operator(&app, &who, id).await?;
-    Ok(Json(AuthorizedResponders { volunteers: a.details.authorized_responders }))
+    Ok(Json(AuthorizedResponders {
+        volunteers: a.details.authorized_responders,
+    }))
 }
 
 /// Authorise volunteers (e.g. staff of the place) for a non-public AED: dispatch may send them to it.
 #[utoipa::path(put, path = "/api/v1/aeds/{id}/responders", tag = "operator", params(("id" = AedId, Path)), request_body = AuthorizedResponders,
     responses((status = 200, body = AuthorizedResponders), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn put_responders(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<AedId>, Body(r): Body<AuthorizedResponders>) -> ApiResult<Json<AuthorizedResponders>> {
+pub async fn put_responders(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<AedId>,
+    Body(r): Body<AuthorizedResponders>,
+) -> ApiResult<Json<AuthorizedResponders>> {
     let mut a = load_for_operator(&app, &who, id).await?;
     if r.volunteers.len() > 1_000 {
         return Err(ApiError::field("volunteers", "at most 1000"));
     }
     for (i, v) in r.volunteers.iter().enumerate() {
-        let ok = app.store.volunteer(*v).await?.is_some_and(|x| x.region_id == a.region_id);
+        let ok = app
+            .store
+            .volunteer(*v)
+            .await?
+            .is_some_and(|x| x.region_id == a.region_id);
         if !ok {
-            return Err(ApiError::field(format!("volunteers[{i}]"), "no such volunteer in this AED's region"));
+            return Err(ApiError::field(
+                format!("volunteers[{i}]"),
+                "no such volunteer in this AED's region",
+            ));
         }
     }
     let mut vs = r.volunteers;
@@ -619,6 +908,14 @@ pub async fn put_responders(State(app): State<AppState>, Auth(who): Auth, Path(i
     a.details.authorized_responders = vs.clone();
     let region = a.region_id;
     save(&app, a).await?;
-    audit(&app, &who, "aed.responders", Some(region), Some(id.to_string()), json!({ "count": vs.len() })).await;
+    audit(
+        &app,
+        &who,
+        "aed.responders",
+        Some(region),
+        Some(id.to_string()),
+        json!({ "count": vs.len() }),
+    )
+    .await;
     Ok(Json(AuthorizedResponders { volunteers: vs }))
 }

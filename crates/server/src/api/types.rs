@@ -28,7 +28,10 @@ impl Location {
 
 impl From<LatLon> for Location {
     fn from(p: LatLon) -> Self {
-        Self { lat: p.lat, lon: p.lon }
+        Self {
+            lat: p.lat,
+            lon: p.lon,
+        }
     }
 }
 
@@ -55,18 +58,27 @@ pub fn text(field: &str, s: &str, max: usize) -> ApiResult<String> {
 pub fn opt_hours(field: &str, s: Option<&str>) -> ApiResult<Option<String>> {
     let h = opt_text(field, s, 500)?;
     if let Some(h) = &h {
-        firstlink_hours::OpeningHours::parse(h).map_err(|e| ApiError::field(field, e.to_string()))?;
+        firstlink_hours::OpeningHours::parse(h)
+            .map_err(|e| ApiError::field(field, e.to_string()))?;
     }
     Ok(h)
 }
 
 pub fn opt_text(field: &str, s: Option<&str>, max: usize) -> ApiResult<Option<String>> {
-    let Some(t) = s.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(None) };
+    let Some(t) = s.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
     if t.chars().count() > max {
-        return Err(ApiError::field(field, format!("must be at most {max} characters")));
+        return Err(ApiError::field(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(ApiError::field(field, "must not contain control characters"));
+        return Err(ApiError::field(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(Some(t.to_string()))
 }

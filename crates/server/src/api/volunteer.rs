@@ -10,7 +10,9 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use firstlink_domain::ids::{AedId, IncidentId, RegionId, VolunteerId};
 use firstlink_domain::mission::{AcceptReply, AlertState, Input, Mission, Progress, Role, Status};
 use firstlink_domain::volunteer::{MIN_AGE, QuietHours, Tier, age_on};
-use firstlink_store::{Device, NewOutbox, OutboxMessage, Recipient, Session, SessionKind, Volunteer};
+use firstlink_store::{
+    Device, NewOutbox, OutboxMessage, Recipient, Session, SessionKind, Volunteer,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -57,7 +59,10 @@ fn volunteer_of(who: &Principal) -> ApiResult<(VolunteerId, RegionId)> {
 
 async fn load_me(app: &App, who: &Principal) -> ApiResult<Volunteer> {
     let (id, _) = volunteer_of(who)?;
-    app.store.volunteer(id).await?.ok_or_else(|| ApiError::unauthorized("this account no longer exists"))
+    app.store
+        .volunteer(id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("this account no longer exists"))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -101,19 +106,30 @@ pub struct SignupResponse {
 const LANGS: [&str; 6] = ["en", "sv", "da", "nb", "fi", "de"];
 
 fn phone(s: Option<&str>) -> ApiResult<Option<String>> {
-    let Some(p) = s.map(str::trim).filter(|p| !p.is_empty()) else { return Ok(None) };
+    let Some(p) = s.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
     let compact: String = p.chars().filter(|c| *c != ' ' && *c != '-').collect();
-    let digits = compact.strip_prefix('+').ok_or_else(|| ApiError::field("phone", "must be in international form, e.g. +4512345678"))?;
+    let digits = compact.strip_prefix('+').ok_or_else(|| {
+        ApiError::field("phone", "must be in international form, e.g. +4512345678")
+    })?;
     if !(6..=15).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
-        return Err(ApiError::field("phone", "must be + followed by 6 to 15 digits"));
+        return Err(ApiError::field(
+            "phone",
+            "must be + followed by 6 to 15 digits",
+        ));
     }
     Ok(Some(compact))
 }
 
 fn email(s: Option<&str>) -> ApiResult<Option<String>> {
-    let Some(e) = s.map(str::trim).filter(|e| !e.is_empty()) else { return Ok(None) };
+    let Some(e) = s.map(str::trim).filter(|e| !e.is_empty()) else {
+        return Ok(None);
+    };
     let ok = e.len() <= 254
-        && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
+        && e.split_once('@').is_some_and(|(l, d)| {
+            !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+        })
         && !e.chars().any(|c| c.is_whitespace() || c.is_control());
     if !ok {
         return Err(ApiError::field("email", "is not an e-mail address"));
@@ -124,11 +140,18 @@ fn email(s: Option<&str>) -> ApiResult<Option<String>> {
 fn language(field: &str, s: &str) -> ApiResult<String> {
     let l = s.trim().to_lowercase();
     let primary = l.split(['-', '_']).next().unwrap_or("");
-    let primary = if primary == "no" || primary == "nn" { "nb" } else { primary };
+    let primary = if primary == "no" || primary == "nn" {
+        "nb"
+    } else {
+        primary
+    };
     if LANGS.contains(&primary) {
         Ok(primary.to_string())
     } else {
-        Err(ApiError::field(field, format!("must be one of {}", LANGS.join(", "))))
+        Err(ApiError::field(
+            field,
+            format!("must be one of {}", LANGS.join(", ")),
+        ))
     }
 }
 
@@ -137,10 +160,18 @@ fn languages(v: Option<Vec<String>>) -> ApiResult<Vec<String>> {
     if v.len() > 20 {
         return Err(ApiError::field("languages", "at most 20"));
     }
-    v.iter().enumerate().map(|(i, l)| opt_text(&format!("languages[{i}]"), Some(l), 35).map(|o| o.unwrap_or_default())).collect()
+    v.iter()
+        .enumerate()
+        .map(|(i, l)| {
+            opt_text(&format!("languages[{i}]"), Some(l), 35).map(|o| o.unwrap_or_default())
+        })
+        .collect()
 }
 
-fn training(t: Option<Training>, today: NaiveDate) -> ApiResult<(Option<String>, Option<NaiveDate>)> {
+fn training(
+    t: Option<Training>,
+    today: NaiveDate,
+) -> ApiResult<(Option<String>, Option<NaiveDate>)> {
     match t {
         None => Ok((None, None)),
         Some(t) => {
@@ -155,7 +186,9 @@ fn training(t: Option<Training>, today: NaiveDate) -> ApiResult<(Option<String>,
 async fn send_code(app: &App, v: &Volunteer) -> ApiResult<String> {
     let code = format!("{:06}", rand::random::<u32>() % 1_000_000);
     let hash = sha256_hex(&format!("{}:{code}", v.id));
-    app.store.set_verification(v.id, &hash, app.now() + Duration::minutes(15)).await?;
+    app.store
+        .set_verification(v.id, &hash, app.now() + Duration::minutes(15))
+        .await?;
     let (recipient, via) = match (&v.phone, &v.email) {
         (Some(p), _) => (Recipient::Sms { phone: p.clone() }, "sms"),
         (None, Some(e)) => (Recipient::Email { address: e.clone() }, "email"),
@@ -186,9 +219,15 @@ async fn send_code(app: &App, v: &Volunteer) -> ApiResult<String> {
 /// Sign up as a volunteer. A verification code goes to the phone (SMS) or e-mail.
 #[utoipa::path(post, path = "/api/v1/volunteers/signup", tag = "volunteer", request_body = SignupRequest,
     responses((status = 201, body = SignupResponse), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 429)))]
-pub async fn signup(State(app): State<AppState>, ip: ClientIp, Body(r): Body<SignupRequest>) -> ApiResult<(StatusCode, Json<SignupResponse>)> {
+pub async fn signup(
+    State(app): State<AppState>,
+    ip: ClientIp,
+    Body(r): Body<SignupRequest>,
+) -> ApiResult<(StatusCode, Json<SignupResponse>)> {
     ip.limit(&app)?;
-    let region = app.region_by_slug(r.region.trim()).ok_or_else(|| ApiError::field("region", "no such region"))?;
+    let region = app
+        .region_by_slug(r.region.trim())
+        .ok_or_else(|| ApiError::field("region", "no such region"))?;
     let today = app.now().with_timezone(&region.tz).date_naive();
     let name = text("name", &r.name, 100)?;
     let (phone, email) = (phone(r.phone.as_deref())?, email(r.email.as_deref())?);
@@ -199,14 +238,22 @@ pub async fn signup(State(app): State<AppState>, ip: ClientIp, Body(r): Body<Sig
         return Err(ApiError::field("password", "must be 10 to 256 characters"));
     }
     if age_on(r.birth_date, today) < MIN_AGE {
-        return Err(ApiError::field("birth_date", "volunteers must be 18 or older"));
+        return Err(ApiError::field(
+            "birth_date",
+            "volunteers must be 18 or older",
+        ));
     }
     if !r.consent {
-        return Err(ApiError::field("consent", "consent to the privacy terms is required"));
+        return Err(ApiError::field(
+            "consent",
+            "consent to the privacy terms is required",
+        ));
     }
     let (training_kind, training_date) = training(r.training, today)?;
     let pw = r.password;
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&pw)).await.map_err(ApiError::internal)??;
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(&pw))
+        .await
+        .map_err(ApiError::internal)??;
     let now = app.now();
     let v = Volunteer {
         id: VolunteerId::new(),
@@ -229,12 +276,21 @@ pub async fn signup(State(app): State<AppState>, ip: ClientIp, Body(r): Body<Sig
         created_at: now,
     };
     app.store.create_volunteer(&v).await.map_err(|e| match e {
-        firstlink_store::StoreError::Conflict(what) => ApiError::conflict("already_registered", format!("this {what} is already registered; sign in instead")),
+        firstlink_store::StoreError::Conflict(what) => ApiError::conflict(
+            "already_registered",
+            format!("this {what} is already registered; sign in instead"),
+        ),
         other => other.into(),
     })?;
     app.index_volunteer(&v);
     let via = send_code(&app, &v).await?;
-    Ok((StatusCode::CREATED, Json(SignupResponse { volunteer_id: v.id, verify_via: via })))
+    Ok((
+        StatusCode::CREATED,
+        Json(SignupResponse {
+            volunteer_id: v.id,
+            verify_via: via,
+        }),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -257,22 +313,52 @@ async fn new_session(app: &App, id: VolunteerId) -> ApiResult<TokenResponse> {
     let now = app.now();
     let expires_at = now + Duration::days(i64::from(app.config.volunteer_session_days));
     app.store
-        .create_session(&Session { token_hash: sha256_hex(&token), kind: SessionKind::Volunteer, subject: id.0, created_at: now, expires_at })
+        .create_session(&Session {
+            token_hash: sha256_hex(&token),
+            kind: SessionKind::Volunteer,
+            subject: id.0,
+            created_at: now,
+            expires_at,
+        })
         .await?;
-    Ok(TokenResponse { token, volunteer_id: id, expires_at })
+    Ok(TokenResponse {
+        token,
+        volunteer_id: id,
+        expires_at,
+    })
 }
 
 /// Confirm the phone or e-mail with the code sent at sign-up; returns a session.
 #[utoipa::path(post, path = "/api/v1/volunteers/verify", tag = "volunteer", request_body = VerifyRequest,
     responses((status = 200, body = TokenResponse), (status = 400, body = crate::error::ErrorBody), (status = 429)))]
-pub async fn verify(State(app): State<AppState>, ip: ClientIp, Body(r): Body<VerifyRequest>) -> ApiResult<Json<TokenResponse>> {
+pub async fn verify(
+    State(app): State<AppState>,
+    ip: ClientIp,
+    Body(r): Body<VerifyRequest>,
+) -> ApiResult<Json<TokenResponse>> {
     ip.limit(&app)?;
-    let wrong = || ApiError::field("code", "the code is wrong or has expired; ask for a new one");
-    let (hash, expires, attempts) = app.store.verification_attempt(r.volunteer_id).await?.ok_or_else(wrong)?;
-    if attempts > 5 || expires < app.now() || sha256_hex(&format!("{}:{}", r.volunteer_id, r.code.trim())) != hash {
+    let wrong = || {
+        ApiError::field(
+            "code",
+            "the code is wrong or has expired; ask for a new one",
+        )
+    };
+    let (hash, expires, attempts) = app
+        .store
+        .verification_attempt(r.volunteer_id)
+        .await?
+        .ok_or_else(wrong)?;
+    if attempts > 5
+        || expires < app.now()
+        || sha256_hex(&format!("{}:{}", r.volunteer_id, r.code.trim())) != hash
+    {
         return Err(wrong());
     }
-    let mut v = app.store.volunteer(r.volunteer_id).await?.ok_or_else(wrong)?;
+    let mut v = app
+        .store
+        .volunteer(r.volunteer_id)
+        .await?
+        .ok_or_else(wrong)?;
     v.verified_at.get_or_insert(app.now());
     app.store.update_volunteer(&v).await?;
     app.store.clear_verification(v.id).await?;
@@ -289,7 +375,11 @@ pub struct ResendRequest {
 /// Send a new verification code.
 #[utoipa::path(post, path = "/api/v1/volunteers/resend-code", tag = "volunteer", request_body = ResendRequest,
     responses((status = 202), (status = 429)))]
-pub async fn resend_code(State(app): State<AppState>, ip: ClientIp, Body(r): Body<ResendRequest>) -> ApiResult<StatusCode> {
+pub async fn resend_code(
+    State(app): State<AppState>,
+    ip: ClientIp,
+    Body(r): Body<ResendRequest>,
+) -> ApiResult<StatusCode> {
     ip.limit(&app)?;
     if let Some(v) = app.store.volunteer(r.volunteer_id).await?
         && v.verified_at.is_none()
@@ -311,30 +401,58 @@ pub struct LoginRequest {
 /// Sign in with phone or e-mail and password.
 #[utoipa::path(post, path = "/api/v1/volunteers/login", tag = "volunteer", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::ErrorBody), (status = 429)))]
-pub async fn login(State(app): State<AppState>, ip: ClientIp, Body(r): Body<LoginRequest>) -> ApiResult<Json<TokenResponse>> {
+pub async fn login(
+    State(app): State<AppState>,
+    ip: ClientIp,
+    Body(r): Body<LoginRequest>,
+) -> ApiResult<Json<TokenResponse>> {
     ip.limit(&app)?;
     let bad = || ApiError::unauthorized("wrong phone, e-mail or password");
     let region = app.region_by_slug(r.region.trim()).ok_or_else(bad)?;
     let (p, e) = (phone(r.phone.as_deref())?, email(r.email.as_deref())?);
-    let v = app.store.volunteer_by_contact(region.region.id, p.as_deref(), e.as_deref()).await?;
-    let phc = v.as_ref().map(|v| v.password_hash.clone()).unwrap_or_default();
+    let v = app
+        .store
+        .volunteer_by_contact(region.region.id, p.as_deref(), e.as_deref())
+        .await?;
+    let phc = v
+        .as_ref()
+        .map(|v| v.password_hash.clone())
+        .unwrap_or_default();
     let pw = r.password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &phc)).await.map_err(ApiError::internal)?;
+    let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &phc))
+        .await
+        .map_err(ApiError::internal)?;
     let v = v.filter(|_| ok).ok_or_else(bad)?;
     if v.suspended_at.is_some() {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "suspended", "this account is suspended; contact your region"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "suspended",
+            "this account is suspended; contact your region",
+        ));
     }
     if v.verified_at.is_none() {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_verified", "confirm your phone or e-mail first"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_verified",
+            "confirm your phone or e-mail first",
+        ));
     }
     Ok(Json(new_session(&app, v.id).await?))
 }
 
 /// End this session.
 #[utoipa::path(post, path = "/api/v1/me/logout", tag = "volunteer", responses((status = 204)), security(("bearer" = [])))]
-pub async fn logout(State(app): State<AppState>, Auth(who): Auth, headers: axum::http::HeaderMap) -> ApiResult<StatusCode> {
+pub async fn logout(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<StatusCode> {
     volunteer_of(&who)?;
-    if let Some(t) = headers.get(axum::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(|s| s.split_once(' ')) {
+    if let Some(t) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|s| s.split_once(' '))
+    {
         let h = sha256_hex(t.1.trim());
         app.store.delete_session(&h).await?;
         app.tokens.forget(|p| *p == who);
@@ -377,11 +495,18 @@ pub struct QuietHoursWire {
 
 fn profile(app: &App, v: &Volunteer) -> Profile {
     let position = app.index().position(v.id).and_then(|(p, at)| {
-        Some(super::types::Fix { lat: p.lat, lon: p.lon, at: DateTime::from_timestamp(i64::from(at), 0)? })
+        Some(super::types::Fix {
+            lat: p.lat,
+            lon: p.lon,
+            at: DateTime::from_timestamp(i64::from(at), 0)?,
+        })
     });
     Profile {
         id: v.id,
-        region: app.region(v.region_id).map(|r| r.region.slug).unwrap_or_default(),
+        region: app
+            .region(v.region_id)
+            .map(|r| r.region.slug)
+            .unwrap_or_default(),
         name: v.name.clone(),
         phone: v.phone.clone(),
         email: v.email.clone(),
@@ -394,7 +519,10 @@ fn profile(app: &App, v: &Volunteer) -> Profile {
         verified: v.verified_at.is_some(),
         suspended: v.suspended_at.is_some(),
         available: v.available,
-        quiet_hours: v.quiet.map(|q| QuietHoursWire { start: QuietHours::format_hhmm(q.start_min), end: QuietHours::format_hhmm(q.end_min) }),
+        quiet_hours: v.quiet.map(|q| QuietHoursWire {
+            start: QuietHours::format_hhmm(q.start_min),
+            end: QuietHours::format_hhmm(q.end_min),
+        }),
         eligible: app.flags_of(v).eligible,
         position,
     }
@@ -422,7 +550,11 @@ pub struct ProfileUpdate {
 /// Change the profile.
 #[utoipa::path(patch, path = "/api/v1/me", tag = "volunteer", request_body = ProfileUpdate,
     responses((status = 200, body = Profile), (status = 400, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn update_me(State(app): State<AppState>, Auth(who): Auth, Body(u): Body<ProfileUpdate>) -> ApiResult<Json<Profile>> {
+pub async fn update_me(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Body(u): Body<ProfileUpdate>,
+) -> ApiResult<Json<Profile>> {
     let mut v = load_me(&app, &who).await?;
     if let Some(n) = u.name {
         v.name = text("name", &n, 100)?;
@@ -445,7 +577,9 @@ pub async fn update_me(State(app): State<AppState>, Auth(who): Auth, Body(u): Bo
         if pw.chars().count() < 10 || pw.len() > 256 {
             return Err(ApiError::field("password", "must be 10 to 256 characters"));
         }
-        v.password_hash = tokio::task::spawn_blocking(move || hash_password(&pw)).await.map_err(ApiError::internal)??;
+        v.password_hash = tokio::task::spawn_blocking(move || hash_password(&pw))
+            .await
+            .map_err(ApiError::internal)??;
     }
     app.store.update_volunteer(&v).await?;
     app.index_volunteer(&v);
@@ -457,7 +591,10 @@ pub async fn update_me(State(app): State<AppState>, Auth(who): Auth, Body(u): Bo
 pub async fn delete_me(State(app): State<AppState>, Auth(who): Auth) -> ApiResult<StatusCode> {
     let (id, _) = volunteer_of(&who)?;
     if app.index().is_busy(id) {
-        return Err(ApiError::conflict("on_mission", "leave your current mission first"));
+        return Err(ApiError::conflict(
+            "on_mission",
+            "leave your current mission first",
+        ));
     }
     app.store.delete_volunteer(id).await?;
     app.forget_volunteer(id);
@@ -477,15 +614,24 @@ pub struct Availability {
 /// Turn alerts on or off and set the do-not-disturb period.
 #[utoipa::path(put, path = "/api/v1/me/availability", tag = "volunteer", request_body = Availability,
     responses((status = 200, body = Profile), (status = 400, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn set_availability(State(app): State<AppState>, Auth(who): Auth, Body(a): Body<Availability>) -> ApiResult<Json<Profile>> {
+pub async fn set_availability(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Body(a): Body<Availability>,
+) -> ApiResult<Json<Profile>> {
     let mut v = load_me(&app, &who).await?;
     v.available = a.available;
     v.quiet = match a.quiet_hours {
         None => None,
         Some(q) => {
-            let s = QuietHours::parse_hhmm(&q.start).ok_or_else(|| ApiError::field("quiet_hours.start", "must be HH:MM"))?;
-            let e = QuietHours::parse_hhmm(&q.end).ok_or_else(|| ApiError::field("quiet_hours.end", "must be HH:MM"))?;
-            Some(QuietHours::new(s, e).ok_or_else(|| ApiError::field("quiet_hours.end", "must differ from start"))?)
+            let s = QuietHours::parse_hhmm(&q.start)
+                .ok_or_else(|| ApiError::field("quiet_hours.start", "must be HH:MM"))?;
+            let e = QuietHours::parse_hhmm(&q.end)
+                .ok_or_else(|| ApiError::field("quiet_hours.end", "must be HH:MM"))?;
+            Some(
+                QuietHours::new(s, e)
+                    .ok_or_else(|| ApiError::field("quiet_hours.end", "must differ from start"))?,
+            )
         }
     };
     app.store.update_volunteer(&v).await?;
@@ -511,30 +657,52 @@ pub struct PositionBatch {
     pub positions: Vec<PositionReport>,
 }
 
-fn check_fix(app: &App, r: &PositionReport, field: &str) -> ApiResult<(firstlink_domain::geo::LatLon, u32)> {
-    let p = Location { lat: r.lat, lon: r.lon }.validate(field)?;
+fn check_fix(
+    app: &App,
+    r: &PositionReport,
+    field: &str,
+) -> ApiResult<(firstlink_domain::geo::LatLon, u32)> {
+    let p = Location {
+        lat: r.lat,
+        lon: r.lon,
+    }
+    .validate(field)?;
     if let Some(a) = r.accuracy_m
         && (!a.is_finite() || a < 0.0)
     {
-        return Err(ApiError::field(format!("{field}.accuracy_m"), "must be a non-negative number"));
+        return Err(ApiError::field(
+            format!("{field}.accuracy_m"),
+            "must be a non-negative number",
+        ));
     }
     let now = app.now();
     let at = r.at.unwrap_or(now);
     if at > now + Duration::seconds(60) {
         return Err(ApiError::field(format!("{field}.at"), "is in the future"));
     }
-    let at = u32::try_from(at.timestamp()).map_err(|_| ApiError::field(format!("{field}.at"), "is out of range"))?;
+    let at = u32::try_from(at.timestamp())
+        .map_err(|_| ApiError::field(format!("{field}.at"), "is out of range"))?;
     Ok((p, at))
 }
 
-async fn store_fix(app: &App, id: VolunteerId, fix: Option<(firstlink_domain::geo::LatLon, u32)>) -> ApiResult<()> {
+async fn store_fix(
+    app: &App,
+    id: VolunteerId,
+    fix: Option<(firstlink_domain::geo::LatLon, u32)>,
+) -> ApiResult<()> {
     let Some((p, at)) = fix else { return Ok(()) };
     let retention = i64::from(app.config.position_retention_hours) * 3600;
     if i64::from(at) < app.now().timestamp() - retention {
         return Ok(());
     }
     // Durable first, then visible to dispatch.
-    app.store.save_positions(&[firstlink_store::PositionFix { volunteer: id, position: p, at_unix: at }]).await?;
+    app.store
+        .save_positions(&[firstlink_store::PositionFix {
+            volunteer: id,
+            position: p,
+            at_unix: at,
+        }])
+        .await?;
     app.index_mut().set_position(id, p, at);
     app.metrics.position_updates.inc();
     Ok(())
@@ -543,10 +711,18 @@ async fn store_fix(app: &App, id: VolunteerId, fix: Option<(firstlink_domain::ge
 /// Report the current position. Only the latest is kept.
 #[utoipa::path(post, path = "/api/v1/me/position", tag = "volunteer", request_body = PositionReport,
     responses((status = 204), (status = 400, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn post_position(State(app): State<AppState>, Auth(who): Auth, Body(r): Body<PositionReport>) -> ApiResult<StatusCode> {
+pub async fn post_position(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Body(r): Body<PositionReport>,
+) -> ApiResult<StatusCode> {
     let (id, _) = volunteer_of(&who)?;
     let fix = check_fix(&app, &r, "position")?;
-    let fix = if r.accuracy_m.is_some_and(|a| a > 1_000.0) { None } else { Some(fix) };
+    let fix = if r.accuracy_m.is_some_and(|a| a > 1_000.0) {
+        None
+    } else {
+        Some(fix)
+    };
     store_fix(&app, id, fix).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -554,7 +730,11 @@ pub async fn post_position(State(app): State<AppState>, Auth(who): Auth, Body(r)
 /// Report several positions at once (newest wins).
 #[utoipa::path(post, path = "/api/v1/me/positions", tag = "volunteer", request_body = PositionBatch,
     responses((status = 204), (status = 400, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn post_positions(State(app): State<AppState>, Auth(who): Auth, Body(b): Body<PositionBatch>) -> ApiResult<StatusCode> {
+pub async fn post_positions(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Body(b): Body<PositionBatch>,
+) -> ApiResult<StatusCode> {
     let (id, _) = volunteer_of(&who)?;
     if b.positions.len() > 100 {
         return Err(ApiError::field("positions", "at most 100 per request"));
@@ -575,7 +755,10 @@ pub async fn post_positions(State(app): State<AppState>, Auth(who): Auth, Body(b
 
 /// Delete the stored position now.
 #[utoipa::path(delete, path = "/api/v1/me/position", tag = "volunteer", responses((status = 204)), security(("bearer" = [])))]
-pub async fn forget_position(State(app): State<AppState>, Auth(who): Auth) -> ApiResult<StatusCode> {
+pub async fn forget_position(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+) -> ApiResult<StatusCode> {
     let (id, _) = volunteer_of(&who)?;
     app.store.delete_position(id).await?;
     app.index_mut().clear_position(id);
@@ -587,9 +770,16 @@ pub async fn forget_position(State(app): State<AppState>, Auth(who): Auth) -> Ap
 #[serde(tag = "channel", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DeviceRequest {
     /// A browser PushSubscription (`endpoint`, `keys.p256dh`, `keys.auth`).
-    WebPush { endpoint: String, keys: WebPushKeys },
-    Fcm { token: String },
-    Apns { device_token: String },
+    WebPush {
+        endpoint: String,
+        keys: WebPushKeys,
+    },
+    Fcm {
+        token: String,
+    },
+    Apns {
+        device_token: String,
+    },
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -608,7 +798,12 @@ pub struct DeviceView {
 
 fn b64url(field: &str, s: &str, min: usize, max: usize) -> ApiResult<String> {
     let s = s.trim();
-    if s.len() < min || s.len() > max || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '=') {
+    if s.len() < min
+        || s.len() > max
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '=')
+    {
         return Err(ApiError::field(field, "must be base64url"));
     }
     Ok(s.to_string())
@@ -624,51 +819,98 @@ fn device_view(d: &Device) -> DeviceView {
         Recipient::Webhook { .. } => "webhook",
         Recipient::Demo => "demo",
     };
-    DeviceView { id: d.id, channel: channel.into(), created_at: d.created_at }
+    DeviceView {
+        id: d.id,
+        channel: channel.into(),
+        created_at: d.created_at,
+    }
 }
 
 /// Register a device for push notifications.
 #[utoipa::path(post, path = "/api/v1/me/devices", tag = "volunteer", request_body = DeviceRequest,
     responses((status = 201, body = DeviceView), (status = 400, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn add_device(State(app): State<AppState>, Auth(who): Auth, Body(r): Body<DeviceRequest>) -> ApiResult<(StatusCode, Json<DeviceView>)> {
+pub async fn add_device(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Body(r): Body<DeviceRequest>,
+) -> ApiResult<(StatusCode, Json<DeviceView>)> {
     let (id, _) = volunteer_of(&who)?;
     let recipient = match r {
         DeviceRequest::WebPush { endpoint, keys } => {
-            let ok = (endpoint.starts_with("https://") || endpoint.starts_with("http://")) && endpoint.len() <= 2_048;
+            let ok = (endpoint.starts_with("https://") || endpoint.starts_with("http://"))
+                && endpoint.len() <= 2_048;
             if !ok {
-                return Err(ApiError::field("endpoint", "must be an http(s) URL of at most 2048 characters"));
+                return Err(ApiError::field(
+                    "endpoint",
+                    "must be an http(s) URL of at most 2048 characters",
+                ));
             }
-            Recipient::WebPush { endpoint, p256dh: b64url("keys.p256dh", &keys.p256dh, 80, 100)?, auth: b64url("keys.auth", &keys.auth, 16, 32)? }
+            Recipient::WebPush {
+                endpoint,
+                p256dh: b64url("keys.p256dh", &keys.p256dh, 80, 100)?,
+                auth: b64url("keys.auth", &keys.auth, 16, 32)?,
+            }
         }
-        DeviceRequest::Fcm { token } => Recipient::Fcm { token: text("token", &token, 4_096)? },
+        DeviceRequest::Fcm { token } => Recipient::Fcm {
+            token: text("token", &token, 4_096)?,
+        },
         DeviceRequest::Apns { device_token } => {
-            if device_token.len() < 32 || device_token.len() > 200 || !device_token.chars().all(|c| c.is_ascii_hexdigit()) {
+            if device_token.len() < 32
+                || device_token.len() > 200
+                || !device_token.chars().all(|c| c.is_ascii_hexdigit())
+            {
                 return Err(ApiError::field("device_token", "must be hexadecimal"));
             }
             Recipient::Apns { device_token }
         }
     };
     if app.store.devices(id).await?.len() >= 10 {
-        return Err(ApiError::conflict("too_many_devices", "at most 10 devices; remove one first"));
+        return Err(ApiError::conflict(
+            "too_many_devices",
+            "at most 10 devices; remove one first",
+        ));
     }
-    let d = Device { id: Uuid::now_v7(), volunteer: id, recipient, created_at: app.now() };
+    let d = Device {
+        id: Uuid::now_v7(),
+        volunteer: id,
+        recipient,
+        created_at: app.now(),
+    };
     app.store.add_device(&d).await?;
     Ok((StatusCode::CREATED, Json(device_view(&d))))
 }
 
 /// The registered devices.
 #[utoipa::path(get, path = "/api/v1/me/devices", tag = "volunteer", responses((status = 200, body = Vec<DeviceView>)), security(("bearer" = [])))]
-pub async fn list_devices(State(app): State<AppState>, Auth(who): Auth) -> ApiResult<Json<Vec<DeviceView>>> {
+pub async fn list_devices(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+) -> ApiResult<Json<Vec<DeviceView>>> {
     let (id, _) = volunteer_of(&who)?;
-    Ok(Json(app.store.devices(id).await?.iter().map(device_view).collect()))
+    Ok(Json(
+        app.store
+            .devices(id)
+            .await?
+            .iter()
+            .map(device_view)
+            .collect(),
+    ))
 }
 
 /// Remove a device.
 #[utoipa::path(delete, path = "/api/v1/me/devices/{id}", tag = "volunteer", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
-pub async fn delete_device(State(app): State<AppState>, Auth(who): Auth, Path(dev): Path<Uuid>) -> ApiResult<StatusCode> {
+pub async fn delete_device(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(dev): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     let (id, _) = volunteer_of(&who)?;
-    if app.store.delete_device(id, dev).await? { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found("device")) }
+    if app.store.delete_device(id, dev).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("device"))
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -680,7 +922,9 @@ pub struct VapidKey {
 /// The Web Push public key of this server.
 #[utoipa::path(get, path = "/api/v1/push/vapid-public-key", tag = "volunteer", responses((status = 200, body = VapidKey)), security(("bearer" = [])))]
 pub async fn vapid_key(State(app): State<AppState>, Auth(_): Auth) -> Json<VapidKey> {
-    Json(VapidKey { public_key: app.outbox.notifier().vapid_public_key() })
+    Json(VapidKey {
+        public_key: app.outbox.notifier().vapid_public_key(),
+    })
 }
 
 /// A mission as a volunteer sees it. The address, notes, task and AED access
@@ -745,7 +989,12 @@ pub struct OtherResponder {
     pub eta_at: Option<DateTime<Utc>>,
 }
 
-async fn volunteer_view(app: &Arc<App>, region: RegionId, m: &Mission, me: VolunteerId) -> ApiResult<VolunteerMission> {
+async fn volunteer_view(
+    app: &Arc<App>,
+    region: RegionId,
+    m: &Mission,
+    me: VolunteerId,
+) -> ApiResult<VolunteerMission> {
     let a = m.alert(me).ok_or_else(|| ApiError::not_found("mission"))?;
     let inside = a.state.responding() && m.is_live();
     let speed = m.policy.speed_mps;
@@ -755,8 +1004,18 @@ async fn volunteer_view(app: &Arc<App>, region: RegionId, m: &Mission, me: Volun
             Some(x) => {
                 let rec = app.aeds().get(x.id).cloned();
                 let d = rec.as_ref().map(|r| r.details.clone()).unwrap_or_default();
-                let lang = app.store.volunteer(me).await?.map(|v| v.language).unwrap_or_default();
-                let description = d.location_desc.iter().find(|(l, _)| *l == lang).or(d.location_desc.first()).map(|(_, s)| s.clone());
+                let lang = app
+                    .store
+                    .volunteer(me)
+                    .await?
+                    .map(|v| v.language)
+                    .unwrap_or_default();
+                let description = d
+                    .location_desc
+                    .iter()
+                    .find(|(l, _)| *l == lang)
+                    .or(d.location_desc.first())
+                    .map(|(_, s)| s.clone());
                 Some(AedTaskView {
                     id: x.id,
                     name: x.name.clone(),
@@ -771,12 +1030,25 @@ async fn volunteer_view(app: &Arc<App>, region: RegionId, m: &Mission, me: Volun
             }
             None => None,
         };
-        task = Some(TaskView { role: t.role, eta_at: t.eta_at, aed });
+        task = Some(TaskView {
+            role: t.role,
+            eta_at: t.eta_at,
+            aed,
+        });
     }
     let mut responders = Vec::new();
     if inside {
-        for o in m.alerts.iter().filter(|o| o.volunteer != me && o.state.responding()) {
-            let name = app.store.volunteer(o.volunteer).await?.map(|v| first_name(&v.name)).unwrap_or_default();
+        for o in m
+            .alerts
+            .iter()
+            .filter(|o| o.volunteer != me && o.state.responding())
+        {
+            let name = app
+                .store
+                .volunteer(o.volunteer)
+                .await?
+                .map(|v| first_name(&v.name))
+                .unwrap_or_default();
             responders.push(OtherResponder {
                 name,
                 role: o.task.as_ref().map_or(Role::Cpr, |t| t.role),
@@ -796,7 +1068,11 @@ async fn volunteer_view(app: &Arc<App>, region: RegionId, m: &Mission, me: Volun
         test: m.incident.test,
         address: inside.then(|| m.incident.address.clone()),
         location: inside.then(|| m.incident.location.into()),
-        notes: if inside { m.incident.notes.clone() } else { None },
+        notes: if inside {
+            m.incident.notes.clone()
+        } else {
+            None
+        },
         ems_eta_at: if inside { m.ems_eta_at } else { None },
         task,
         responders,
@@ -807,10 +1083,18 @@ fn first_name(n: &str) -> String {
     n.split_whitespace().next().unwrap_or("").to_string()
 }
 
-async fn my_mission(app: &Arc<App>, who: &Principal, id: &str) -> ApiResult<(RegionId, Mission, VolunteerId)> {
+async fn my_mission(
+    app: &Arc<App>,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<(RegionId, Mission, VolunteerId)> {
     let (me, _) = volunteer_of(who)?;
     let id: IncidentId = id.parse().map_err(|_| ApiError::not_found("mission"))?;
-    let (region, m) = app.missions.get(app, id).await.map_err(|_| ApiError::not_found("mission"))?;
+    let (region, m) = app
+        .missions
+        .get(app, id)
+        .await
+        .map_err(|_| ApiError::not_found("mission"))?;
     if m.alert(me).is_none() {
         return Err(ApiError::not_found("mission"));
     }
@@ -826,7 +1110,9 @@ pub async fn current_alert(State(app): State<AppState>, Auth(who): Auth) -> ApiR
     for (r, m) in app.missions.live().await {
         if let Some(a) = m.alert(me)
             && (a.state == AlertState::Alerted || a.state.responding())
-            && best.as_ref().is_none_or(|(_, b)| b.created_at < m.created_at)
+            && best
+                .as_ref()
+                .is_none_or(|(_, b)| b.created_at < m.created_at)
         {
             best = Some((r, m));
         }
@@ -849,14 +1135,22 @@ pub struct HistoryEntry {
 
 /// Missions the volunteer was alerted for, newest first.
 #[utoipa::path(get, path = "/api/v1/me/missions", tag = "volunteer", responses((status = 200, body = Vec<HistoryEntry>)), security(("bearer" = [])))]
-pub async fn my_missions(State(app): State<AppState>, Auth(who): Auth) -> ApiResult<Json<Vec<HistoryEntry>>> {
+pub async fn my_missions(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+) -> ApiResult<Json<Vec<HistoryEntry>>> {
     let (me, _) = volunteer_of(&who)?;
     let mut out = Vec::new();
     for id in app.store.alerts_of(me, 50).await? {
         if let Ok((_, m)) = app.missions.get(&app, id).await
             && let Some(a) = m.alert(me)
         {
-            out.push(HistoryEntry { incident_id: id, alerted_at: a.alerted_at, state: a.state, status: m.status });
+            out.push(HistoryEntry {
+                incident_id: id,
+                alerted_at: a.alerted_at,
+                state: a.state,
+                status: m.status,
+            });
         }
     }
     Ok(Json(out))
@@ -865,7 +1159,11 @@ pub async fn my_missions(State(app): State<AppState>, Auth(who): Auth) -> ApiRes
 /// One mission the volunteer was alerted for.
 #[utoipa::path(get, path = "/api/v1/missions/{id}", tag = "volunteer", params(("id" = String, Path)),
     responses((status = 200, body = VolunteerMission), (status = 404)), security(("bearer" = [])))]
-pub async fn get_mission(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<String>) -> ApiResult<Json<VolunteerMission>> {
+pub async fn get_mission(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<VolunteerMission>> {
     let (region, m, me) = my_mission(&app, &who, &id).await?;
     Ok(Json(volunteer_view(&app, region, &m, me).await?))
 }
@@ -887,29 +1185,57 @@ pub struct AcceptResponse {
 /// Accept the alert: the answer carries the task, the address and the AED details.
 #[utoipa::path(post, path = "/api/v1/missions/{id}/accept", tag = "volunteer", params(("id" = String, Path)), request_body = Option<AcceptRequest>,
     responses((status = 200, body = AcceptResponse), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn accept(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<AcceptResponse>> {
+pub async fn accept(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<AcceptResponse>> {
     let (_, m, me) = my_mission(&app, &who, &id).await?;
     let req: Option<AcceptRequest> = super::parse_optional(&body)?;
-    let position = req.and_then(|b| b.position).map(|p| p.validate("position")).transpose()?;
+    let position = req
+        .and_then(|b| b.position)
+        .map(|p| p.validate("position"))
+        .transpose()?;
     if let Some(p) = position {
         store_fix(&app, me, Some((p, app.now().timestamp() as u32))).await?;
     }
-    let (region, m2, out) = app.missions.input(&app, m.id, Input::Accept { volunteer: me, position }).await?;
+    let (region, m2, out) = app
+        .missions
+        .input(
+            &app,
+            m.id,
+            Input::Accept {
+                volunteer: me,
+                position,
+            },
+        )
+        .await?;
     let outcome = match out.accept {
         Some(AcceptReply::Accepted { .. }) => "accepted",
         Some(AcceptReply::NotNeeded) => "not_needed",
         Some(AcceptReply::OutOfRange) => "out_of_range",
         None => "accepted",
     };
-    Ok(Json(AcceptResponse { outcome: outcome.into(), mission: volunteer_view(&app, region, &m2, me).await? }))
+    Ok(Json(AcceptResponse {
+        outcome: outcome.into(),
+        mission: volunteer_view(&app, region, &m2, me).await?,
+    }))
 }
 
 /// Decline the alert.
 #[utoipa::path(post, path = "/api/v1/missions/{id}/decline", tag = "volunteer", params(("id" = String, Path)),
     responses((status = 200, body = VolunteerMission), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn decline(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<String>) -> ApiResult<Json<VolunteerMission>> {
+pub async fn decline(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<VolunteerMission>> {
     let (_, m, me) = my_mission(&app, &who, &id).await?;
-    let (region, m2, _) = app.missions.input(&app, m.id, Input::Decline { volunteer: me }).await?;
+    let (region, m2, _) = app
+        .missions
+        .input(&app, m.id, Input::Decline { volunteer: me })
+        .await?;
     Ok(Json(volunteer_view(&app, region, &m2, me).await?))
 }
 
@@ -924,18 +1250,40 @@ pub struct StatusRequest {
 /// Report progress on the task.
 #[utoipa::path(post, path = "/api/v1/missions/{id}/status", tag = "volunteer", params(("id" = String, Path)), request_body = StatusRequest,
     responses((status = 200, body = VolunteerMission), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn report_status(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<String>, Body(r): Body<StatusRequest>) -> ApiResult<Json<VolunteerMission>> {
+pub async fn report_status(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+    Body(r): Body<StatusRequest>,
+) -> ApiResult<Json<VolunteerMission>> {
     let (_, m, me) = my_mission(&app, &who, &id).await?;
-    let (region, m2, _) = app.missions.input(&app, m.id, Input::Progress { volunteer: me, progress: r.status }).await?;
+    let (region, m2, _) = app
+        .missions
+        .input(
+            &app,
+            m.id,
+            Input::Progress {
+                volunteer: me,
+                progress: r.status,
+            },
+        )
+        .await?;
     Ok(Json(volunteer_view(&app, region, &m2, me).await?))
 }
 
 /// Withdraw from the mission after accepting (someone else is alerted instead).
 #[utoipa::path(post, path = "/api/v1/missions/{id}/leave", tag = "volunteer", params(("id" = String, Path)),
     responses((status = 200, body = VolunteerMission), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn leave(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<String>) -> ApiResult<Json<VolunteerMission>> {
+pub async fn leave(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<VolunteerMission>> {
     let (_, m, me) = my_mission(&app, &who, &id).await?;
-    let (region, m2, _) = app.missions.input(&app, m.id, Input::Leave { volunteer: me }).await?;
+    let (region, m2, _) = app
+        .missions
+        .input(&app, m.id, Input::Leave { volunteer: me })
+        .await?;
     Ok(Json(volunteer_view(&app, region, &m2, me).await?))
 }
 
@@ -962,13 +1310,24 @@ pub struct SurveyResponse {
 /// Answer the post-mission survey.
 #[utoipa::path(post, path = "/api/v1/missions/{id}/survey", tag = "volunteer", params(("id" = String, Path)), request_body = SurveyRequest,
     responses((status = 201, body = SurveyResponse), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn survey(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<String>, Body(r): Body<SurveyRequest>) -> ApiResult<(StatusCode, Json<SurveyResponse>)> {
+pub async fn survey(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+    Body(r): Body<SurveyRequest>,
+) -> ApiResult<(StatusCode, Json<SurveyResponse>)> {
     let (_, m, me) = my_mission(&app, &who, &id).await?;
     if !m.alert(me).is_some_and(|a| a.state.ever_accepted()) {
-        return Err(ApiError::conflict("not_responding", "only volunteers who accepted are asked about the mission"));
+        return Err(ApiError::conflict(
+            "not_responding",
+            "only volunteers who accepted are asked about the mission",
+        ));
     }
     if !["none", "mild", "moderate", "severe"].contains(&r.impact.as_str()) {
-        return Err(ApiError::field("impact", "must be none, mild, moderate or severe"));
+        return Err(ApiError::field(
+            "impact",
+            "must be none, mild, moderate or severe",
+        ));
     }
     let comments = opt_text("comments", r.comments.as_deref(), 4_000)?;
     let answers = serde_json::json!({
@@ -987,15 +1346,30 @@ pub async fn survey(State(app): State<AppState>, Auth(who): Auth, Path(id): Path
 #[utoipa::path(get, path = "/api/v1/missions/{id}/route", tag = "volunteer", params(("id" = String, Path)),
     responses((status = 200, body = Object, description = "GeoJSON Feature"), (status = 409, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn route(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn route(
+    State(app): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     let (region, m, me) = my_mission(&app, &who, &id).await?;
     let a = m.alert(me).ok_or_else(|| ApiError::not_found("mission"))?;
-    let task = a.task.as_ref().filter(|_| a.state.responding() && m.is_live()).ok_or_else(|| {
-        ApiError::conflict("not_responding", "a route is shown to responders of a live mission")
-    })?;
+    let task = a
+        .task
+        .as_ref()
+        .filter(|_| a.state.responding() && m.is_live())
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "not_responding",
+                "a route is shown to responders of a live mission",
+            )
+        })?;
     let from = app.index().position(me).map_or(a.position, |p| p.0);
     let to = m.incident.location;
-    let via = task.aed.as_ref().filter(|_| matches!(a.state, AlertState::Accepted | AlertState::EnRoute)).map(|x| x.position);
+    let via = task
+        .aed
+        .as_ref()
+        .filter(|_| matches!(a.state, AlertState::Accepted | AlertState::EnRoute))
+        .map(|x| x.position);
     let speed = m.policy.speed_mps;
     if let Some(router) = app.router_for(region) {
         let r = match via {
@@ -1006,8 +1380,14 @@ pub async fn route(State(app): State<AppState>, Auth(who): Auth, Path(id): Path<
             return Ok(Json(r.to_geojson(speed)));
         }
     }
-    let pts: Vec<firstlink_domain::geo::LatLon> = std::iter::once(from).chain(via).chain(std::iter::once(to)).collect();
-    let metres: f64 = pts.windows(2).map(|w| w[0].distance_m(w[1]) * m.policy.detour_factor).sum();
+    let pts: Vec<firstlink_domain::geo::LatLon> = std::iter::once(from)
+        .chain(via)
+        .chain(std::iter::once(to))
+        .collect();
+    let metres: f64 = pts
+        .windows(2)
+        .map(|w| w[0].distance_m(w[1]) * m.policy.detour_factor)
+        .sum();
     Ok(Json(serde_json::json!({
         "type": "Feature",
         "geometry": { "type": "LineString", "coordinates": pts.iter().map(|p| [p.lon, p.lat]).collect::<Vec<_>>() },

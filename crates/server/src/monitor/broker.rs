@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use firstlink_monitor::{DecodeError, UnitTopic};
-use rumqttc::mqttbytes::v4::{ConnAck, ConnectReturnCode, Packet, PubAck, SubAck, SubscribeReasonCode, UnsubAck};
+use rumqttc::mqttbytes::v4::{
+    ConnAck, ConnectReturnCode, Packet, PubAck, SubAck, SubscribeReasonCode, UnsubAck,
+};
 use rumqttc::mqttbytes::{Error as CodecError, QoS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -37,7 +39,9 @@ const MAX_IDLE: Duration = Duration::from_secs(3_600);
 
 /// Binds the endpoint and serves in the background; returns the bound address.
 pub async fn bind(app: &Arc<App>, addr: &str) -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("monitoring broker cannot listen on {addr}: {e}"))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("monitoring broker cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr()?;
     let app = Arc::clone(app);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -97,7 +101,9 @@ impl Conn {
                 Err(CodecError::InsufficientBytes(_)) => {}
                 Err(e) => return Err(e.into()),
             }
-            let n = tokio::time::timeout(within, self.stream.read_buf(&mut self.rx)).await.map_err(|_| ConnError::Timeout)??;
+            let n = tokio::time::timeout(within, self.stream.read_buf(&mut self.rx))
+                .await
+                .map_err(|_| ConnError::Timeout)??;
             if n == 0 {
                 return Err(ConnError::Closed);
             }
@@ -113,19 +119,35 @@ impl Conn {
 }
 
 async fn serve(app: &Arc<App>, stream: TcpStream) -> Result<(), ConnError> {
-    let mut c = Conn { stream, rx: BytesMut::with_capacity(1_024), tx: BytesMut::with_capacity(64) };
+    let mut c = Conn {
+        stream,
+        rx: BytesMut::with_capacity(1_024),
+        tx: BytesMut::with_capacity(64),
+    };
     let Packet::Connect(connect) = c.next(CONNECT_TIMEOUT).await? else {
         return Err(ConnError::Refused("first packet is not CONNECT"));
     };
-    let unit = match authenticate(app, connect.login.as_ref().map(|l| (l.username.as_str(), l.password.as_str()))) {
+    let unit = match authenticate(
+        app,
+        connect
+            .login
+            .as_ref()
+            .map(|l| (l.username.as_str(), l.password.as_str())),
+    ) {
         Ok(u) => u,
         Err(code) => {
-            app.monitor.counters.reject("mqtt-connect", &IngestError::BadCredentials);
+            app.monitor
+                .counters
+                .reject("mqtt-connect", &IngestError::BadCredentials);
             c.send(Packet::ConnAck(ConnAck::new(code, false))).await?;
             return Err(ConnError::Refused("bad credentials"));
         }
     };
-    c.send(Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false))).await?;
+    c.send(Packet::ConnAck(ConnAck::new(
+        ConnectReturnCode::Success,
+        false,
+    )))
+    .await?;
     let idle = match connect.keep_alive {
         0 => MAX_IDLE,
         k => Duration::from_millis(u64::from(k) * 1_500),
@@ -140,11 +162,16 @@ async fn serve(app: &Arc<App>, stream: TcpStream) -> Result<(), ConnError> {
                     Ok(UnitTopic::Json(id)) if id == unit => Payload::Json(&p.payload),
                     Ok(UnitTopic::Binary(id)) if id == unit => Payload::Binary(&p.payload),
                     Ok(_) => {
-                        app.monitor.counters.reject("mqtt-broker", &IngestError::Decode(DecodeError::IdentityMismatch));
+                        app.monitor.counters.reject(
+                            "mqtt-broker",
+                            &IngestError::Decode(DecodeError::IdentityMismatch),
+                        );
                         return Err(ConnError::Refused("published under another unit's topic"));
                     }
                     Err(e) => {
-                        app.monitor.counters.reject("mqtt-broker", &IngestError::Decode(e));
+                        app.monitor
+                            .counters
+                            .reject("mqtt-broker", &IngestError::Decode(e));
                         return Err(ConnError::Refused("bad topic"));
                     }
                 };
@@ -163,7 +190,11 @@ async fn serve(app: &Arc<App>, stream: TcpStream) -> Result<(), ConnError> {
             }
             Packet::PingReq => c.send(Packet::PingResp).await?,
             Packet::Subscribe(s) => {
-                let codes = s.filters.iter().map(|_| SubscribeReasonCode::Failure).collect();
+                let codes = s
+                    .filters
+                    .iter()
+                    .map(|_| SubscribeReasonCode::Failure)
+                    .collect();
                 c.send(Packet::SubAck(SubAck::new(s.pkid, codes))).await?;
             }
             Packet::Unsubscribe(u) => c.send(Packet::UnsubAck(UnsubAck::new(u.pkid))).await?,
@@ -177,7 +208,10 @@ async fn serve(app: &Arc<App>, stream: TcpStream) -> Result<(), ConnError> {
 fn authenticate(app: &App, login: Option<(&str, &str)>) -> Result<Uuid, ConnectReturnCode> {
     let (user, pass) = login.ok_or(ConnectReturnCode::NotAuthorized)?;
     let id = Uuid::parse_str(user).map_err(|_| ConnectReturnCode::BadUserNamePassword)?;
-    let unit = app.monitor.unit(id).ok_or(ConnectReturnCode::BadUserNamePassword)?;
+    let unit = app
+        .monitor
+        .unit(id)
+        .ok_or(ConnectReturnCode::BadUserNamePassword)?;
     if unit.revoked_at.is_some() {
         return Err(ConnectReturnCode::NotAuthorized);
     }

@@ -31,10 +31,12 @@ use firstlink_domain::aed::Readiness;
 use firstlink_domain::ids::{AedId, RegionId};
 use firstlink_domain::mission::{Input, Progress};
 use firstlink_monitor::{
-    Cause, DecodeError, LorawanCodec, ModelRules, Reading, Signal, StatusLight, Transition, UnitCtx, UnitEvent, UnitKey, UnitState,
+    Cause, DecodeError, LorawanCodec, ModelRules, Reading, Signal, StatusLight, Transition,
+    UnitCtx, UnitEvent, UnitKey, UnitState,
 };
 use firstlink_store::{
-    MonitorUnit, MonitorWrite, NewOutbox, OutboxMessage, ReadinessRecord, Recipient, StoreError, TelemetryBucket, Ticket, TicketState,
+    MonitorUnit, MonitorWrite, NewOutbox, OutboxMessage, ReadinessRecord, Recipient, StoreError,
+    TelemetryBucket, Ticket, TicketState,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -144,7 +146,10 @@ impl Contact {
             v.push(Recipient::Sms { phone: p.clone() });
         }
         if let Some(u) = &self.webhook_url {
-            v.push(Recipient::Webhook { url: u.clone(), secret: self.webhook_secret.clone().unwrap_or_default() });
+            v.push(Recipient::Webhook {
+                url: u.clone(),
+                secret: self.webhook_secret.clone().unwrap_or_default(),
+            });
         }
         v
     }
@@ -154,22 +159,34 @@ impl Contact {
             return Err("a contact needs a name".into());
         }
         if self.email.is_none() && self.phone.is_none() && self.webhook_url.is_none() {
-            return Err(format!("contact {:?} has no e-mail, phone or webhook", self.name));
+            return Err(format!(
+                "contact {:?} has no e-mail, phone or webhook",
+                self.name
+            ));
         }
         if let Some(e) = &self.email
             && !e.contains('@')
         {
-            return Err(format!("contact {:?}: {e:?} is not an e-mail address", self.name));
+            return Err(format!(
+                "contact {:?}: {e:?} is not an e-mail address",
+                self.name
+            ));
         }
         if let Some(p) = &self.phone
             && !(p.starts_with('+') && p.len() >= 8 && p[1..].chars().all(|c| c.is_ascii_digit()))
         {
-            return Err(format!("contact {:?}: phone must be E.164 (+ and digits)", self.name));
+            return Err(format!(
+                "contact {:?}: phone must be E.164 (+ and digits)",
+                self.name
+            ));
         }
         if let Some(u) = &self.webhook_url
             && !(u.starts_with("https://") || u.starts_with("http://"))
         {
-            return Err(format!("contact {:?}: webhook_url must be http(s)", self.name));
+            return Err(format!(
+                "contact {:?}: webhook_url must be http(s)",
+                self.name
+            ));
         }
         Ok(())
     }
@@ -186,12 +203,20 @@ pub struct Counters {
 
 impl Counters {
     pub fn rejected(&self) -> HashMap<&'static str, u64> {
-        self.rejected.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.rejected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Counts a refused message and logs it, at most a few per second.
     pub fn reject(&self, what: &str, err: &IngestError) {
-        *self.rejected.lock().unwrap_or_else(|e| e.into_inner()).entry(err.code()).or_default() += 1;
+        *self
+            .rejected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(err.code())
+            .or_default() += 1;
         let now = Utc::now().timestamp();
         let mut w = self.log_window.lock().unwrap_or_else(|e| e.into_inner());
         if w.0 != now {
@@ -245,7 +270,9 @@ impl Inner {
                 });
             }
         }
-        let Some(b) = self.bucket.as_mut() else { return };
+        let Some(b) = self.bucket.as_mut() else {
+            return;
+        };
         b.messages += 1;
         for s in &r.signals {
             match *s {
@@ -273,7 +300,8 @@ fn light_code(l: StatusLight) -> &'static str {
 }
 
 fn bucket_start(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.duration_trunc(chrono::Duration::seconds(BUCKET_S)).unwrap_or(t)
+    t.duration_trunc(chrono::Duration::seconds(BUCKET_S))
+        .unwrap_or(t)
 }
 
 /// What tickets need about a unit's AED, copied out of the registry.
@@ -344,9 +372,13 @@ impl Monitor {
     pub async fn load(&self, app: &App) -> anyhow::Result<()> {
         let master = load_master_key(&app.config)?;
         let _ = self.master.set(master);
-        let states: HashMap<Uuid, serde_json::Value> = app.store.unit_states().await?.into_iter().collect();
+        let states: HashMap<Uuid, serde_json::Value> =
+            app.store.unit_states().await?.into_iter().collect();
         for u in app.store.units().await? {
-            let state = match states.get(&u.id).map(|v| serde_json::from_value::<UnitState>(v.clone())) {
+            let state = match states
+                .get(&u.id)
+                .map(|v| serde_json::from_value::<UnitState>(v.clone()))
+            {
                 Some(Ok(s)) => s,
                 Some(Err(e)) => {
                     tracing::warn!(unit = %u.id, error = %e, "checkpointed unit state unreadable; starting afresh");
@@ -358,7 +390,11 @@ impl Monitor {
             self.put_unit(u, state);
         }
         let unresolved = app.store.tickets(None, None, true, u32::MAX).await?;
-        lock(&self.tickets).extend(unresolved.into_iter().map(|t| ((t.aed_id, t.cause.clone()), t)));
+        lock(&self.tickets).extend(
+            unresolved
+                .into_iter()
+                .map(|t| ((t.aed_id, t.cause.clone()), t)),
+        );
         if let Some(s) = app.store.setting(RULES_KEY).await? {
             let map: HashMap<String, ModelRules> = serde_json::from_str(&s)?;
             *wr(&self.rules) = map.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
@@ -407,8 +443,20 @@ impl Monitor {
         match units.get(&u.id) {
             Some(slot) => *wr(&slot.meta) = Meta { unit: u, key },
             None => {
-                let inner = Inner { state, ..Default::default() };
-                units.insert(u.id, Arc::new(Slot { meta: RwLock::new(Meta { unit: u.clone(), key }), inner: tokio::sync::Mutex::new(inner) }));
+                let inner = Inner {
+                    state,
+                    ..Default::default()
+                };
+                units.insert(
+                    u.id,
+                    Arc::new(Slot {
+                        meta: RwLock::new(Meta {
+                            unit: u.clone(),
+                            key,
+                        }),
+                        inner: tokio::sync::Mutex::new(inner),
+                    }),
+                );
             }
         }
     }
@@ -449,11 +497,17 @@ impl Monitor {
                 let u = &m.unit;
                 u.hardware.capacity()
                     + u.firmware.as_ref().map_or(0, String::capacity)
-                    + u.lorawan.as_ref().map_or(0, |l| l.device_id.capacity() + l.codec.capacity())
+                    + u.lorawan
+                        .as_ref()
+                        .map_or(0, |l| l.device_id.capacity() + l.codec.capacity())
             })
             .sum();
         // Arc header (two counts) and the map's key, value and control byte.
-        std::mem::size_of::<Slot>() + 16 + std::mem::size_of::<(Uuid, Arc<Slot>)>() + 1 + heap / units.len().max(1)
+        std::mem::size_of::<Slot>()
+            + 16
+            + std::mem::size_of::<(Uuid, Arc<Slot>)>()
+            + 1
+            + heap / units.len().max(1)
     }
 
     /// The unit monitoring an AED, if any.
@@ -470,18 +524,35 @@ impl Monitor {
         let inner = slot.inner.lock().await;
         Some(UnitStatus {
             readiness: inner.state.readiness(),
-            causes: inner.state.causes().iter().map(|c| c.code().to_string()).collect(),
+            causes: inner
+                .state
+                .causes()
+                .iter()
+                .map(|c| c.code().to_string())
+                .collect(),
             last_seen: inner.state.last_seen(),
             last: serde_json::to_value(inner.state.last_value()).unwrap_or_default(),
         })
     }
 
     pub fn rules(&self) -> HashMap<String, ModelRules> {
-        rd(&self.rules).iter().map(|(k, v)| (k.clone(), (**v).clone())).collect()
+        rd(&self.rules)
+            .iter()
+            .map(|(k, v)| (k.clone(), (**v).clone()))
+            .collect()
     }
 
-    pub async fn set_rules(&self, app: &App, rules: HashMap<String, ModelRules>) -> Result<(), StoreError> {
-        app.store.set_setting(RULES_KEY, &serde_json::to_string(&rules).unwrap_or_default()).await?;
+    pub async fn set_rules(
+        &self,
+        app: &App,
+        rules: HashMap<String, ModelRules>,
+    ) -> Result<(), StoreError> {
+        app.store
+            .set_setting(
+                RULES_KEY,
+                &serde_json::to_string(&rules).unwrap_or_default(),
+            )
+            .await?;
         *wr(&self.rules) = rules.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
         Ok(())
     }
@@ -490,8 +561,18 @@ impl Monitor {
         rd(&self.routing).get(&region).cloned().unwrap_or_default()
     }
 
-    pub async fn set_routing(&self, app: &App, region: RegionId, r: ServiceRouting) -> Result<(), StoreError> {
-        app.store.set_setting(&routing_key(region), &serde_json::to_string(&r).unwrap_or_default()).await?;
+    pub async fn set_routing(
+        &self,
+        app: &App,
+        region: RegionId,
+        r: ServiceRouting,
+    ) -> Result<(), StoreError> {
+        app.store
+            .set_setting(
+                &routing_key(region),
+                &serde_json::to_string(&r).unwrap_or_default(),
+            )
+            .await?;
         wr(&self.routing).insert(region, r);
         Ok(())
     }
@@ -501,7 +582,13 @@ impl Monitor {
     }
 
     /// Handles one message of `unit`. Returns once its consequences are durable.
-    pub async fn ingest(&self, app: &Arc<App>, unit: Uuid, via: Via, payload: Payload<'_>) -> Result<(), IngestError> {
+    pub async fn ingest(
+        &self,
+        app: &Arc<App>,
+        unit: Uuid,
+        via: Via,
+        payload: Payload<'_>,
+    ) -> Result<(), IngestError> {
         let slot = self.slot(unit).ok_or(IngestError::UnknownUnit)?;
         let reading = {
             let m = rd(&slot.meta);
@@ -509,7 +596,9 @@ impl Monitor {
                 return Err(IngestError::Revoked);
             }
             match payload {
-                Payload::Json(b) => firstlink_monitor::decode_json(b, &m.key, via == Via::ExternalMqtt)?,
+                Payload::Json(b) => {
+                    firstlink_monitor::decode_json(b, &m.key, via == Via::ExternalMqtt)?
+                }
                 Payload::Binary(b) => firstlink_monitor::decode_binary(b, &m.key)?,
             }
         };
@@ -517,28 +606,53 @@ impl Monitor {
     }
 
     /// Handles a The Things Stack uplink (topic `v3/{app}/devices/{device}/up`).
-    pub async fn ingest_lorawan(&self, app: &Arc<App>, topic: &str, payload: &[u8]) -> Result<(), IngestError> {
+    pub async fn ingest_lorawan(
+        &self,
+        app: &Arc<App>,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<(), IngestError> {
         let up = firstlink_monitor::parse_tts_uplink(topic, payload)?;
-        let id = rd(&self.lorawan).get(&up.device_id).copied().ok_or(IngestError::UnknownUnit)?;
+        let id = rd(&self.lorawan)
+            .get(&up.device_id)
+            .copied()
+            .ok_or(IngestError::UnknownUnit)?;
         let slot = self.slot(id).ok_or(IngestError::UnknownUnit)?;
         let codec = {
             let m = rd(&slot.meta);
             if m.unit.revoked_at.is_some() {
                 return Err(IngestError::Revoked);
             }
-            let name = m.unit.lorawan.as_ref().map(|l| l.codec.clone()).unwrap_or_default();
-            name.parse::<LorawanCodec>().map_err(|_| IngestError::Decode(DecodeError::Malformed(format!("unknown codec {name:?}"))))?
+            let name = m
+                .unit
+                .lorawan
+                .as_ref()
+                .map(|l| l.codec.clone())
+                .unwrap_or_default();
+            name.parse::<LorawanCodec>().map_err(|_| {
+                IngestError::Decode(DecodeError::Malformed(format!("unknown codec {name:?}")))
+            })?
         };
-        let f_port = up.f_port.ok_or_else(|| IngestError::Decode(DecodeError::Malformed("uplink without f_port".into())))?;
+        let f_port = up.f_port.ok_or_else(|| {
+            IngestError::Decode(DecodeError::Malformed("uplink without f_port".into()))
+        })?;
         let signals = firstlink_monitor::decode_lorawan(codec, f_port, &up.frm_payload)?;
-        let reading = Reading { at: up.received_at, seq: None, signals };
+        let reading = Reading {
+            at: up.received_at,
+            seq: None,
+            signals,
+        };
         self.apply(app, &slot, &reading).await
     }
 
     fn facts(app: &App, aed: AedId) -> Option<AedFacts> {
         let aeds = app.aeds();
         let a = aeds.get(aed)?;
-        Some(AedFacts { region: a.region_id, name: a.name.clone(), owner: a.details.owner_name.clone() })
+        Some(AedFacts {
+            region: a.region_id,
+            name: a.name.clone(),
+            owner: a.details.owner_name.clone(),
+        })
     }
 
     fn basis(&self, app: &App, aed: Option<AedId>) -> Basis {
@@ -560,7 +674,12 @@ impl Monitor {
         }
     }
 
-    async fn apply(&self, app: &Arc<App>, slot: &Slot, reading: &Reading) -> Result<(), IngestError> {
+    async fn apply(
+        &self,
+        app: &Arc<App>,
+        slot: &Slot,
+        reading: &Reading,
+    ) -> Result<(), IngestError> {
         let mut inner = slot.inner.lock().await;
         let now = app.now();
         let (id, aed, interval_s) = {
@@ -568,10 +687,13 @@ impl Monitor {
             (m.unit.id, m.unit.aed_id, m.unit.interval_s)
         };
         let basis = self.basis(app, aed);
-        let tr = inner.state.apply(&basis.ctx(interval_s), reading, now).map_err(|e| match e {
-            firstlink_monitor::Rejected::FromFuture => IngestError::FromFuture,
-            firstlink_monitor::Rejected::TooOld => IngestError::TooOld,
-        })?;
+        let tr = inner
+            .state
+            .apply(&basis.ctx(interval_s), reading, now)
+            .map_err(|e| match e {
+                firstlink_monitor::Rejected::FromFuture => IngestError::FromFuture,
+                firstlink_monitor::Rejected::TooOld => IngestError::TooOld,
+            })?;
         inner.record(id, reading);
         inner.dirty = true;
         self.counters.accepted.fetch_add(1, Ordering::Relaxed);
@@ -584,7 +706,8 @@ impl Monitor {
 
     /// Whether dispatch already sees the readiness the unit's rules say.
     fn in_step(app: &App, aed: Option<AedId>, state: &UnitState) -> bool {
-        aed.and_then(|a| app.aeds().get(a).map(|x| x.readiness)).is_none_or(|r| r == state.readiness())
+        aed.and_then(|a| app.aeds().get(a).map(|x| x.readiness))
+            .is_none_or(|r| r == state.readiness())
     }
 
     /// Makes a transition effective: dispatch at once, then the durable record.
@@ -605,7 +728,11 @@ impl Monitor {
             inner.dirty = false;
             return Ok(());
         };
-        let mut w = MonitorWrite { at: now, unit_state: Some((unit.id, state)), ..Default::default() };
+        let mut w = MonitorWrite {
+            at: now,
+            unit_state: Some((unit.id, state)),
+            ..Default::default()
+        };
         // Compared with what dispatch sees (not only the rules' previous
         // state), so a newly bound AED takes its unit's readiness too.
         let after = inner.state.readiness();
@@ -613,8 +740,18 @@ impl Monitor {
         if before != Some(after) {
             // Dispatch stops (or starts) offering the AED now; the record follows.
             app.aeds_mut().set_readiness(aed, after);
-            let causes = inner.state.causes().iter().map(|c| c.code().to_string()).collect();
-            w.readiness = Some(ReadinessRecord { aed_id: aed, at: now, readiness: after, causes });
+            let causes = inner
+                .state
+                .causes()
+                .iter()
+                .map(|c| c.code().to_string())
+                .collect();
+            w.readiness = Some(ReadinessRecord {
+                aed_id: aed,
+                at: now,
+                readiness: after,
+                causes,
+            });
             tracing::info!(aed.id = %aed, unit = %unit.id, from = ?before, to = ?after, "AED readiness changed");
         }
         let routing = self.routing(facts.region);
@@ -630,8 +767,14 @@ impl Monitor {
                 self.open_ticket(&open, unit, aed, &facts, &routing, c.code(), now, &mut w);
             }
             for c in &tr.cleared {
-                if let Some(t) = open.get(&(aed, c.code().to_string())).filter(|t| t.normal_since.is_none()) {
-                    w.tickets.push(Ticket { normal_since: Some(now), ..t.clone() });
+                if let Some(t) = open
+                    .get(&(aed, c.code().to_string()))
+                    .filter(|t| t.normal_since.is_none())
+                {
+                    w.tickets.push(Ticket {
+                        normal_since: Some(now),
+                        ..t.clone()
+                    });
                 }
             }
             for e in &tr.events {
@@ -647,7 +790,9 @@ impl Monitor {
                             collected.push(claim);
                         }
                     }
-                    None => self.open_ticket(&open, unit, aed, &facts, &routing, check, now, &mut w),
+                    None => {
+                        self.open_ticket(&open, unit, aed, &facts, &routing, check, now, &mut w)
+                    }
                 }
             }
         }
@@ -668,7 +813,10 @@ impl Monitor {
             app.outbox.wake();
         }
         for (incident, volunteer) in collected {
-            let input = Input::Progress { volunteer, progress: Progress::AedCollected };
+            let input = Input::Progress {
+                volunteer,
+                progress: Progress::AedCollected,
+            };
             if let Err(e) = app.missions.input(app, incident, input).await {
                 tracing::info!(incident.id = %incident, error = %e, "cabinet opened; the mission did not take it as collected");
             }
@@ -690,12 +838,18 @@ impl Monitor {
         now: DateTime<Utc>,
         w: &mut MonitorWrite,
     ) {
-        if w.tickets.iter().any(|t| t.aed_id == aed && t.cause == cause) {
+        if w.tickets
+            .iter()
+            .any(|t| t.aed_id == aed && t.cause == cause)
+        {
             return;
         }
         if let Some(t) = open.get(&(aed, cause.to_string())) {
             if t.normal_since.is_some() {
-                w.tickets.push(Ticket { normal_since: None, ..t.clone() });
+                w.tickets.push(Ticket {
+                    normal_since: None,
+                    ..t.clone()
+                });
             }
             return;
         }
@@ -729,10 +883,16 @@ impl Monitor {
     pub async fn tick_at(&self, app: &Arc<App>, now: DateTime<Utc>) {
         let slots: Vec<Arc<Slot>> = rd(&self.units).values().cloned().collect();
         for slot in slots {
-            let Ok(mut inner) = slot.inner.try_lock() else { continue };
+            let Ok(mut inner) = slot.inner.try_lock() else {
+                continue;
+            };
             let (aed, interval_s, revoked) = {
                 let m = rd(&slot.meta);
-                (m.unit.aed_id, m.unit.interval_s, m.unit.revoked_at.is_some())
+                (
+                    m.unit.aed_id,
+                    m.unit.interval_s,
+                    m.unit.revoked_at.is_some(),
+                )
             };
             if revoked {
                 continue;
@@ -766,24 +926,48 @@ impl Monitor {
             .collect();
         for t in due {
             let routing = self.routing(t.region_id);
-            let name = app.aeds().get(t.aed_id).map(|a| a.name.clone()).unwrap_or_default();
-            let to = if routing.escalation.is_empty() { &routing.technicians } else { &routing.escalation };
-            let t = Ticket { escalated_at: Some(now), ..t };
-            let w = MonitorWrite { at: now, outbox: notices(&t, &name, to, true), tickets: vec![t.clone()], ..Default::default() };
+            let name = app
+                .aeds()
+                .get(t.aed_id)
+                .map(|a| a.name.clone())
+                .unwrap_or_default();
+            let to = if routing.escalation.is_empty() {
+                &routing.technicians
+            } else {
+                &routing.escalation
+            };
+            let t = Ticket {
+                escalated_at: Some(now),
+                ..t
+            };
+            let w = MonitorWrite {
+                at: now,
+                outbox: notices(&t, &name, to, true),
+                tickets: vec![t.clone()],
+                ..Default::default()
+            };
             match app.store.commit_monitor(&w).await {
                 Ok(()) => {
                     tracing::warn!(ticket = %t.id, aed.id = %t.aed_id, cause = t.cause, "service ticket escalated");
                     lock(&self.tickets).insert((t.aed_id, t.cause.clone()), t);
                     app.outbox.wake();
                 }
-                Err(e) => tracing::error!(ticket = %t.id, error = %e, "could not escalate a ticket"),
+                Err(e) => {
+                    tracing::error!(ticket = %t.id, error = %e, "could not escalate a ticket")
+                }
             }
         }
     }
 
     /// Acknowledges or resolves a ticket (after the store committed it).
     pub async fn save_ticket(&self, app: &App, t: Ticket) -> Result<(), StoreError> {
-        app.store.commit_monitor(&MonitorWrite { at: app.now(), tickets: vec![t.clone()], ..Default::default() }).await?;
+        app.store
+            .commit_monitor(&MonitorWrite {
+                at: app.now(),
+                tickets: vec![t.clone()],
+                ..Default::default()
+            })
+            .await?;
         let mut open = lock(&self.tickets);
         let k = (t.aed_id, t.cause.clone());
         if t.state == TicketState::Resolved {
@@ -797,7 +981,9 @@ impl Monitor {
     /// Saves one unit's telemetry buckets now (before its chart is read);
     /// the next checkpoint saves them again, which is harmless.
     pub async fn flush_unit(&self, app: &App, id: Uuid) -> Result<(), StoreError> {
-        let Some(slot) = self.slot(id) else { return Ok(()) };
+        let Some(slot) = self.slot(id) else {
+            return Ok(());
+        };
         let buckets = {
             let inner = slot.inner.lock().await;
             let mut b = inner.finished.clone();
@@ -840,18 +1026,30 @@ impl Monitor {
         let mut total = 0;
         for a in aeds.all(Some(region)) {
             total += 1;
-            *by.entry(serde_json::to_value(a.readiness).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()).or_default() += 1;
+            *by.entry(
+                serde_json::to_value(a.readiness)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            )
+            .or_default() += 1;
         }
         let units = self.units(Some(region));
         let open = lock(&self.tickets);
         let open_tickets = open.values().filter(|t| t.region_id == region).count() as u32;
         FleetSummary {
             aeds: total,
-            monitored: units.iter().filter(|u| u.aed_id.is_some() && u.revoked_at.is_none()).count() as u32,
+            monitored: units
+                .iter()
+                .filter(|u| u.aed_id.is_some() && u.revoked_at.is_none())
+                .count() as u32,
             units: units.len() as u32,
             by_readiness: by,
             open_tickets,
-            unacknowledged_tickets: open.values().filter(|t| t.region_id == region && t.state == TicketState::Open).count() as u32,
+            unacknowledged_tickets: open
+                .values()
+                .filter(|t| t.region_id == region && t.state == TicketState::Open)
+                .count() as u32,
         }
     }
 }
@@ -924,7 +1122,8 @@ fn notices(t: &Ticket, aed_name: &str, to: &[Contact], escalated: bool) -> Vec<N
 fn load_master_key(config: &crate::config::Config) -> anyhow::Result<[u8; 32]> {
     let parse = |s: &str| -> anyhow::Result<[u8; 32]> {
         let v = hex::decode(s.trim()).map_err(|e| anyhow::anyhow!("monitor master key: {e}"))?;
-        v.try_into().map_err(|_| anyhow::anyhow!("monitor master key must be 32 bytes (64 hex digits)"))
+        v.try_into()
+            .map_err(|_| anyhow::anyhow!("monitor master key must be 32 bytes (64 hex digits)"))
     };
     if let Some(k) = &config.monitor.master_key {
         return parse(k);
@@ -943,7 +1142,9 @@ fn load_master_key(config: &crate::config::Config) -> anyhow::Result<[u8; 32]> {
         opts.mode(0o600);
     }
     use std::io::Write;
-    let mut f = opts.open(&path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    let mut f = opts
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
     f.write_all(hex::encode(key).as_bytes())?;
     f.sync_all()?;
     Ok(key)

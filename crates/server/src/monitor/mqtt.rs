@@ -26,10 +26,16 @@ pub fn parse_url(url: &str) -> anyhow::Result<(String, u16)> {
     let rest = url
         .strip_prefix("mqtt://")
         .or_else(|| url.strip_prefix("tcp://"))
-        .ok_or_else(|| anyhow::anyhow!("monitor.mqtt_url must look like mqtt://host:port, got {url:?}"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!("monitor.mqtt_url must look like mqtt://host:port, got {url:?}")
+        })?;
     let rest = rest.trim_end_matches('/');
     match rest.rsplit_once(':') {
-        Some((h, p)) => Ok((h.to_string(), p.parse().map_err(|_| anyhow::anyhow!("bad port in monitor.mqtt_url {url:?}"))?)),
+        Some((h, p)) => Ok((
+            h.to_string(),
+            p.parse()
+                .map_err(|_| anyhow::anyhow!("bad port in monitor.mqtt_url {url:?}"))?,
+        )),
         None => Ok((rest.to_string(), 1883)),
     }
 }
@@ -90,8 +96,16 @@ async fn handle(app: &Arc<App>, topic: &str, payload: &[u8]) -> bool {
             app.monitor.ingest_lorawan(app, topic, payload).await
         } else {
             match firstlink_monitor::parse_unit_topic(topic) {
-                Ok(UnitTopic::Json(id)) => app.monitor.ingest(app, id, Via::ExternalMqtt, Payload::Json(payload)).await,
-                Ok(UnitTopic::Binary(id)) => app.monitor.ingest(app, id, Via::ExternalMqtt, Payload::Binary(payload)).await,
+                Ok(UnitTopic::Json(id)) => {
+                    app.monitor
+                        .ingest(app, id, Via::ExternalMqtt, Payload::Json(payload))
+                        .await
+                }
+                Ok(UnitTopic::Binary(id)) => {
+                    app.monitor
+                        .ingest(app, id, Via::ExternalMqtt, Payload::Binary(payload))
+                        .await
+                }
                 Err(e) => Err(IngestError::Decode(e)),
             }
         };
@@ -116,8 +130,14 @@ mod tests {
 
     #[test]
     fn broker_urls() {
-        assert_eq!(parse_url("mqtt://127.0.0.1:1883").unwrap(), ("127.0.0.1".into(), 1883));
-        assert_eq!(parse_url("tcp://broker.local").unwrap(), ("broker.local".into(), 1883));
+        assert_eq!(
+            parse_url("mqtt://127.0.0.1:1883").unwrap(),
+            ("127.0.0.1".into(), 1883)
+        );
+        assert_eq!(
+            parse_url("tcp://broker.local").unwrap(),
+            ("broker.local".into(), 1883)
+        );
         assert!(parse_url("http://x:1").is_err());
         assert!(parse_url("mqtt://x:port").is_err());
     }

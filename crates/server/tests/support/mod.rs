@@ -45,13 +45,20 @@ impl MockPush {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         m.base = format!("http://{}", listener.local_addr().unwrap());
         let state = m.clone();
-        let router = axum::Router::new().route("/push/{sub}", post(push)).with_state(state);
+        let router = axum::Router::new()
+            .route("/push/{sub}", post(push))
+            .with_state(state);
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         m
     }
 
     pub fn count(&self, subscriber: &str) -> usize {
-        self.received.lock().unwrap().iter().filter(|p| p.subscriber == subscriber).count()
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.subscriber == subscriber)
+            .count()
     }
 
     pub fn all(&self) -> Vec<Push> {
@@ -63,8 +70,18 @@ async fn push(State(m): State<MockPush>, Path(sub): Path<String>, h: HeaderMap) 
     if m.gone.lock().unwrap().contains(&sub) {
         return StatusCode::GONE;
     }
-    let g = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    m.received.lock().unwrap().push(Push { subscriber: sub, urgency: g("urgency"), topic: g("topic"), ttl: g("ttl") });
+    let g = |k: &str| {
+        h.get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    m.received.lock().unwrap().push(Push {
+        subscriber: sub,
+        urgency: g("urgency"),
+        topic: g("topic"),
+        ttl: g("ttl"),
+    });
     StatusCode::CREATED
 }
 
@@ -97,7 +114,10 @@ impl MockSms {
 
     /// The gateway settings for `Config::notify.sms`.
     pub fn config(&self) -> firstlink_notify::SmsConfig {
-        serde_json::from_value(json!({ "url": self.url, "auth_token": "gw-secret", "from": "firstlink" })).unwrap()
+        serde_json::from_value(
+            json!({ "url": self.url, "auth_token": "gw-secret", "from": "firstlink" }),
+        )
+        .unwrap()
     }
 
     pub fn all(&self) -> Vec<Value> {
@@ -152,7 +172,13 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         .unwrap();
     });
     let addr = rx.await.unwrap();
-    TestApp { app, base: format!("http://{addr}"), http: reqwest::Client::new(), push, _dir: dir }
+    TestApp {
+        app,
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        push,
+        _dir: dir,
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -161,7 +187,12 @@ pub async fn spawn_app() -> TestApp {
 
 /// A quick policy for tests: short timeouts, small waves.
 pub fn fast_policy(base: DispatchPolicy) -> DispatchPolicy {
-    DispatchPolicy { answer_timeout_s: 5, wave_interval_s: 5, replace_delay_s: 0, ..base }
+    DispatchPolicy {
+        answer_timeout_s: 5,
+        wave_interval_s: 5,
+        replace_delay_s: 0,
+        ..base
+    }
 }
 
 pub fn cph() -> LatLon {
@@ -177,7 +208,13 @@ impl TestApp {
     pub async fn region(&self, slug: &str, policy: DispatchPolicy) -> (RegionId, String) {
         let r = create_region_checked(
             &self.app,
-            NewRegion { slug: slug.into(), name: slug.into(), timezone: "Europe/Copenhagen".into(), country: "DK".into(), preset: None },
+            NewRegion {
+                slug: slug.into(),
+                name: slug.into(),
+                timezone: "Europe/Copenhagen".into(),
+                country: "DK".into(),
+                preset: None,
+            },
         )
         .await
         .unwrap();
@@ -185,12 +222,19 @@ impl TestApp {
         let mut r2 = r.clone();
         r2.policy = policy;
         self.app.put_region(r2).unwrap();
-        let (_, key) = create_key_checked(&self.app, r.id, "test CAD").await.unwrap();
+        let (_, key) = create_key_checked(&self.app, r.id, "test CAD")
+            .await
+            .unwrap();
         (r.id, key)
     }
 
     /// An operator account; returns a session token from the login endpoint.
-    pub async fn operator(&self, username: &str, role: OperatorRole, regions: Vec<RegionId>) -> String {
+    pub async fn operator(
+        &self,
+        username: &str,
+        role: OperatorRole,
+        regions: Vec<RegionId>,
+    ) -> String {
         let pw = "correct horse battery";
         self.app
             .store
@@ -221,14 +265,22 @@ impl TestApp {
     /// A verified, available volunteer at `pos` with a Web Push subscription
     /// pointing at the mock, registered and positioned over HTTP as the app
     /// would. Returns the id and a session token.
-    pub async fn volunteer(&self, region: RegionId, pos: LatLon, tier: Tier) -> (VolunteerId, String) {
+    pub async fn volunteer(
+        &self,
+        region: RegionId,
+        pos: LatLon,
+        tier: Tier,
+    ) -> (VolunteerId, String) {
         let now = Utc::now();
         let v = Volunteer {
             id: VolunteerId::new(),
             region_id: region,
             name: format!("Vol {}", &random_secret()[..6]),
             phone: None,
-            email: Some(format!("{}@example.org", random_secret()[..10].to_lowercase())),
+            email: Some(format!(
+                "{}@example.org",
+                random_secret()[..10].to_lowercase()
+            )),
             password_hash: "x".into(),
             language: "en".into(),
             languages: vec!["en".into()],
@@ -248,7 +300,13 @@ impl TestApp {
         let token = format!("flv_{}", random_secret());
         self.app
             .store
-            .create_session(&Session { token_hash: sha256_hex(&token), kind: SessionKind::Volunteer, subject: v.id.0, created_at: now, expires_at: now + chrono::Duration::days(1) })
+            .create_session(&Session {
+                token_hash: sha256_hex(&token),
+                kind: SessionKind::Volunteer,
+                subject: v.id.0,
+                created_at: now,
+                expires_at: now + chrono::Duration::days(1),
+            })
             .await
             .unwrap();
         let (p256dh, auth) = subscription_keys();
@@ -261,15 +319,36 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-        let r = self.http.put(self.url("/api/v1/me/availability")).bearer_auth(&token).json(&json!({ "available": true, "quiet_hours": null })).send().await.unwrap();
+        let r = self
+            .http
+            .put(self.url("/api/v1/me/availability"))
+            .bearer_auth(&token)
+            .json(&json!({ "available": true, "quiet_hours": null }))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
-        let r = self.http.post(self.url("/api/v1/me/position")).bearer_auth(&token).json(&json!({ "lat": pos.lat, "lon": pos.lon })).send().await.unwrap();
+        let r = self
+            .http
+            .post(self.url("/api/v1/me/position"))
+            .bearer_auth(&token)
+            .json(&json!({ "lat": pos.lat, "lon": pos.lon }))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 204);
         (v.id, token)
     }
 
     /// An AED record as an operator would enter it.
-    pub async fn aed(&self, region: RegionId, name: &str, pos: LatLon, hours: &str, code: Option<&str>) -> firstlink_domain::ids::AedId {
+    pub async fn aed(
+        &self,
+        region: RegionId,
+        name: &str,
+        pos: LatLon,
+        hours: &str,
+        code: Option<&str>,
+    ) -> firstlink_domain::ids::AedId {
         let a = firstlink_store::Aed {
             id: firstlink_domain::ids::AedId::new(),
             region_id: region,
@@ -279,7 +358,11 @@ impl TestApp {
             opening_hours: Some(hours.into()),
             readiness: firstlink_domain::aed::Readiness::Unmonitored,
             status: firstlink_store::AedStatus::Active,
-            details: firstlink_store::AedDetails { access_code: code.map(String::from), locked: Some(code.is_some()), ..Default::default() },
+            details: firstlink_store::AedDetails {
+                access_code: code.map(String::from),
+                locked: Some(code.is_some()),
+                ..Default::default()
+            },
             updated_at: Utc::now(),
         };
         self.app.store.upsert_aed(&a).await.unwrap();
@@ -289,23 +372,49 @@ impl TestApp {
     }
 
     pub async fn post_incident(&self, key: &str, body: Value) -> reqwest::Response {
-        self.http.post(self.url("/api/v1/incidents")).bearer_auth(key).json(&body).send().await.unwrap()
+        self.http
+            .post(self.url("/api/v1/incidents"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get_json(&self, token: &str, path: &str) -> (u16, Value) {
-        let r = self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap();
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn put_json(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        let r = self.http.put(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap();
+        let r = self
+            .http
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn post_json(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        let r = self.http.post(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap();
+        let r = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(Value::Null))
     }
@@ -327,12 +436,18 @@ pub fn incident_body(external_id: &str, at: LatLon) -> Value {
 pub async fn incident(t: &TestApp, key: &str, ext: &str, at: LatLon) -> String {
     let r = t.post_incident(key, incident_body(ext, at)).await;
     assert_eq!(r.status(), 201);
-    r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// Waits until the volunteer with session `tok` has an alert.
 pub async fn alerted(t: &TestApp, tok: &str) {
-    eventually(20, "alert", || async { (t.get_json(tok, "/api/v1/me/alert").await.0 == 200).then_some(()) }).await;
+    eventually(20, "alert", || async {
+        (t.get_json(tok, "/api/v1/me/alert").await.0 == 200).then_some(())
+    })
+    .await;
 }
 
 /// Polls `f` until it returns Some, or panics after `secs`.
@@ -358,7 +473,11 @@ pub fn states(view: &Value) -> HashMap<String, String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["volunteer_id"].as_str().unwrap().to_string(), r["state"].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["volunteer_id"].as_str().unwrap().to_string(),
+                r["state"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
-
