@@ -264,8 +264,8 @@ async fn main() -> std::process::ExitCode {
 async fn run_serve(cfg: Option<&PathBuf>, a: &ServeArgs) -> anyhow::Result<()> {
     let c = config(cfg, a, None)?;
     init_logs(&c.log_format);
-    let app = firstlink_server::start(c).await?;
-    firstlink_server::serve(app, |addr| {
+    let app = firstlink_server::build(c)?;
+    firstlink_server::serve_while_starting(app, |addr| {
         println!("firstlink listening on http://{addr}");
     })
     .await

@@ -512,6 +512,18 @@ impl AedRegistry {
             .map(|(a, _)| *a)
     }
 
+    /// The AEDs `incident` holds, with the responder each is for.
+    pub fn claims_of(&self, incident: IncidentId) -> Vec<(AedId, VolunteerId)> {
+        let mut v: Vec<_> = self
+            .claims
+            .iter()
+            .filter(|(_, (i, _))| *i == incident)
+            .map(|(a, (_, v))| (*a, *v))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Marks an AED as out for return since `since` (e.g. restored at start-up).
     pub fn set_out(&mut self, aed: AedId, out: OutForReturn) {
         self.out.insert(aed, out);

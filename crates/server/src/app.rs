@@ -49,6 +49,7 @@ pub struct App {
     /// Pedestrian routers of the regions that have a graph.
     pub graphs: RwLock<HashMap<RegionId, Arc<GraphEstimator>>>,
     pub missions: Missions,
+    pub cluster: crate::cluster::Cluster,
     pub monitor: crate::monitor::Monitor,
     pub outbox: Outbox,
     pub bus: broadcast::Sender<BusEvent>,
@@ -74,6 +75,7 @@ impl App {
         let notifier = firstlink_notify::Notifier::new(config.notify.clone())
             .map_err(|e| anyhow::anyhow!("notification settings: {e}"))?;
         let (bus, _) = broadcast::channel(4_096);
+        let node = crate::cluster::node_id(&config);
         Ok(Arc::new(Self {
             limiter: RateLimiter::new(config.public_rate_per_minute),
             outbox: Outbox::new(notifier, config.outbox.clone()),
@@ -85,6 +87,7 @@ impl App {
             regions: RwLock::new(HashMap::new()),
             graphs: RwLock::new(HashMap::new()),
             missions: Missions::default(),
+            cluster: crate::cluster::Cluster::new(node),
             monitor: Default::default(),
             bus,
             tokens: TokenCache::default(),

@@ -37,6 +37,28 @@ pub struct Config {
     pub graphs: std::collections::BTreeMap<String, PathBuf>,
     /// AED readiness monitoring (units in AED cabinets).
     pub monitor: MonitorConfig,
+    /// Several nodes on one PostgreSQL database.
+    pub cluster: ClusterConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's name in leases and outbox claims; unique per node and
+    /// stable across its restarts. Default: the host name and listen port.
+    pub node_id: Option<String>,
+    /// A mission's timers move to another node this long after its node
+    /// stops renewing (renewed every `lease_seconds / 4`).
+    pub lease_seconds: u32,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            node_id: None,
+            lease_seconds: 4,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,6 +81,10 @@ pub struct MonitorConfig {
     pub checkpoint_seconds: u32,
     /// Telemetry buckets (charts) are kept this long; readiness history and tickets are kept.
     pub telemetry_retention_days: u32,
+    /// Runs monitoring on this node (rule states, timers, ingest). In a
+    /// cluster exactly one node runs it; the others answer the HTTPS ingest
+    /// with 503 and learn readiness changes from the database.
+    pub enabled: bool,
 }
 
 impl Default for MonitorConfig {
@@ -72,6 +98,7 @@ impl Default for MonitorConfig {
             broker_listen: "127.0.0.1:1884".into(),
             master_key: None,
             checkpoint_seconds: 30,
+            enabled: true,
             telemetry_retention_days: 90,
         }
     }
@@ -116,6 +143,7 @@ impl Default for Config {
             notify: firstlink_notify::NotifyConfig::default(),
             graphs: Default::default(),
             monitor: MonitorConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }

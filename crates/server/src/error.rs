@@ -125,6 +125,9 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(what) => {
                 ApiError::conflict("conflict", format!("{what} already exists"))
             }
+            StoreError::Stale => {
+                ApiError::unavailable("the record is being changed by another request; retry")
+            }
             other => ApiError::internal(other),
         }
     }

@@ -11,6 +11,11 @@ use crate::app::App;
 pub async fn run_once(app: &Arc<App>) -> anyhow::Result<usize> {
     let retention = i64::from(app.config.position_retention_hours) * 3600;
     let cutoff = (app.now().timestamp() - retention).max(0) as u32;
+    if !app.cluster.is_leader() {
+        // Another node deletes the stored ones; this one forgets its copies.
+        app.index_mut().expire_before(cutoff);
+        return Ok(0);
+    }
     let purged = app.store.purge_positions(cutoff).await?;
     let n = purged.len();
     {

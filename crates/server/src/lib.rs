@@ -7,12 +7,14 @@
 //! - [`auth`]: tokens, roles, rate limits;
 //! - [`api`]: HTTP routes, wire types, OpenAPI;
 //! - [`housekeeping`]: position retention and index refresh;
-//! - [`monitor`]: AED readiness monitoring (MQTT, LoRaWAN, HTTPS ingest; tickets).
+//! - [`monitor`]: AED readiness monitoring (MQTT, LoRaWAN, HTTPS ingest; tickets);
+//! - [`cluster`]: several nodes on one PostgreSQL database (change feed, leases).
 
 pub mod aeds;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod housekeeping;
@@ -63,14 +65,18 @@ pub fn build(config: Config) -> anyhow::Result<Arc<App>> {
 
 /// Loads the stored state, resumes live missions and starts the workers.
 pub async fn launch(app: &Arc<App>) -> anyhow::Result<()> {
+    let feed = cluster::subscribe(app).await?;
     app.load().await?;
+    cluster::spawn(app, feed);
     missions::Missions::spawn_scheduler(app);
     outbox::Outbox::spawn(app);
     housekeeping::spawn(app);
     registry_jobs::spawn(app);
     owner_reminders::spawn(app);
     webhooks::spawn(app);
-    monitor::spawn(app).await?;
+    if app.config.monitor.enabled {
+        monitor::spawn(app).await?;
+    }
     Ok(())
 }
 
@@ -79,6 +85,32 @@ pub async fn start(config: Config) -> anyhow::Result<Arc<App>> {
     let app = build(config)?;
     launch(&app).await?;
     Ok(app)
+}
+
+/// Binds the listener first (`/health` answers, `/ready` and the API answer
+/// 503 while loading), then [`launch`]es, then calls `on_ready` with the
+/// address, and serves until Ctrl-C / SIGTERM.
+pub async fn serve_while_starting(
+    app: Arc<App>,
+    on_ready: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&app.config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", app.config.listen))?;
+    let addr = listener.local_addr()?;
+    let router = api::router(Arc::clone(&app));
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+    });
+    launch(&app).await?;
+    on_ready(addr);
+    server.await??;
+    Ok(())
 }
 
 /// Binds the listener and serves until Ctrl-C / SIGTERM. Calls `on_bound`

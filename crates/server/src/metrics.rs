@@ -53,6 +53,8 @@ pub struct Metrics {
     pub telemetry_accepted: Gauge,
     pub readiness_decisions: Gauge,
     telemetry_refused: Family<ReasonLabel, Gauge>,
+    cluster_changes: Counter,
+    cluster_apply: Histogram,
 }
 
 impl Default for Metrics {
@@ -74,6 +76,8 @@ impl Default for Metrics {
             telemetry_accepted: Gauge::default(),
             readiness_decisions: Gauge::default(),
             telemetry_refused: Family::default(),
+            cluster_changes: Counter::default(),
+            cluster_apply: Histogram::new([0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5]),
             registry: Mutex::new(Registry::default()),
         };
         r.register(
@@ -147,12 +151,27 @@ impl Default for Metrics {
             "Monitoring unit messages refused since start, by reason",
             m.telemetry_refused.clone(),
         );
+        r.register(
+            "cluster_change_batches",
+            "Batches of other nodes' changes applied",
+            m.cluster_changes.clone(),
+        );
+        r.register(
+            "cluster_apply_seconds",
+            "Time to apply a batch of other nodes' changes",
+            m.cluster_apply.clone(),
+        );
         *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = r;
         m
     }
 }
 
 impl Metrics {
+    pub fn cluster_apply(&self, took: std::time::Duration) {
+        self.cluster_changes.inc();
+        self.cluster_apply.observe(took.as_secs_f64());
+    }
+
     pub fn incident_received(&self, region: &str) {
         self.incidents
             .get_or_create(&RegionLabel {

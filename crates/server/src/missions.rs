@@ -8,6 +8,14 @@
 //! and AED claims are committed in one transaction; only then is the new state
 //! adopted, the events published and the outbox woken. If the commit fails,
 //! the reservations are undone and the state is unchanged.
+//!
+//! Several nodes may share the database ([`crate::cluster`]): any node
+//! applies inputs (a volunteer's answer lands wherever the load balancer
+//! sends it), each step commits only on top of the version it was computed
+//! from, and a node that finds the mission moved on reloads it and runs the
+//! input again. The database also refuses a volunteer or an AED taken by
+//! another node's mission, and the step is then planned again without them.
+//! Timers fire only on the node holding the mission's lease.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -28,7 +36,12 @@ struct Live {
     region: RegionId,
     mission: Mission,
     seq: u64,
+    /// The stored version `mission` is (see `MissionStep::base_version`).
+    version: u64,
 }
+
+/// How often one input is planned again after losing a race to another node.
+const ATTEMPTS: usize = 5;
 
 #[derive(Default)]
 struct Timers {
@@ -84,6 +97,9 @@ impl Missions {
             outbox: vec![],
             claims: vec![],
             releases: vec![],
+            busy: vec![],
+            free: vec![],
+            base_version: 0,
             at: now,
         };
         match app.store.create_incident(&step).await? {
@@ -96,8 +112,11 @@ impl Missions {
                         region,
                         mission,
                         seq: 0,
+                        version: 0,
                     })),
                 );
+                // The node that took the call drives the mission while it lives.
+                app.cluster.lead_mission(app, id).await;
                 self.spawn_start(app, id);
                 Ok((id, true))
             }
@@ -132,6 +151,7 @@ impl Missions {
             region: sm.region_id,
             mission: sm.mission,
             seq,
+            version: sm.version,
         }));
         if cell.lock().await.mission.is_live() {
             return Ok(Arc::clone(lock(&self.live).entry(id).or_insert(cell)));
@@ -170,6 +190,128 @@ impl Missions {
     ) -> Result<(RegionId, Mission, Outcome), InputError> {
         let cell = self.cell(app, id).await?;
         let mut g = cell.lock().await;
+        let mut attempt = 1;
+        loop {
+            match self.step(app, id, &mut g, input.clone()).await {
+                Err(InputError::Store(e @ (StoreError::Stale | StoreError::Conflict(_))))
+                    if attempt < ATTEMPTS =>
+                {
+                    // Another node got there first: catch up and plan again.
+                    tracing::info!(incident.id = %id, error = %e, attempt, "mission step lost a race; planning again");
+                    attempt += 1;
+                    if matches!(e, StoreError::Stale) {
+                        self.reload(app, id, &mut g).await?;
+                    } else {
+                        crate::cluster::refresh_reservations(app).await?;
+                    }
+                }
+                Err(e) => return Err(e),
+                Ok((next, out, step)) => {
+                    drop(g);
+                    return Ok(self.after_commit(app, id, next, out, step).await);
+                }
+            }
+        }
+    }
+
+    /// Replaces the cached state with the stored one, publishing the events
+    /// this node has not seen yet.
+    async fn reload(&self, app: &Arc<App>, id: IncidentId, g: &mut Live) -> Result<(), InputError> {
+        let sm = app.store.mission(id).await?.ok_or(InputError::NotFound)?;
+        if sm.version <= g.version && g.version > 0 {
+            return Ok(());
+        }
+        let events = app.store.events(id, g.seq).await?;
+        let before: BTreeSet<_> = g.mission.alerts.iter().map(|a| a.volunteer).collect();
+        g.region = sm.region_id;
+        g.mission = sm.mission;
+        g.version = sm.version;
+        if let Some((seq, _)) = events.last() {
+            g.seq = *seq;
+        }
+        let mut touched: Vec<_> = g.mission.alerts.iter().map(|a| a.volunteer).collect();
+        touched.extend(before);
+        crate::cluster::sync_mission_reservations(app, id, &touched).await?;
+        for (seq, event) in events {
+            app.metrics.mission_event(&g.mission, &event);
+            let _ = app.bus.send(BusEvent {
+                region: g.region,
+                incident: id,
+                seq,
+                event,
+            });
+        }
+        Ok(())
+    }
+
+    /// Brings this node's copy of a mission up to date after another node
+    /// changed it: state, events on the live feeds, reservations, timers.
+    pub async fn refresh(&self, app: &Arc<App>, id: IncidentId) -> Result<(), InputError> {
+        let cached = lock(&self.live).get(&id).cloned();
+        let cell = match cached {
+            Some(c) => c,
+            None => {
+                let Some(sm) = app.store.mission(id).await? else {
+                    return Ok(());
+                };
+                if !sm.mission.is_live() {
+                    return Ok(());
+                }
+                let fresh = Live {
+                    region: sm.region_id,
+                    mission: sm.mission.clone(),
+                    seq: 0,
+                    version: 0,
+                };
+                Arc::clone(
+                    lock(&self.live)
+                        .entry(id)
+                        .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(fresh))),
+                )
+            }
+        };
+        let mut g = cell.lock().await;
+        self.reload(app, id, &mut g).await?;
+        let (live, deadline) = (g.mission.is_live(), g.mission.next_deadline());
+        drop(g);
+        if live {
+            self.schedule(id, deadline);
+        } else {
+            lock(&self.live).remove(&id);
+            self.schedule(id, None);
+        }
+        Ok(())
+    }
+
+    /// Ids of the live missions this node knows.
+    pub fn live_ids(&self) -> Vec<IncidentId> {
+        lock(&self.live).keys().copied().collect()
+    }
+
+    /// Re-arms a mission's timer from its state (after taking its lease over).
+    pub async fn rearm(&self, app: &Arc<App>, id: IncidentId) {
+        match self.refresh(app, id).await {
+            Ok(()) => {
+                // Its node died between storing the incident and planning it.
+                if matches!(self.get(app, id).await, Ok((_, m)) if !m.started && m.is_live()) {
+                    self.spawn_start(app, id);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(incident.id = %id, error = %e, "could not load a mission taken over; retrying shortly");
+                self.schedule(id, Some(app.now() + chrono::Duration::seconds(1)));
+            }
+        }
+    }
+
+    /// Plans one input on the cached state and commits it.
+    async fn step(
+        &self,
+        app: &Arc<App>,
+        id: IncidentId,
+        g: &mut Live,
+        input: Input,
+    ) -> Result<(Mission, Outcome, MissionStep), InputError> {
         let region = g.region;
         let rt = app.region(region).ok_or(InputError::NoRegion)?;
         let now = app.now();
@@ -227,6 +369,37 @@ impl Missions {
                     }
                 })
                 .collect(),
+            busy: out
+                .effects
+                .iter()
+                .filter_map(|e| {
+                    if let Effect::Busy {
+                        volunteer,
+                        busy: true,
+                    } = e
+                    {
+                        Some(*volunteer)
+                    } else {
+                        None
+                    }
+                })
+                .collect(),
+            free: out
+                .effects
+                .iter()
+                .filter_map(|e| {
+                    if let Effect::Busy {
+                        volunteer,
+                        busy: false,
+                    } = e
+                    {
+                        Some(*volunteer)
+                    } else {
+                        None
+                    }
+                })
+                .collect(),
+            base_version: g.version,
             events,
             at: now,
         };
@@ -236,7 +409,21 @@ impl Missions {
         }
         g.mission = next.clone();
         g.seq = seq;
-        drop(g);
+        g.version += 1;
+        Ok((next, out, step))
+    }
+
+    /// What follows a commit: reservations freed, events published, the
+    /// outbox woken, the timer re-armed.
+    async fn after_commit(
+        &self,
+        app: &Arc<App>,
+        id: IncidentId,
+        next: Mission,
+        out: Outcome,
+        step: MissionStep,
+    ) -> (RegionId, Mission, Outcome) {
+        let region = step.region_id;
         self.settle(app, id, &out);
         persist_out_for_return(app, &out).await;
         for (seq, event) in step.events {
@@ -254,8 +441,9 @@ impl Missions {
         self.schedule(id, next.next_deadline());
         if !next.is_live() {
             lock(&self.live).remove(&id);
+            app.cluster.mission_ended(app, id).await;
         }
-        Ok((region, next, out))
+        (region, next, out)
     }
 
     /// Takes the AEDs and volunteers a step picked, before its commit.
@@ -344,6 +532,7 @@ impl Missions {
                     region: sm.region_id,
                     mission: sm.mission,
                     seq,
+                    version: sm.version,
                 })),
             );
             if started {
@@ -369,6 +558,10 @@ impl Missions {
                             let mut t = lock(&app.missions.timers);
                             t.set.remove(&(at, id));
                             t.at.remove(&id);
+                        }
+                        // Another node holds this mission's lease and drives its timers.
+                        if !app.cluster.drives(id) {
+                            continue;
                         }
                         let app2 = Arc::clone(&app);
                         tokio::spawn(async move {

@@ -162,7 +162,20 @@ impl Outbox {
                     .unwrap_or_else(|e| e.into_inner())
                     .finished
                     .retain(|_, t| *t >= polled_at);
-                match app.store.outbox_due(now, 256).await {
+                // With other nodes on the store, each item is claimed by one of them.
+                let due = if app.cluster.shared() {
+                    app.store
+                        .outbox_claim(
+                            &app.cluster.node,
+                            now,
+                            256,
+                            chrono::Duration::seconds(CLAIM_HOLD_SECONDS),
+                        )
+                        .await
+                } else {
+                    app.store.outbox_due(now, 256).await
+                };
+                match due {
                     Ok(items) => {
                         for item in items {
                             let fresh = {
@@ -219,6 +232,10 @@ impl Outbox {
         });
     }
 }
+
+/// How long a claimed item is held for its node: longer than a delivery can
+/// take (every provider call has a timeout well below it).
+const CLAIM_HOLD_SECONDS: i64 = 60;
 
 async fn deliver(app: &Arc<App>, item: OutboxItem) {
     let now = app.now();

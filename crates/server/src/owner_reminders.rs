@@ -295,6 +295,9 @@ pub fn spawn(app: &Arc<App>) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3_600));
         loop {
             tick.tick().await;
+            if !a.cluster.is_leader() {
+                continue;
+            }
             match run_once(&a, a.now()).await {
                 Ok(done) if !done.is_empty() => {
                     tracing::info!(steps = done.len(), "owner reminders sent")

@@ -55,6 +55,9 @@ pub fn spawn(app: &Arc<App>) {
                 ms = t.elapsed().as_millis() as u64,
                 "AED opening hours warmed"
             );
+            if !a.cluster.is_leader() {
+                continue;
+            }
             let overdue = a
                 .aeds()
                 .overdue_returns(a.now(), Duration::hours(RETURN_TIMEOUT_HOURS));

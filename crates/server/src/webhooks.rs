@@ -103,6 +103,11 @@ async fn supervise(app: Arc<App>) {
                 Err(RecvError::Closed) => return,
             },
             _ = scan.tick() => {
+                // One node delivers (the leader); the cursor in the database lets another continue.
+                if !app.cluster.is_leader() {
+                    workers.drain().for_each(|(_, w)| w.task.abort());
+                    continue;
+                }
                 workers.retain(|_, w| !w.task.is_finished());
                 let list = match app.store.integrations().await {
                     Ok(l) => l,

@@ -17,6 +17,7 @@
 //! one-row counter that each event-writing transaction updates last and holds
 //! until commit: positions become visible strictly in order, on any node.
 
+mod changes;
 mod pool;
 
 use std::collections::HashMap;
@@ -53,6 +54,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_monitoring",
         include_str!("../migrations/0004_monitoring.sql"),
     ),
+    (
+        "0005_cluster",
+        include_str!("../migrations/0005_cluster.sql"),
+    ),
 ];
 
 /// Applied after [`MIGRATIONS`] when the database has the PostGIS extension.
@@ -72,6 +77,8 @@ type P<'a> = &'a (dyn ToSql + Sync);
 pub struct PgStore {
     pool: Pool,
     ready: tokio::sync::OnceCell<()>,
+    /// Tags this instance's change notifications (see [`changes`]).
+    origin: String,
 }
 
 // --- errors and conversions ---
@@ -302,6 +309,7 @@ fn mission_row(r: &Row) -> Result<StoredMission> {
         region_id: RegionId(get(r, 0)?),
         mission: json_col::<Mission>(r, 1)?,
         updated_at: get(r, 2)?,
+        version: u64_col(r, 3)?,
     })
 }
 
@@ -496,6 +504,7 @@ async fn write_step_parts(c: &impl GenericClient, step: &MissionStep) -> Result<
             other => other,
         })?;
     }
+    write_busy(c, step).await?;
     insert_outbox(c, &step.outbox, step.at).await?;
     if !step.events.is_empty() {
         let n = i64::try_from(step.events.len())
@@ -530,6 +539,44 @@ async fn write_step_parts(c: &impl GenericClient, step: &MissionStep) -> Result<
     Ok(())
 }
 
+/// Who is busy with this mission after the step; refuses a volunteer busy elsewhere.
+async fn write_busy(c: &impl GenericClient, step: &MissionStep) -> Result<()> {
+    let id = step.mission.id.0;
+    if !step.mission.is_live() {
+        c.execute("DELETE FROM volunteer_busy WHERE incident_id = $1", &[&id])
+            .await
+            .map_err(backend)?;
+        return Ok(());
+    }
+    if !step.free.is_empty() {
+        let free: Vec<Uuid> = step.free.iter().map(|v| v.0).collect();
+        c.execute(
+            "DELETE FROM volunteer_busy WHERE incident_id = $1 AND volunteer_id = ANY($2)",
+            &[&id, &free],
+        )
+        .await
+        .map_err(backend)?;
+    }
+    if !step.busy.is_empty() {
+        let busy: Vec<Uuid> = step.busy.iter().map(|v| v.0).collect();
+        c.execute(
+            "INSERT INTO volunteer_busy (volunteer_id, incident_id, since) SELECT v, $1, $2 FROM UNNEST($3::uuid[]) AS v
+             ON CONFLICT (volunteer_id) DO NOTHING",
+            &[&id, &step.at, &busy],
+        )
+        .await
+        .map_err(backend)?;
+        let elsewhere = c
+            .query_opt("SELECT 1 FROM volunteer_busy WHERE volunteer_id = ANY($1) AND incident_id <> $2 LIMIT 1", &[&busy, &id])
+            .await
+            .map_err(backend)?;
+        if elsewhere.is_some() {
+            return Err(StoreError::Conflict("volunteer busy"));
+        }
+    }
+    Ok(())
+}
+
 // --- connecting and migrating ---
 
 impl PgStore {
@@ -556,9 +603,11 @@ impl PgStore {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Backend(format!("invalid database_url: {e}")))?;
+        let origin = Uuid::new_v4().simple().to_string();
         Ok(Self {
             pool: Pool::new(config, pool_size),
             ready: tokio::sync::OnceCell::new(),
+            origin,
         })
     }
 
@@ -631,6 +680,16 @@ impl PgStore {
             .map_err(backend)
     }
 
+    /// One statement and the announcement of what it changed, in one transaction.
+    async fn exec_announced(&self, sql: &str, params: &[P<'_>], change: &[Change]) -> Result<u64> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(backend)?;
+        let n = tx.execute(sql, params).await.map_err(backend)?;
+        changes::announce(&tx, &self.origin, change).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n)
+    }
+
     async fn rows(&self, sql: &str, params: &[P<'_>]) -> Result<Vec<Row>> {
         self.conn().await?.query(sql, params).await.map_err(backend)
     }
@@ -670,7 +729,7 @@ impl Store for PgStore {
 
     async fn create_region(&self, r: &Region) -> Result<()> {
         let policy = to_json(&r.policy)?;
-        self.exec(
+        self.exec_announced(
             &format!("INSERT INTO regions ({REGION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
             &[
                 &r.id.0,
@@ -681,6 +740,7 @@ impl Store for PgStore {
                 &policy,
                 &r.created_at,
             ],
+            &[Change::Region(r.id)],
         )
         .await?;
         Ok(())
@@ -700,8 +760,12 @@ impl Store for PgStore {
     async fn update_policy(&self, id: RegionId, policy: &DispatchPolicy) -> Result<()> {
         let p = to_json(policy)?;
         found(
-            self.exec("UPDATE regions SET policy = $1 WHERE id = $2", &[&p, &id.0])
-                .await?,
+            self.exec_announced(
+                "UPDATE regions SET policy = $1 WHERE id = $2",
+                &[&p, &id.0],
+                &[Change::Region(id)],
+            )
+            .await?,
         )
     }
 
@@ -887,12 +951,13 @@ impl Store for PgStore {
 
     async fn create_volunteer(&self, v: &Volunteer) -> Result<()> {
         let p = VolunteerParams::new(v);
-        self.exec(
+        self.exec_announced(
             &format!(
                 "INSERT INTO volunteers ({VOLUNTEER_COLS})
                  VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)"
             ),
             &p.params(v),
+            &[Change::Volunteer(v.id)],
         )
         .await?;
         Ok(())
@@ -901,11 +966,12 @@ impl Store for PgStore {
     async fn update_volunteer(&self, v: &Volunteer) -> Result<()> {
         let p = VolunteerParams::new(v);
         found(
-            self.exec(
+            self.exec_announced(
                 "UPDATE volunteers SET region_id=$2, name=$3, phone=$4, email=$5, password_hash=$6, language=$7, languages=$8,
                  birth_date=$9, tier=$10, training_kind=$11, training_date=$12, consent_at=$13, verified_at=$14,
                  suspended_at=$15, available=$16, quiet_start=$17, quiet_end=$18, created_at=$19 WHERE id=$1",
                 &p.params(v),
+                &[Change::Volunteer(v.id)],
             )
             .await?,
         )
@@ -971,6 +1037,7 @@ impl Store for PgStore {
         tx.execute("DELETE FROM volunteers WHERE id = $1", &[&id.0])
             .await
             .map_err(backend)?;
+        changes::announce(&tx, &self.origin, &[Change::Volunteer(id)]).await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -1041,20 +1108,26 @@ impl Store for PgStore {
             lons.push(f.position.lon);
             ats.push(i64::from(f.at_unix));
         }
-        self.exec(
+        let announced = Change::Positions(best.into_values().collect());
+        self.exec_announced(
             "INSERT INTO positions (volunteer_id, lat, lon, at_unix)
              SELECT * FROM UNNEST($1::uuid[], $2::float8[], $3::float8[], $4::int8[])
              ON CONFLICT (volunteer_id) DO UPDATE SET lat = excluded.lat, lon = excluded.lon, at_unix = excluded.at_unix
              WHERE excluded.at_unix >= positions.at_unix",
             &[&ids, &lats, &lons, &ats],
+            std::slice::from_ref(&announced),
         )
         .await?;
         Ok(())
     }
 
     async fn delete_position(&self, id: VolunteerId) -> Result<()> {
-        self.exec("DELETE FROM positions WHERE volunteer_id = $1", &[&id.0])
-            .await?;
+        self.exec_announced(
+            "DELETE FROM positions WHERE volunteer_id = $1",
+            &[&id.0],
+            &[Change::PositionDeleted(id)],
+        )
+        .await?;
         Ok(())
     }
 
@@ -1134,8 +1207,7 @@ impl Store for PgStore {
     // --- AEDs ---
 
     async fn upsert_aed(&self, a: &Aed) -> Result<()> {
-        let c = self.conn().await?;
-        upsert_aeds_in(&*c, std::slice::from_ref(a)).await
+        self.upsert_aeds(std::slice::from_ref(a)).await
     }
 
     async fn aeds(&self, region: Option<RegionId>) -> Result<Vec<Aed>> {
@@ -1203,6 +1275,7 @@ impl Store for PgStore {
             return Ok(Created::Existing(IncidentId(get(&row, 0)?)));
         }
         write_step_parts(&tx, step).await?;
+        changes::announce(&tx, &self.origin, &[Change::Mission(m.id)]).await?;
         tx.commit().await.map_err(backend)?;
         Ok(Created::New)
     }
@@ -1214,19 +1287,31 @@ impl Store for PgStore {
         let tx = c.transaction().await.map_err(backend)?;
         let n = tx
             .execute(
-                "UPDATE incidents SET status = $2, state = $3, next_deadline = $4, updated_at = $5 WHERE id = $1",
-                &[&m.id.0, &enum_str(&m.status), &state, &m.next_deadline(), &step.at],
+                "UPDATE incidents SET status = $2, state = $3, next_deadline = $4, updated_at = $5, version = version + 1
+                 WHERE id = $1 AND version = $6",
+                &[&m.id.0, &enum_str(&m.status), &state, &m.next_deadline(), &step.at, &to_i64(step.base_version)?],
             )
             .await
             .map_err(backend)?;
-        found(n)?;
+        if n == 0 {
+            let exists = tx
+                .query_opt("SELECT 1 FROM incidents WHERE id = $1", &[&m.id.0])
+                .await
+                .map_err(backend)?;
+            return Err(if exists.is_some() {
+                StoreError::Stale
+            } else {
+                StoreError::NotFound
+            });
+        }
         write_step_parts(&tx, step).await?;
+        changes::announce(&tx, &self.origin, &[Change::Mission(m.id)]).await?;
         tx.commit().await.map_err(backend)
     }
 
     async fn mission(&self, id: IncidentId) -> Result<Option<StoredMission>> {
         self.opt(
-            "SELECT region_id, state, updated_at FROM incidents WHERE id = $1",
+            "SELECT region_id, state, updated_at, version FROM incidents WHERE id = $1",
             &[&id.0],
         )
         .await?
@@ -1237,7 +1322,7 @@ impl Store for PgStore {
 
     async fn live_missions(&self) -> Result<Vec<StoredMission>> {
         collect(
-            self.rows("SELECT region_id, state, updated_at FROM incidents WHERE status = 'active' ORDER BY created_at, id", &[]).await?,
+            self.rows("SELECT region_id, state, updated_at, version FROM incidents WHERE status = 'active' ORDER BY created_at, id", &[]).await?,
             mission_row,
         )
     }
@@ -1250,7 +1335,7 @@ impl Store for PgStore {
     ) -> Result<Vec<StoredMission>> {
         collect(
             self.rows(
-                "SELECT region_id, state, updated_at FROM incidents WHERE region_id = $1 AND (NOT $2 OR status = 'active')
+                "SELECT region_id, state, updated_at, version FROM incidents WHERE region_id = $1 AND (NOT $2 OR status = 'active')
                  ORDER BY created_at DESC, id DESC LIMIT $3",
                 &[&region.0, &live_only, &limit(limit_n)],
             )
@@ -1303,7 +1388,7 @@ impl Store for PgStore {
             self.rows(
                 &format!(
                     "SELECT {OUTBOX_COLS} FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1
-                     ORDER BY next_attempt_at, id LIMIT $2"
+                     AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY next_attempt_at, id LIMIT $2"
                 ),
                 &[&now, &limit(limit_n)],
             )
@@ -1312,9 +1397,36 @@ impl Store for PgStore {
         )
     }
 
+    async fn outbox_claim(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        limit_n: u32,
+        hold: chrono::Duration,
+    ) -> Result<Vec<OutboxItem>> {
+        // SKIP LOCKED: nodes claiming at once take different items.
+        let until = now + hold;
+        let mut items = collect(
+            self.rows(
+                &format!(
+                    "UPDATE outbox SET claimed_by = $3, claimed_until = $4 WHERE id IN (
+                         SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1
+                         AND (claimed_until IS NULL OR claimed_until <= $1)
+                         ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                     RETURNING {OUTBOX_COLS}"
+                ),
+                &[&now, &limit(limit_n), &holder, &until],
+            )
+            .await?,
+            outbox_row,
+        )?;
+        items.sort_by_key(|i| i.id);
+        Ok(items)
+    }
+
     async fn outbox_sent(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
         self.exec(
-            "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1",
+            "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = NULL, claimed_until = NULL WHERE id = $1",
             &[&id, &at],
         )
         .await?;
@@ -1323,7 +1435,7 @@ impl Store for PgStore {
 
     async fn outbox_retry(&self, id: i64, next_at: DateTime<Utc>, error: &str) -> Result<()> {
         self.exec(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 WHERE id = $1",
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, claimed_until = NULL WHERE id = $1",
             &[&id, &next_at, &error],
         )
         .await?;
@@ -1331,18 +1443,13 @@ impl Store for PgStore {
     }
 
     async fn outbox_dead(&self, id: i64, error: &str) -> Result<()> {
-        self.exec("UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = $2 WHERE id = $1", &[&id, &error])
+        self.exec("UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = $2, claimed_until = NULL WHERE id = $1", &[&id, &error])
             .await?;
         Ok(())
     }
 
     async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
-        let r = self
-            .one(
-                "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'",
-                &[],
-            )
-            .await?;
+        let r = self.one("SELECT MIN(GREATEST(next_attempt_at, claimed_until)) FROM outbox WHERE status = 'pending'", &[]).await?;
         get(&r, 0)
     }
 
@@ -1370,8 +1477,12 @@ impl Store for PgStore {
 
     async fn upsert_aeds(&self, aeds: &[Aed]) -> Result<()> {
         // One statement: all of them or none.
-        let c = self.conn().await?;
-        upsert_aeds_in(&*c, aeds).await
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(backend)?;
+        upsert_aeds_in(&tx, aeds).await?;
+        let announced: Vec<Change> = aeds.iter().map(|a| Change::Aed(a.id)).collect();
+        changes::announce(&tx, &self.origin, &announced).await?;
+        tx.commit().await.map_err(backend)
     }
 
     // --- dispatch-centre integration (issue 8): methods go below this line ---
@@ -1605,6 +1716,9 @@ impl Store for PgStore {
             .map_err(backend)?;
         }
         insert_outbox(&tx, &w.outbox, w.at).await?;
+        if let Some(r) = &w.readiness {
+            changes::announce(&tx, &self.origin, &[Change::Aed(r.aed_id)]).await?;
+        }
         tx.commit().await.map_err(backend)
     }
 
@@ -1666,6 +1780,66 @@ impl Store for PgStore {
     async fn purge_telemetry(&self, before: DateTime<Utc>) -> Result<u64> {
         self.exec("DELETE FROM telemetry_buckets WHERE start < $1", &[&before])
             .await
+    }
+
+    async fn busy(&self) -> Result<Vec<(VolunteerId, IncidentId)>> {
+        let rows = self
+            .rows(
+                "SELECT volunteer_id, incident_id FROM volunteer_busy ORDER BY since",
+                &[],
+            )
+            .await?;
+        collect(rows, |r| {
+            Ok((VolunteerId(get(r, 0)?), IncidentId(get(r, 1)?)))
+        })
+    }
+
+    async fn acquire_leases(
+        &self,
+        holder: &str,
+        names: &[String],
+        ttl: std::time::Duration,
+    ) -> Result<Vec<Lease>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ms = i64::try_from(ttl.as_millis())
+            .map_err(|_| StoreError::Backend("lease time out of range".into()))?;
+        // The database's clock decides expiry, so nodes' clocks need not agree.
+        let rows = self
+            .rows(
+                "INSERT INTO leases (name, holder, epoch, expires_at)
+                 SELECT n, $2, 1, clock_timestamp() + make_interval(secs => $3::float8 / 1000) FROM UNNEST($1::text[]) AS n
+                 ON CONFLICT (name) DO UPDATE SET
+                     epoch = CASE WHEN leases.holder = excluded.holder THEN leases.epoch ELSE leases.epoch + 1 END,
+                     holder = excluded.holder, expires_at = excluded.expires_at
+                 WHERE leases.holder = excluded.holder OR leases.expires_at <= clock_timestamp()
+                 RETURNING name, epoch",
+                &[&names, &holder, &(ms as f64)],
+            )
+            .await?;
+        collect(rows, |r| {
+            Ok(Lease {
+                name: get(r, 0)?,
+                epoch: u64_col(r, 1)?,
+            })
+        })
+    }
+
+    async fn release_leases(&self, holder: &str, names: &[String]) -> Result<()> {
+        self.exec(
+            "DELETE FROM leases WHERE name = ANY($1) AND holder = $2",
+            &[&names, &holder],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Change>>> {
+        self.ensure_ready().await?;
+        changes::listen(self.pool.config().clone(), self.origin.clone())
+            .await
+            .map(Some)
     }
 
     async fn telemetry(

@@ -37,6 +37,10 @@ impl Pool {
         }
     }
 
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Opens a connection outside the pool (for migrations: closing it
     /// releases its session locks whatever happens to the caller).
     pub(crate) async fn connect(&self) -> Result<Client> {

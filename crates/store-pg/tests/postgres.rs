@@ -95,6 +95,22 @@ async fn missions_are_atomic() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster() {
+    with_store(|s, _| async move { suite::cluster(&*s).await }).await;
+}
+
+/// Two nodes on one database: each hears the other's changes through LISTEN/NOTIFY.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_feed() {
+    with_store(|s, url| async move {
+        let other = PgStore::connect(&url).await.unwrap();
+        suite::change_feed(&*s, &other).await;
+        other.close();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbox() {
     with_store(|s, _| async move { suite::outbox(&*s).await }).await;
 }
@@ -179,7 +195,12 @@ async fn concurrent_starts_migrate_once() {
                 .collect();
             assert_eq!(
                 names,
-                vec!["0001_init", "0003_integration", "0004_monitoring"]
+                vec![
+                    "0001_init",
+                    "0003_integration",
+                    "0004_monitoring",
+                    "0005_cluster"
+                ]
             );
         }
     })

@@ -34,6 +34,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is shut down")]
     Closed,
+    /// An optimistic write found the record changed since it was read.
+    #[error("changed since read")]
+    Stale,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -109,8 +112,12 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a new incident with its first mission state, unless the region
     /// already has one with the same external id.
     async fn create_incident(&self, step: &MissionStep) -> Result<Created>;
-    /// Commits one mission step atomically: state, events, outbox, claims.
+    /// Commits one mission step atomically: state, events, outbox, claims,
+    /// busy volunteers — only on top of `step.base_version` ([`StoreError::Stale`]
+    /// otherwise). A step that ends the mission frees all its volunteers.
     async fn commit_step(&self, step: &MissionStep) -> Result<()>;
+    /// Volunteers busy with a live mission, and with which.
+    async fn busy(&self) -> Result<Vec<(VolunteerId, IncidentId)>>;
     async fn mission(&self, id: IncidentId) -> Result<Option<StoredMission>>;
     async fn live_missions(&self) -> Result<Vec<StoredMission>>;
     async fn missions(
@@ -132,10 +139,23 @@ pub trait Store: Send + Sync + 'static {
 
     // --- outbox ---
     async fn enqueue(&self, items: &[NewOutbox]) -> Result<()>;
+    /// Pending items due at `now` that no worker holds (a read; see [`Store::outbox_claim`]).
     async fn outbox_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxItem>>;
+    /// Hands out up to `limit` items due at `now` and holds them for `holder`
+    /// until `now + hold`: no other caller gets them meanwhile. Marking an
+    /// item sent, retried or dead ends the hold; a holder that dies lets it
+    /// run out and another worker sends the item.
+    async fn outbox_claim(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        limit: u32,
+        hold: chrono::Duration,
+    ) -> Result<Vec<OutboxItem>>;
     async fn outbox_sent(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
     async fn outbox_retry(&self, id: i64, next_at: DateTime<Utc>, error: &str) -> Result<()>;
     async fn outbox_dead(&self, id: i64, error: &str) -> Result<()>;
+    /// When the next pending item becomes due or its hold runs out.
     async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>>;
     async fn outbox_stats(&self) -> Result<OutboxStats>;
     /// Sent messages (for tests and the audit view).
@@ -215,4 +235,24 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<TelemetryBucket>>;
     /// Deletes telemetry buckets that started before `before`; returns how many.
     async fn purge_telemetry(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    // --- several nodes (issue 9) ---
+    /// Takes or renews, for `holder`, each named lease for `ttl` (measured by
+    /// the store's clock). A lease held by another holder is taken only once
+    /// it has expired, and its epoch then grows by one. Returns the leases
+    /// `holder` holds afterwards.
+    async fn acquire_leases(
+        &self,
+        holder: &str,
+        names: &[String],
+        ttl: std::time::Duration,
+    ) -> Result<Vec<Lease>>;
+    /// Gives up leases `holder` holds (others are left alone).
+    async fn release_leases(&self, holder: &str, names: &[String]) -> Result<()>;
+    /// What other processes change in this store, for nodes that keep
+    /// in-memory indexes. `None` when no other process can write to it (the
+    /// embedded SQLite file is opened by one process).
+    async fn changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Change>>> {
+        Ok(None)
+    }
 }

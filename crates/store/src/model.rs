@@ -262,6 +262,8 @@ pub struct StoredMission {
     pub region_id: RegionId,
     pub mission: Mission,
     pub updated_at: DateTime<Utc>,
+    /// Grows by one with every committed step (0 after creation).
+    pub version: u64,
 }
 
 /// One notification to send.
@@ -311,7 +313,38 @@ pub struct MissionStep {
     pub outbox: Vec<NewOutbox>,
     pub claims: Vec<(AedId, VolunteerId)>,
     pub releases: Vec<AedId>,
+    /// Volunteers this step alerts (busy with this mission until freed) and
+    /// frees. A volunteer busy with another live mission makes the whole
+    /// step fail with `Conflict("volunteer busy")`.
+    pub busy: Vec<VolunteerId>,
+    pub free: Vec<VolunteerId>,
+    /// The stored version this step was computed from: the commit fails with
+    /// [`crate::StoreError::Stale`] when another step committed since.
+    /// `create_incident` ignores it (a new incident starts at version 0).
+    pub base_version: u64,
     pub at: DateTime<Utc>,
+}
+
+/// A time-limited lease held by one node (see [`crate::Store::acquire_leases`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub name: String,
+    /// Grows by one whenever the lease changes holder.
+    pub epoch: u64,
+}
+
+/// What another process changed in a shared store (see [`crate::Store::changes`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Positions(Vec<PositionFix>),
+    PositionDeleted(VolunteerId),
+    Volunteer(VolunteerId),
+    Aed(AedId),
+    Region(RegionId),
+    /// A mission step (or a new incident) was committed.
+    Mission(IncidentId),
+    /// The feed was interrupted and changes may have been missed: reload.
+    Resync,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -42,6 +42,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_monitoring",
         include_str!("../migrations/0004_monitoring.sql"),
     ),
+    (
+        "0005_cluster",
+        include_str!("../migrations/0005_cluster.sql"),
+    ),
 ];
 const READERS: usize = 4;
 const MAX_BATCH: usize = 1_024;
@@ -417,7 +421,43 @@ fn mission_row(r: &Row<'_>) -> rusqlite::Result<StoredMission> {
         region_id: RegionId(uuid_col(r, 0)?),
         mission: from_json::<Mission>(&r.get::<_, String>(1)?)?,
         updated_at: parse_ts(&r.get::<_, String>(2)?)?,
+        version: r.get(3)?,
     })
+}
+
+/// Who is busy with this mission after the step; refuses a volunteer busy elsewhere.
+fn write_busy(c: &Connection, step: &MissionStep) -> Result<()> {
+    let id = step.mission.id.to_string();
+    if !step.mission.is_live() {
+        c.execute("DELETE FROM volunteer_busy WHERE incident_id = ?1", [&id])
+            .map_err(backend)?;
+        return Ok(());
+    }
+    for v in &step.free {
+        c.execute(
+            "DELETE FROM volunteer_busy WHERE volunteer_id = ?1 AND incident_id = ?2",
+            params![v.to_string(), id],
+        )
+        .map_err(backend)?;
+    }
+    for v in &step.busy {
+        c.execute(
+            "INSERT INTO volunteer_busy (volunteer_id, incident_id, since) VALUES (?1, ?2, ?3) ON CONFLICT (volunteer_id) DO NOTHING",
+            params![v.to_string(), id, ts(step.at)],
+        )
+        .map_err(backend)?;
+        let holder: String = c
+            .query_row(
+                "SELECT incident_id FROM volunteer_busy WHERE volunteer_id = ?1",
+                [v.to_string()],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        if holder != id {
+            return Err(StoreError::Conflict("volunteer busy"));
+        }
+    }
+    Ok(())
 }
 
 fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxItem> {
@@ -499,6 +539,7 @@ fn write_step_parts(c: &Connection, step: &MissionStep) -> Result<()> {
             other => other,
         })?;
     }
+    write_busy(c, step)?;
     insert_outbox(c, &step.outbox, step.at)
 }
 
@@ -1171,12 +1212,14 @@ impl Store for SqliteStore {
             let m = &step.mission;
             let n = c
                 .execute(
-                    "UPDATE incidents SET status = ?2, state = ?3, next_deadline = ?4, updated_at = ?5 WHERE id = ?1",
-                    params![m.id.to_string(), status_str(m.status), json(m), m.next_deadline().map(ts), ts(step.at)],
+                    "UPDATE incidents SET status = ?2, state = ?3, next_deadline = ?4, updated_at = ?5, version = version + 1
+                     WHERE id = ?1 AND version = ?6",
+                    params![m.id.to_string(), status_str(m.status), json(m), m.next_deadline().map(ts), ts(step.at), step.base_version],
                 )
                 .map_err(backend)?;
             if n == 0 {
-                return Err(StoreError::NotFound);
+                let exists = c.query_row("SELECT 1 FROM incidents WHERE id = ?1", [m.id.to_string()], |_| Ok(())).optional().map_err(backend)?;
+                return Err(if exists.is_some() { StoreError::Stale } else { StoreError::NotFound });
             }
             write_step_parts(c, &step)
         })
@@ -1186,7 +1229,7 @@ impl Store for SqliteStore {
     async fn mission(&self, id: IncidentId) -> Result<Option<StoredMission>> {
         self.read(move |c| {
             c.query_row(
-                "SELECT region_id, state, updated_at FROM incidents WHERE id = ?1",
+                "SELECT region_id, state, updated_at, version FROM incidents WHERE id = ?1",
                 [id.to_string()],
                 mission_row,
             )
@@ -1199,7 +1242,7 @@ impl Store for SqliteStore {
     async fn live_missions(&self) -> Result<Vec<StoredMission>> {
         self.read(|c| {
             let mut s = c
-                .prepare("SELECT region_id, state, updated_at FROM incidents WHERE status = 'active' ORDER BY created_at")
+                .prepare("SELECT region_id, state, updated_at, version FROM incidents WHERE status = 'active' ORDER BY created_at")
                 .map_err(backend)?;
             let rows = s.query_map([], mission_row).map_err(backend)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
@@ -1216,7 +1259,7 @@ impl Store for SqliteStore {
         self.read(move |c| {
             let mut s = c
                 .prepare(
-                    "SELECT region_id, state, updated_at FROM incidents WHERE region_id = ?1 AND (?2 = 0 OR status = 'active')
+                    "SELECT region_id, state, updated_at, version FROM incidents WHERE region_id = ?1 AND (?2 = 0 OR status = 'active')
                      ORDER BY created_at DESC LIMIT ?3",
                 )
                 .map_err(backend)?;
@@ -1281,7 +1324,8 @@ impl Store for SqliteStore {
             let mut s = c
                 .prepare(
                     "SELECT id, dedupe_key, volunteer_id, incident_id, recipient, message, created_at, attempts FROM outbox
-                     WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
+                     WHERE status = 'pending' AND next_attempt_at <= ?1 AND (claimed_until IS NULL OR claimed_until <= ?1)
+                     ORDER BY next_attempt_at, id LIMIT ?2",
                 )
                 .map_err(backend)?;
             let rows = s.query_map(params![ts(now), limit], outbox_row).map_err(backend)?;
@@ -1290,10 +1334,35 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn outbox_claim(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        limit: u32,
+        hold: chrono::Duration,
+    ) -> Result<Vec<OutboxItem>> {
+        let holder = holder.to_string();
+        self.write(move |c| {
+            let mut s = c
+                .prepare_cached(
+                    "UPDATE outbox SET claimed_by = ?3, claimed_until = ?4 WHERE id IN (
+                         SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1
+                         AND (claimed_until IS NULL OR claimed_until <= ?1) ORDER BY next_attempt_at, id LIMIT ?2)
+                     RETURNING id, dedupe_key, volunteer_id, incident_id, recipient, message, created_at, attempts",
+                )
+                .map_err(backend)?;
+            let rows = s.query_map(params![ts(now), limit, holder, ts(now + hold)], outbox_row).map_err(backend)?;
+            let mut items = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)?;
+            items.sort_by_key(|i| i.id);
+            Ok(items)
+        })
+        .await
+    }
+
     async fn outbox_sent(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
         self.write(move |c| {
             c.execute(
-                "UPDATE outbox SET status = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+                "UPDATE outbox SET status = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL, claimed_until = NULL WHERE id = ?1",
                 params![id, ts(at)],
             )
             .map_err(backend)?;
@@ -1306,7 +1375,7 @@ impl Store for SqliteStore {
         let e = error.to_string();
         self.write(move |c| {
             c.execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3, claimed_until = NULL WHERE id = ?1",
                 params![id, ts(next_at), e],
             )
             .map_err(backend)?;
@@ -1319,7 +1388,7 @@ impl Store for SqliteStore {
         let e = error.to_string();
         self.write(move |c| {
             c.execute(
-                "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+                "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?2, claimed_until = NULL WHERE id = ?1",
                 params![id, e],
             )
             .map_err(backend)?;
@@ -1331,11 +1400,7 @@ impl Store for SqliteStore {
     async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
         self.read(|c| {
             let s: Option<String> = c
-                .query_row(
-                    "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'",
-                    [],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT MIN(MAX(next_attempt_at, COALESCE(claimed_until, ''))) FROM outbox WHERE status = 'pending'", [], |r| r.get(0))
                 .map_err(backend)?;
             opt_ts(s).map_err(backend)
         })
@@ -1811,6 +1876,72 @@ impl Store for SqliteStore {
             )
             .map(|n| n as u64)
             .map_err(backend)
+        })
+        .await
+    }
+
+    async fn busy(&self) -> Result<Vec<(VolunteerId, IncidentId)>> {
+        self.read(|c| {
+            let mut s = c
+                .prepare("SELECT volunteer_id, incident_id FROM volunteer_busy ORDER BY since")
+                .map_err(backend)?;
+            let rows = s
+                .query_map([], |r| {
+                    Ok((VolunteerId(uuid_col(r, 0)?), IncidentId(uuid_col(r, 1)?)))
+                })
+                .map_err(backend)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn acquire_leases(
+        &self,
+        holder: &str,
+        names: &[String],
+        ttl: std::time::Duration,
+    ) -> Result<Vec<Lease>> {
+        let (holder, names) = (holder.to_string(), names.to_vec());
+        let ttl = chrono::Duration::from_std(ttl)
+            .map_err(|_| StoreError::Backend("lease time out of range".into()))?;
+        self.write(move |c| {
+            let now = Utc::now();
+            let mut up = c
+                .prepare_cached(
+                    "INSERT INTO leases (name, holder, epoch, expires_at) VALUES (?1, ?2, 1, ?3)
+                     ON CONFLICT (name) DO UPDATE SET
+                         epoch = CASE WHEN leases.holder = excluded.holder THEN leases.epoch ELSE leases.epoch + 1 END,
+                         holder = excluded.holder, expires_at = excluded.expires_at
+                     WHERE leases.holder = excluded.holder OR leases.expires_at <= ?4
+                     RETURNING name, epoch",
+                )
+                .map_err(backend)?;
+            let mut held = Vec::new();
+            for n in &names {
+                if let Some(l) = up
+                    .query_row(params![n, holder, ts(now + ttl), ts(now)], |r| Ok(Lease { name: r.get(0)?, epoch: r.get(1)? }))
+                    .optional()
+                    .map_err(backend)?
+                {
+                    held.push(l);
+                }
+            }
+            Ok(held)
+        })
+        .await
+    }
+
+    async fn release_leases(&self, holder: &str, names: &[String]) -> Result<()> {
+        let (holder, names) = (holder.to_string(), names.to_vec());
+        self.write(move |c| {
+            for n in &names {
+                c.execute(
+                    "DELETE FROM leases WHERE name = ?1 AND holder = ?2",
+                    params![n, holder],
+                )
+                .map_err(backend)?;
+            }
+            Ok(())
         })
         .await
     }

@@ -77,6 +77,9 @@ fn step(region: RegionId, m: &Mission) -> MissionStep {
         outbox: vec![],
         claims: vec![],
         releases: vec![],
+        busy: vec![],
+        free: vec![],
+        base_version: 0,
         at: t0(),
     }
 }
@@ -320,6 +323,7 @@ pub async fn missions_are_atomic(s: &dyn Store) {
     assert_eq!(s.outbox_due(t0(), 10).await.unwrap().len(), 1);
     // Releasing frees it.
     let mut rel = step(r.id, &m);
+    rel.base_version = 1;
     rel.releases = vec![aed];
     s.commit_step(&rel).await.unwrap();
     assert!(s.claims().await.unwrap().is_empty());
@@ -374,6 +378,269 @@ pub async fn outbox(s: &dyn Store) {
     let st = s.outbox_stats().await.unwrap();
     assert_eq!((st.pending, st.sent, st.dead), (0, 1, 1));
     assert_eq!(s.outbox_next_due().await.unwrap(), None);
+}
+
+/// What several nodes on one store rely on: a mission step commits only on
+/// the version it was computed from; a volunteer is busy with one live
+/// mission; leases are exclusive until they expire; an outbox item is handed
+/// to one worker at a time.
+pub async fn cluster(s: &dyn Store) {
+    let r = region(s, "clu").await;
+    let a = mission("clu-1");
+    let b = mission("clu-2");
+    s.create_incident(&step(r.id, &a)).await.unwrap();
+    s.create_incident(&step(r.id, &b)).await.unwrap();
+    assert_eq!(s.mission(a.id).await.unwrap().unwrap().version, 0);
+
+    // Two nodes compute a step from version 0: the first commits, the second is stale.
+    let v = VolunteerId::new();
+    let mut first = step(r.id, &a);
+    first.busy = vec![v];
+    first.outbox = vec![note("alert:clu-1", v, Some(a.id), t0())];
+    s.commit_step(&first).await.unwrap();
+    let mut late = step(r.id, &a);
+    late.events = vec![(
+        1,
+        Event {
+            at: t0(),
+            kind: EventKind::Message {
+                text: "late".into(),
+            },
+        },
+    )];
+    assert!(matches!(s.commit_step(&late).await, Err(StoreError::Stale)));
+    assert!(
+        s.events(a.id, 0).await.unwrap().is_empty(),
+        "a stale step leaves nothing behind"
+    );
+    assert_eq!(s.mission(a.id).await.unwrap().unwrap().version, 1);
+    assert_eq!(s.busy().await.unwrap(), vec![(v, a.id)]);
+
+    // The same volunteer cannot be busy with another mission: the whole step is refused.
+    let mut other = step(r.id, &b);
+    other.busy = vec![v];
+    other.outbox = vec![note("alert:clu-2", v, Some(b.id), t0())];
+    assert!(matches!(
+        s.commit_step(&other).await,
+        Err(StoreError::Conflict("volunteer busy"))
+    ));
+    assert_eq!(s.mission(b.id).await.unwrap().unwrap().version, 0);
+    assert_eq!(
+        s.outbox_due(t0(), 10)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|o| o.dedupe_key == "alert:clu-2")
+            .count(),
+        0
+    );
+    // Busy again for the same mission is fine; freed, the other mission may take them.
+    let mut again = step(r.id, &a);
+    again.base_version = 1;
+    again.busy = vec![v];
+    s.commit_step(&again).await.unwrap();
+    let mut free = step(r.id, &a);
+    free.base_version = 2;
+    free.free = vec![v];
+    s.commit_step(&free).await.unwrap();
+    assert!(s.busy().await.unwrap().is_empty());
+    s.commit_step(&other).await.unwrap();
+    // A step that ends a mission frees everyone busy with it.
+    let mut ended = step(r.id, &b);
+    ended.base_version = 1;
+    ended.mission.status = firstlink_domain::mission::Status::Ended;
+    s.commit_step(&ended).await.unwrap();
+    assert!(s.busy().await.unwrap().is_empty());
+
+    // Leases: exclusive while valid, renewable by the holder, taken over after expiry with a new epoch.
+    let names = vec!["mission:1".to_string(), "job:leader".to_string()];
+    let long = std::time::Duration::from_secs(30);
+    let got = s.acquire_leases("n1", &names, long).await.unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|l| (l.name.as_str(), l.epoch))
+            .collect::<Vec<_>>(),
+        vec![("mission:1", 1), ("job:leader", 1)]
+    );
+    assert!(
+        s.acquire_leases("n2", &names, long)
+            .await
+            .unwrap()
+            .is_empty(),
+        "held by n1"
+    );
+    assert_eq!(
+        s.acquire_leases("n1", &names[..1], long).await.unwrap(),
+        vec![Lease {
+            name: "mission:1".into(),
+            epoch: 1
+        }],
+        "renewal keeps the epoch"
+    );
+    s.acquire_leases("n1", &names[1..], std::time::Duration::from_millis(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(
+        s.acquire_leases("n2", &names, long).await.unwrap(),
+        vec![Lease {
+            name: "job:leader".into(),
+            epoch: 2
+        }],
+        "expired: taken over"
+    );
+    assert!(
+        s.acquire_leases("n1", &names[1..], long)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the old holder lost it"
+    );
+    s.release_leases("n2", &names).await.unwrap();
+    assert_eq!(
+        s.acquire_leases("n2", &names[..1], long).await.unwrap(),
+        vec![],
+        "n2 cannot release n1's lease"
+    );
+    assert_eq!(
+        s.acquire_leases("n3", &names[1..], long)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "released: free to take"
+    );
+
+    // The outbox hands each due item to one worker until its hold runs out.
+    let w = VolunteerId::new();
+    s.enqueue(&[
+        note("claim:a", w, None, t0()),
+        note("claim:b", w, None, t0()),
+    ])
+    .await
+    .unwrap();
+    let hold = Duration::seconds(30);
+    let n1: Vec<_> = s
+        .outbox_claim("n1", t0(), 10, hold)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.dedupe_key.starts_with("claim:"))
+        .collect();
+    assert_eq!(n1.len(), 2);
+    assert!(
+        s.outbox_claim("n2", t0(), 10, hold)
+            .await
+            .unwrap()
+            .iter()
+            .all(|o| !o.dedupe_key.starts_with("claim:"))
+    );
+    assert!(
+        s.outbox_due(t0(), 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|o| !o.dedupe_key.starts_with("claim:")),
+        "held items are not due"
+    );
+    s.outbox_sent(n1[0].id, t0()).await.unwrap();
+    // The holder died: after the hold, another worker gets the unsent item, and only that one.
+    let later = t0() + hold + Duration::seconds(1);
+    let n2: Vec<_> = s
+        .outbox_claim("n2", later, 10, hold)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.dedupe_key.starts_with("claim:"))
+        .collect();
+    assert_eq!(
+        n2.iter().map(|o| o.dedupe_key.as_str()).collect::<Vec<_>>(),
+        vec![n1[1].dedupe_key.as_str()]
+    );
+    s.outbox_retry(n2[0].id, later, "503").await.unwrap();
+    assert_eq!(
+        s.outbox_claim("n3", later, 10, hold)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|o| o.dedupe_key.starts_with("claim:"))
+            .count(),
+        1,
+        "a retry ends the hold"
+    );
+}
+
+/// For backends several processes share: what `writer` commits reaches
+/// `reader`'s change feed, in commit order; a store never hears its own changes.
+pub async fn change_feed(writer: &dyn Store, reader: &dyn Store) {
+    let mut feed = reader
+        .changes()
+        .await
+        .unwrap()
+        .expect("a shared backend has a change feed");
+    let mut own = writer
+        .changes()
+        .await
+        .unwrap()
+        .expect("a shared backend has a change feed");
+    let r = region(writer, "feed").await;
+    let v = volunteer(r.id, "+4512121212");
+    writer.create_volunteer(&v).await.unwrap();
+    let fix = PositionFix {
+        volunteer: v.id,
+        position: LatLon::new(55.6761, 12.5683).unwrap(),
+        at_unix: 1_780_000_000,
+    };
+    writer.save_positions(&[fix]).await.unwrap();
+    let a = aed_record(r.id, "Feed AED");
+    writer.upsert_aed(&a).await.unwrap();
+    let m = mission("feed-1");
+    writer.create_incident(&step(r.id, &m)).await.unwrap();
+    writer.commit_step(&step(r.id, &m)).await.unwrap();
+    writer
+        .update_policy(r.id, &DispatchPolicy::hjertelober())
+        .await
+        .unwrap();
+    writer.delete_position(v.id).await.unwrap();
+    let want = vec![
+        Change::Region(r.id),
+        Change::Volunteer(v.id),
+        Change::Positions(vec![fix]),
+        Change::Aed(a.id),
+        Change::Mission(m.id),
+        Change::Mission(m.id),
+        Change::Region(r.id),
+        Change::PositionDeleted(v.id),
+    ];
+    let mut got = Vec::new();
+    while got.len() < want.len() {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), feed.recv()).await {
+            Ok(Some(c)) => got.push(c),
+            other => panic!("change feed ended or stalled after {got:?}: {other:?}"),
+        }
+    }
+    assert_eq!(got, want);
+    // A failed write announces nothing; the writer's own feed stays quiet.
+    assert!(writer.create_region(&r).await.is_err());
+    reader
+        .update_policy(r.id, &DispatchPolicy::firstlink())
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(std::time::Duration::from_secs(5), own.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        next,
+        Change::Region(r.id),
+        "the writer hears the reader's change, not its own"
+    );
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), feed.recv())
+            .await
+            .is_err(),
+        "nothing else was announced"
+    );
 }
 
 /// Runs every check on one fresh store.
@@ -560,6 +827,7 @@ pub async fn dispatch_integration(s: &dyn Store) {
     st2.events = vec![ev(1)];
     s.commit_step(&st2).await.unwrap();
     let mut st3 = step(r.id, &m);
+    st3.base_version = 1;
     st3.events = vec![ev(3)];
     s.commit_step(&st3).await.unwrap();
     let log = s.event_log(r.id, head, 10).await.unwrap();
@@ -581,6 +849,7 @@ pub async fn dispatch_integration(s: &dyn Store) {
     assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2]);
     // A refused step leaves no event behind.
     let mut dup = step(r.id, &m);
+    dup.base_version = 2;
     dup.events = vec![ev(3)];
     assert!(s.commit_step(&dup).await.is_err());
     assert_eq!(s.event_log_head().await.unwrap(), log[2].pos);

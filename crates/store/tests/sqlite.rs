@@ -29,6 +29,12 @@ async fn missions_are_atomic() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster() {
+    let (_d, s) = fresh();
+    suite::cluster(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbox() {
     let (_d, s) = fresh();
     suite::outbox(&s).await;

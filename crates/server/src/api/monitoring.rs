@@ -420,13 +420,20 @@ pub async fn unit_telemetry(
 /// <unit secret>`. 202 once the message's consequences are durable.
 #[utoipa::path(post, path = "/api/v1/units/{id}/telemetry", tag = "monitoring", params(("id" = Uuid, Path)),
     request_body(content = String, description = "JSON or binary telemetry (crates/monitor/README.md)"),
-    responses((status = 202), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 202), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 pub async fn ingest(
     State(app): State<AppState>,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
+    if !app.config.monitor.enabled {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "monitoring_elsewhere",
+            "monitoring runs on another node of this installation",
+        ));
+    }
     let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -1,0 +1,443 @@
+//! Several `firstlink serve` nodes on one PostgreSQL database.
+//!
+//! There is no cluster protocol of our own: the database is the shared state
+//! and the coordinator.
+//!
+//! - **What changed elsewhere** arrives through the store's change feed
+//!   (`Store::changes`, LISTEN/NOTIFY in the same transaction as the write)
+//!   and is applied to this node's in-memory indexes: positions, volunteers,
+//!   AEDs (readiness included), regions and missions. When the feed was
+//!   interrupted, everything is reloaded.
+//! - **Leases** (`Store::acquire_leases`, expiry by the database's clock):
+//!   each live mission's timers are driven by the node holding
+//!   `mission:<id>` — at first the node that took the call; `job:leader`
+//!   runs the jobs that must run once (retention, owner reminders, webhook
+//!   delivery, fetch-and-return reminders). Every node renews what it holds
+//!   and tries to take over what has expired, every `lease_seconds / 4`.
+//!   A node stops driving a lease it could not renew before it expires.
+//! - **Fencing**: a mission step commits only on the version it was computed
+//!   from, so a node that lost its lease (paused, partitioned) and wakes up
+//!   cannot overwrite newer state; a volunteer or AED is taken by one mission
+//!   in the database, whatever the nodes' indexes say.
+//! - **The outbox** is claimed per item (`FOR UPDATE SKIP LOCKED`), so each
+//!   notification is sent by one node; a node that dies mid-send lets its
+//!   hold run out and another node sends it.
+//!
+//! With the embedded SQLite store there is one node: it holds every lease
+//! without asking and nothing arrives on a feed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use firstlink_domain::ids::{IncidentId, VolunteerId};
+use firstlink_domain::mission::AlertState;
+use firstlink_store::{Change, StoreError};
+use tokio::sync::mpsc;
+
+use crate::app::App;
+
+const LEADER: &str = "job:leader";
+
+fn mission_lease(id: IncidentId) -> String {
+    format!("mission:{id}")
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub struct Cluster {
+    /// This node's name in leases and outbox claims.
+    pub node: String,
+    shared: AtomicBool,
+    leases: Mutex<Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    /// Until when this node may act on each lease it holds (its own clock,
+    /// measured from before the renewal was asked, minus a margin).
+    until: HashMap<String, Instant>,
+}
+
+impl Cluster {
+    pub fn new(node: String) -> Self {
+        Self {
+            node,
+            shared: AtomicBool::new(false),
+            leases: Mutex::new(Held::default()),
+        }
+    }
+
+    /// Whether other nodes may share the store.
+    pub fn shared(&self) -> bool {
+        self.shared.load(Ordering::Relaxed)
+    }
+
+    fn holds(&self, name: &str) -> bool {
+        !self.shared()
+            || lock(&self.leases)
+                .until
+                .get(name)
+                .is_some_and(|t| Instant::now() < *t)
+    }
+
+    /// Whether this node runs the jobs that must run once.
+    pub fn is_leader(&self) -> bool {
+        self.holds(LEADER)
+    }
+
+    /// Whether this node drives the mission's timers.
+    pub fn drives(&self, id: IncidentId) -> bool {
+        self.holds(&mission_lease(id))
+    }
+
+    fn lease_ttl(app: &App) -> Duration {
+        Duration::from_secs(u64::from(app.config.cluster.lease_seconds.max(2)))
+    }
+
+    /// Takes and records leases; returns the names held afterwards.
+    async fn acquire(&self, app: &App, names: &[String]) -> Result<HashSet<String>, StoreError> {
+        let ttl = Self::lease_ttl(app);
+        let asked = Instant::now();
+        let held = app.store.acquire_leases(&self.node, names, ttl).await?;
+        // Act on a lease for at most 3/4 of its time, counted from before asking.
+        let until = asked + ttl * 3 / 4;
+        let names: HashSet<String> = held.into_iter().map(|l| l.name).collect();
+        let mut h = lock(&self.leases);
+        for n in &names {
+            h.until.insert(n.clone(), until);
+        }
+        Ok(names)
+    }
+
+    /// The node that took a call drives its mission (best effort: if the
+    /// database is unreachable now, the lease loop takes it shortly).
+    pub async fn lead_mission(&self, app: &App, id: IncidentId) {
+        if !self.shared() {
+            return;
+        }
+        if let Err(e) = self.acquire(app, &[mission_lease(id)]).await {
+            tracing::warn!(incident.id = %id, error = %e, "could not take the new mission's lease yet");
+        }
+    }
+
+    /// A mission ended on this node: its lease is not needed any more.
+    pub async fn mission_ended(&self, app: &App, id: IncidentId) {
+        if !self.shared() {
+            return;
+        }
+        let name = mission_lease(id);
+        lock(&self.leases).until.remove(&name);
+        if let Err(e) = app.store.release_leases(&self.node, &[name]).await {
+            tracing::debug!(incident.id = %id, error = %e, "could not release an ended mission's lease; it expires");
+        }
+    }
+}
+
+/// The node id from the configuration, or the host name and listen port.
+pub fn node_id(config: &crate::Config) -> String {
+    if let Some(id) = config
+        .cluster
+        .node_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        return id.to_string();
+    }
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    format!(
+        "{}:{}",
+        host.unwrap_or_else(|| "node".into()),
+        config.listen.rsplit(':').next().unwrap_or("")
+    )
+}
+
+/// Subscribes to the store's change feed, before anything is loaded so that
+/// nothing committed meanwhile is missed. `None`: a single-node store.
+pub async fn subscribe(app: &Arc<App>) -> anyhow::Result<Option<mpsc::Receiver<Change>>> {
+    let feed = app.store.changes().await?;
+    app.cluster.shared.store(feed.is_some(), Ordering::Relaxed);
+    if feed.is_some() {
+        tracing::info!(node = %app.cluster.node, "sharing the database with other nodes");
+    }
+    Ok(feed)
+}
+
+/// Starts applying the feed and keeping leases (after the state is loaded).
+pub fn spawn(app: &Arc<App>, feed: Option<mpsc::Receiver<Change>>) {
+    let Some(mut feed) = feed else { return };
+    let a = Arc::clone(app);
+    tokio::spawn(async move {
+        let mut batch = Vec::new();
+        while feed.recv_many(&mut batch, 1_024).await > 0 {
+            apply(&a, std::mem::take(&mut batch)).await;
+        }
+    });
+    let a = Arc::clone(app);
+    tokio::spawn(async move {
+        let every = Cluster::lease_ttl(&a) / 4;
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = keep_leases(&a).await {
+                tracing::warn!(error = %e, "could not renew leases");
+            }
+        }
+    });
+}
+
+/// Renews what this node holds and takes over what has expired.
+async fn keep_leases(app: &Arc<App>) -> Result<(), StoreError> {
+    let c = &app.cluster;
+    let live = app.missions.live_ids();
+    let mut names: Vec<String> = live.iter().map(|id| mission_lease(*id)).collect();
+    names.push(LEADER.into());
+    let before: HashSet<String> = lock(&c.leases)
+        .until
+        .iter()
+        .filter(|(_, t)| Instant::now() < **t)
+        .map(|(n, _)| n.clone())
+        .collect();
+    let held = c.acquire(app, &names).await?;
+    {
+        let mut h = lock(&c.leases);
+        h.until.retain(|n, _| held.contains(n));
+    }
+    if held.contains(LEADER) && !before.contains(LEADER) {
+        tracing::info!(node = %c.node, "this node now runs the singleton jobs");
+    }
+    for id in live {
+        let name = mission_lease(id);
+        if held.contains(&name) && !before.contains(&name) {
+            tracing::info!(incident.id = %id, node = %c.node, "driving this mission's timers");
+            app.missions.rearm(app, id).await;
+        }
+    }
+    Ok(())
+}
+
+/// Applies a batch of other nodes' changes to this node's indexes.
+async fn apply(app: &Arc<App>, changes: Vec<Change>) {
+    let t = Instant::now();
+    let mut aeds = Vec::new();
+    let mut missions = Vec::new();
+    let mut resync = false;
+    for c in changes {
+        match c {
+            Change::Positions(fixes) => {
+                let mut idx = app.index_mut();
+                for f in fixes {
+                    idx.set_position(f.volunteer, f.position, f.at_unix);
+                }
+            }
+            Change::PositionDeleted(v) => {
+                app.index_mut().clear_position(v);
+            }
+            Change::Volunteer(v) => match app.store.volunteer(v).await {
+                Ok(Some(v)) => app.index_volunteer(&v),
+                Ok(None) => app.forget_volunteer(v),
+                Err(e) => {
+                    tracing::warn!(volunteer.id = %v, error = %e, "could not load a changed volunteer");
+                    resync = true;
+                }
+            },
+            Change::Aed(a) => aeds.push(a),
+            Change::Region(_) => {
+                if let Err(e) = reload_regions(app).await {
+                    tracing::warn!(error = %e, "could not reload regions");
+                    resync = true;
+                }
+            }
+            Change::Mission(m) => {
+                if !missions.contains(&m) {
+                    missions.push(m);
+                }
+            }
+            Change::Resync => resync = true,
+        }
+    }
+    if resync {
+        if let Err(e) = reload_all(app).await {
+            tracing::error!(error = %e, "could not reload the shared state");
+        }
+        return;
+    }
+    if let Err(e) = reload_aeds(app, &aeds).await {
+        tracing::warn!(error = %e, "could not reload changed AEDs");
+    }
+    for m in missions {
+        if let Err(e) = app.missions.refresh(app, m).await {
+            tracing::warn!(incident.id = %m, error = %e, "could not refresh a mission changed elsewhere");
+        }
+    }
+    app.metrics.cluster_apply(t.elapsed());
+}
+
+async fn reload_regions(app: &Arc<App>) -> anyhow::Result<()> {
+    for r in app.store.regions().await? {
+        if app.region(r.id).is_none() {
+            app.load_graph(&r)?;
+        }
+        app.put_region(r)?;
+    }
+    Ok(())
+}
+
+/// Re-reads changed AEDs (all of them after a large import).
+async fn reload_aeds(
+    app: &Arc<App>,
+    ids: &[firstlink_domain::ids::AedId],
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let records = if ids.len() > 256 {
+        app.store.aeds(None).await?
+    } else {
+        let mut v = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(a) = app.store.aed(*id).await? {
+                v.push(a);
+            }
+        }
+        v
+    };
+    let mut reg = app.aeds_mut();
+    for a in records {
+        let Some(rt) = app.region(a.region_id) else {
+            continue;
+        };
+        let (id, out) = (a.id, a.details.out_for_return);
+        reg.upsert(a, rt.tz, &rt.region.country);
+        match out {
+            Some(o) => reg.set_out(
+                id,
+                crate::aeds::OutForReturn {
+                    incident: o.incident,
+                    volunteer: o.volunteer,
+                    since: o.since,
+                },
+            ),
+            None => {
+                reg.returned(id);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes this node's busy flags and AED claims for `incident` match the database.
+pub async fn sync_mission_reservations(
+    app: &App,
+    incident: IncidentId,
+    volunteers: &[VolunteerId],
+) -> Result<(), StoreError> {
+    if !app.cluster.shared() {
+        return Ok(());
+    }
+    let busy: HashSet<VolunteerId> = app
+        .store
+        .busy()
+        .await?
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
+    let claims: Vec<_> = app
+        .store
+        .claims()
+        .await?
+        .into_iter()
+        .filter(|c| c.incident == incident)
+        .collect();
+    {
+        let mut idx = app.index_mut();
+        for v in volunteers {
+            idx.set_busy(*v, busy.contains(v));
+        }
+    }
+    let mut reg = app.aeds_mut();
+    for (aed, _) in reg.claims_of(incident) {
+        if !claims.iter().any(|c| c.aed == aed) {
+            reg.release(aed, incident);
+        }
+    }
+    for c in claims {
+        reg.claim(c.aed, c.incident, c.volunteer);
+    }
+    Ok(())
+}
+
+/// After losing a race for a volunteer or an AED: every busy flag and claim
+/// from the database, so the next plan avoids what other nodes took.
+pub async fn refresh_reservations(app: &App) -> Result<(), StoreError> {
+    let busy = app.store.busy().await?;
+    let claims = app.store.claims().await?;
+    {
+        let mut idx = app.index_mut();
+        for (v, _) in &busy {
+            idx.set_busy(*v, true);
+        }
+    }
+    let mut reg = app.aeds_mut();
+    for c in claims {
+        if reg.claimed_by(c.aed).is_none() {
+            reg.claim(c.aed, c.incident, c.volunteer);
+        }
+    }
+    Ok(())
+}
+
+/// Everything again, after the feed was interrupted.
+async fn reload_all(app: &Arc<App>) -> anyhow::Result<()> {
+    tracing::info!("reloading shared state after an interruption of the change feed");
+    reload_regions(app).await?;
+    for v in app.store.volunteers(None, None, u32::MAX).await? {
+        app.index_volunteer(&v);
+    }
+    let fixes = app.store.positions().await?;
+    {
+        let mut idx = app.index_mut();
+        for f in fixes {
+            idx.set_position(f.volunteer, f.position, f.at_unix);
+        }
+    }
+    let ids: Vec<_> = app
+        .store
+        .aeds(None)
+        .await?
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    reload_aeds(app, &ids).await?;
+    let mut live: HashSet<IncidentId> = app.missions.live_ids().into_iter().collect();
+    for sm in app.store.live_missions().await? {
+        live.insert(sm.mission.id);
+    }
+    for id in live {
+        app.missions.refresh(app, id).await?;
+    }
+    let busy: HashSet<VolunteerId> = app
+        .store
+        .busy()
+        .await?
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
+    let live = app.missions.live().await;
+    let mut idx = app.index_mut();
+    for (_, m) in live {
+        for a in &m.alerts {
+            let mine = a.state == AlertState::Alerted || a.state.responding();
+            idx.set_busy(a.volunteer, mine && busy.contains(&a.volunteer));
+        }
+    }
+    Ok(())
+}
