@@ -61,11 +61,19 @@
 //! runtimes so the CPU of each (and of the SQLite writer thread) is reported
 //! from `/proc/self/task`, but they share the machine's cores.
 //!
+//! ## `cluster`
+//!
+//! The `firstlink` binary as processes: one node on SQLite, then three nodes
+//! on one PostgreSQL database; positions and incidents per second through
+//! them, how fast a position reaches the other nodes, failover time (see
+//! `cluster.rs`).
+//!
 //! ## `monitor`
 //!
 //! AED readiness telemetry end to end through Mosquitto with the rules
 //! evaluated, and memory per monitoring unit (see `monitor.rs`).
 
+mod cluster;
 mod compare;
 mod http;
 mod index;
@@ -147,6 +155,27 @@ enum Cmd {
         server_threads: usize,
         #[arg(long, default_value_t = 2)]
         client_threads: usize,
+    },
+    /// One node on SQLite vs three nodes on PostgreSQL: throughput, propagation, failover.
+    Cluster {
+        /// The `firstlink` binary (build it with --release).
+        #[arg(long, default_value = "target/release/firstlink")]
+        bin: PathBuf,
+        #[arg(long, default_value_t = 20_000)]
+        volunteers: usize,
+        /// Seconds per load phase.
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+        /// Connections of the position phase (a quarter of them post incidents).
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Administrative connection URL (a database is created and dropped).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        pg_admin: String,
+        #[arg(long, default_value_t = 200)]
+        propagation_samples: usize,
+        #[arg(long, default_value_t = 6)]
+        failovers: usize,
     },
     /// AED monitoring telemetry through an MQTT broker, rules evaluated; memory per unit.
     Monitor {
@@ -239,6 +268,30 @@ fn main() -> anyhow::Result<()> {
                 server_threads,
                 client_threads,
             })?;
+        }
+        Cmd::Cluster {
+            bin,
+            volunteers,
+            seconds,
+            concurrency,
+            pg_admin,
+            propagation_samples,
+            failovers,
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(cluster::run(&cluster::Args {
+                seed: cli.seed,
+                bin,
+                volunteers,
+                seconds,
+                concurrency,
+                pg_admin,
+                propagation_samples,
+                failovers,
+            }))?;
         }
         Cmd::Monitor {
             units,

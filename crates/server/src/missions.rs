@@ -232,8 +232,8 @@ impl Missions {
         let mut touched: Vec<_> = g.mission.alerts.iter().map(|a| a.volunteer).collect();
         touched.extend(before);
         crate::cluster::sync_mission_reservations(app, id, &touched).await?;
+        // Counted in the metrics of the node that committed them; published here.
         for (seq, event) in events {
-            app.metrics.mission_event(&g.mission, &event);
             let _ = app.bus.send(BusEvent {
                 region: g.region,
                 incident: id,

@@ -602,6 +602,22 @@ pub async fn change_feed(writer: &dyn Store, reader: &dyn Store) {
         .await
         .unwrap();
     writer.delete_position(v.id).await.unwrap();
+    // A readiness decision of the monitoring node reaches the others as an AED change.
+    writer
+        .commit_monitor(&MonitorWrite {
+            at: t0(),
+            readiness: Some(ReadinessRecord {
+                aed_id: a.id,
+                at: t0(),
+                readiness: firstlink_domain::aed::Readiness::NotReady,
+                causes: vec!["status_fault".into()],
+            }),
+            unit_state: None,
+            tickets: vec![],
+            outbox: vec![],
+        })
+        .await
+        .unwrap();
     let want = vec![
         Change::Region(r.id),
         Change::Volunteer(v.id),
@@ -611,6 +627,7 @@ pub async fn change_feed(writer: &dyn Store, reader: &dyn Store) {
         Change::Mission(m.id),
         Change::Region(r.id),
         Change::PositionDeleted(v.id),
+        Change::Aed(a.id),
     ];
     let mut got = Vec::new();
     while got.len() < want.len() {
