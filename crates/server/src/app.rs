@@ -43,6 +43,7 @@ pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    /// Lock order when both are held: `index` first, then `aeds`.
     pub index: RwLock<VolunteerIndex>,
     pub aeds: RwLock<AedRegistry>,
     pub regions: RwLock<HashMap<RegionId, RegionRt>>,

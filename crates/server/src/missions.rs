@@ -448,8 +448,9 @@ impl Missions {
 
     /// Takes the AEDs and volunteers a step picked, before its commit.
     fn reserve(&self, app: &App, id: IncidentId, out: &Outcome) {
-        let mut aeds = app.aeds_mut();
+        // Lock order: the index before the AEDs (as planning reads them).
         let mut idx = app.index_mut();
+        let mut aeds = app.aeds_mut();
         for e in &out.effects {
             match e {
                 Effect::Claim { aed, volunteer } if !aeds.claim(*aed, id, *volunteer) => {
@@ -465,8 +466,9 @@ impl Missions {
     }
 
     fn unreserve(&self, app: &App, id: IncidentId, out: &Outcome) {
-        let mut aeds = app.aeds_mut();
+        // Lock order: the index before the AEDs (as planning reads them).
         let mut idx = app.index_mut();
+        let mut aeds = app.aeds_mut();
         for e in &out.effects {
             match e {
                 Effect::Claim { aed, .. } => aeds.release(*aed, id),
@@ -481,8 +483,9 @@ impl Missions {
 
     /// Frees what a committed step let go of.
     fn settle(&self, app: &App, id: IncidentId, out: &Outcome) {
-        let mut aeds = app.aeds_mut();
+        // Lock order: the index before the AEDs (as planning reads them).
         let mut idx = app.index_mut();
+        let mut aeds = app.aeds_mut();
         for e in &out.effects {
             match e {
                 Effect::Release { aed } => aeds.release(*aed, id),
