@@ -218,7 +218,9 @@ async fn keep_leases(app: &Arc<App>) -> Result<(), StoreError> {
         let name = mission_lease(id);
         if held.contains(&name) && !before.contains(&name) {
             tracing::info!(incident.id = %id, node = %c.node, "driving this mission's timers");
-            app.missions.rearm(app, id).await;
+            // In the background: taking over many missions must not delay the next renewal.
+            let a = Arc::clone(app);
+            tokio::spawn(async move { a.missions.rearm(&a, id).await });
         }
     }
     Ok(())
