@@ -151,6 +151,8 @@ describe('firstlink web: volunteer accepts, dispatcher follows live', { timeout:
     const text = await item.textContent();
     assert.match(text, /On scene/);
     assert.match(text, /Task: Fetch AED/);
+    // The task comes from the API (any device), not from what this device remembered.
+    assert.equal(await vol.evaluate(() => localStorage.getItem('firstlink.app.roles')), null);
     assert.match(text, /Mission: Ended/);
     assert.match(text, /Answers sent/);
     // Date and time of the alert, in the app's language.

@@ -92,27 +92,41 @@ export async function startServer({ sms, prepare } = {}) {
   // Test files run side by side: each server's monitoring endpoint takes a free port.
   const env = { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', FIRSTLINK_MONITOR__BROKER_LISTEN: '127.0.0.1:0' };
   if (sms) Object.assign(env, { FIRSTLINK_NOTIFY__SMS__URL: sms.url, FIRSTLINK_NOTIFY__SMS__AUTH_TOKEN: 'x', FIRSTLINK_NOTIFY__SMS__FROM: 'firstlink' });
-  const proc = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  proc.stderr.on('data', (d) => { log += d; });
-  const url = await new Promise((res, rej) => {
-    let out = '';
-    const t = setTimeout(() => rej(new Error(`server did not start: ${out}${log}`)), 60000);
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) { clearTimeout(t); res(m[1]); }
+  function serve(listen) {
+    const proc = spawn(bin, ['serve', '--listen', listen, '--data-dir', dataDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stderr.on('data', (d) => { log += d; });
+    const url = new Promise((res, rej) => {
+      let out = '';
+      const t = setTimeout(() => rej(new Error(`server did not start: ${out}${log}`)), 60000);
+      proc.stdout.on('data', (d) => {
+        out += d;
+        const m = /listening on (http:\/\/\S+)/.exec(out);
+        if (m) { clearTimeout(t); res(m[1]); }
+      });
+      proc.on('exit', (c) => { clearTimeout(t); rej(new Error(`server exited ${c}: ${log}`)); });
     });
-    proc.on('exit', (c) => { clearTimeout(t); rej(new Error(`server exited ${c}: ${log}`)); });
+    return { proc, url };
+  }
+  const halt = (proc, signal = 'SIGTERM') => new Promise((r) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) { r(); return; }
+    proc.on('exit', r); proc.kill(signal); setTimeout(r, 5000);
   });
-  return {
-    url, dataDir, dispatchKey, proc, log: () => log,
+  let current = serve('127.0.0.1:0');
+  const url = await current.url;
+  const server = {
+    url, dataDir, dispatchKey, log: () => log,
+    get proc() { return current.proc; },
+    /** Kills the server process (the data stays; open live feeds would keep a graceful stop waiting), e.g. to test a lost connection. */
+    async halt() { await halt(current.proc, 'SIGKILL'); },
+    /** Starts it again on the same address and data directory. */
+    async resume() { current = serve(new URL(url).host); await current.url; },
     async stop() {
-      proc.kill('SIGTERM');
-      await new Promise((r) => { if (proc.exitCode !== null) r(); else { proc.on('exit', r); setTimeout(r, 5000); } });
+      await halt(current.proc);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  return server;
 }
 
 export async function api(base, method, path, { token, body } = {}) {

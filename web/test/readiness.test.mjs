@@ -125,7 +125,7 @@ describe('firstlink console: AED readiness', { timeout: 240000 }, () => {
     await p.goto(`${server.url}/console/#/incidents`);
     await p.getByRole('heading', { name: 'AED readiness' }).waitFor();
     await p.locator('[data-section="summary"] [data-readiness="not_ready"] .rd-count[data-count="1"]').waitFor();
-    // Technicians cannot read the registry: the public AEDs are placed, with their units' readiness.
+    // Technicians read their regions' registry (read only): the AEDs are placed with their units' readiness.
     await p.locator('.rd-map .fl-dot.rd-not_ready').waitFor();
     const tk = p.locator('.rd-ticket[data-cause="status_fault"]');
     await tk.waitFor();

@@ -1,7 +1,8 @@
 // Regenerates docs/screenshots/*.png against a real server (same harness
 // as the E2E test). Run with `npm run screenshots`; `npm run screenshots -- readiness`
 // regenerates only console-readiness.png.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
 import { startServer, startSmsGateway, launchBrowser, seedRegion, api, login, provisionUnit, sendTelemetry, DISPATCHER, OPERATOR, REGION, PATIENT, VOLUNTEER_AT } from './harness.mjs';
 
@@ -116,6 +117,8 @@ try {
     await pub.goto(`${server.url}/map/`);
     await pub.locator('.aed-item').first().waitFor();
     await shot(pub, 'aed-map');
+
+    await brandShots(adminToken, vol);
   }
 
   await readinessShots(adminToken);
@@ -123,6 +126,58 @@ try {
   await browser?.close();
   await server.stop();
   await sms.close();
+}
+
+/** The region's own brand, news and training feeds and a CPR refresher reminder (console and app). */
+async function brandShots(adminToken, vol) {
+  const day = (n) => new Date(Date.now() - n * 86400000).toUTCString();
+  const rss = `<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Hjerteløber nyt</title>
+<item><title>12 nye hjertestartere på Christianshavn</title><link>https://example.org/nyt/1</link><description>&lt;p&gt;Borgerforeningen har hængt 12 nye hjertestartere op, alle åbne døgnet rundt.&lt;/p&gt;</description><pubDate>${day(1)}</pubDate></item>
+<item><title>Tak for jeres indsats i oktober</title><link>https://example.org/nyt/2</link><description>Hjerteløbere nåede frem før ambulancen ved 41 hjertestop.</description><pubDate>${day(9)}</pubDate></item>
+</channel></rss>`;
+  const atom = `<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Kurser</title><id>urn:k</id><updated>${new Date().toISOString()}</updated>
+<entry><title>Genopfriskning af hjerte-lunge-redning, 2 timer</title><id>urn:k1</id><link href="https://example.org/kurser/1"/><updated>${new Date(Date.now() - 3 * 86400000).toISOString()}</updated><summary>Gratis for hjerteløbere. Tirsdag kl. 17–19 på brandstationen.</summary></entry></feed>`;
+  const feedServer = createServer((req, res) => {
+    const body = req.url === '/rss.xml' ? rss : req.url === '/atom.xml' ? atom : null;
+    if (!body) { res.writeHead(404); res.end(); return; }
+    res.writeHead(200, { 'content-type': 'application/xml' }); res.end(body);
+  });
+  await new Promise((r) => feedServer.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${feedServer.address().port}`;
+  try {
+    await api(server.url, 'PUT', `/api/v1/regions/${REGION}/branding`, { token: adminToken, body: { display_name: 'Hjerteløber', primary_color: '#c8102e', accent_color: '#8b0000' } });
+    const logo = readFileSync(resolve(import.meta.dirname, '..', 'public', 'app', 'icon-192.png'));
+    await fetch(`${server.url}/api/v1/regions/${REGION}/branding/logo`, { method: 'PUT', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'image/png' }, body: logo });
+    await api(server.url, 'PUT', `/api/v1/regions/${REGION}/feeds`, { token: adminToken, body: { feeds: [{ url: `${base}/rss.xml`, kind: 'news' }, { url: `${base}/atom.xml`, kind: 'training', label: 'Kurser i din region' }] } });
+    await api(server.url, 'PUT', `/api/v1/regions/${REGION}/refresher`, { token: adminToken, body: { interval_months: 12 } });
+    // The volunteer's course was almost a year ago: the refresher is due within 30 days.
+    const token = await vol.evaluate(() => localStorage.getItem('firstlink.app.token'));
+    const d = new Date(); d.setUTCMonth(d.getUTCMonth() - 12); d.setUTCDate(d.getUTCDate() + 12);
+    await api(server.url, 'PATCH', '/api/v1/me', { token, body: { training: { kind: 'bls', date: d.toISOString().slice(0, 10) } } });
+    await vol.goto(`${server.url}/app/?lang=da`);
+    await vol.locator('#refresher .refresher').waitFor();
+    await vol.locator('#news .news-item').first().waitFor();
+    await vol.waitForTimeout(300);
+    await vol.screenshot({ path: join(OUT, 'volunteer-news.png'), fullPage: true });
+    console.log('wrote docs/screenshots/volunteer-news.png');
+    await vol.evaluate(() => localStorage.setItem('firstlink.app.lang', 'en'));
+
+    const octx = await browser.newContext({ viewport: { width: 1440, height: 1500 }, locale: 'en-GB' });
+    const op = await octx.newPage();
+    op.setDefaultTimeout(30000);
+    await op.goto(`${server.url}/console/#/region`);
+    await op.getByLabel('Username').fill(OPERATOR.username);
+    await op.getByLabel('Password').fill(OPERATOR.password);
+    await op.getByRole('button', { name: 'Sign in' }).click();
+    await op.getByRole('img', { name: 'Current logo' }).waitFor();
+    await op.locator('[data-section="feeds"] .feed-row').first().waitFor();
+    await op.locator('#region-brand .region-name').waitFor();
+    await op.waitForTimeout(300);
+    await shot(op, 'console-region');
+    await octx.close();
+  } finally {
+    await new Promise((r) => feedServer.close(r));
+  }
 }
 
 /** AED readiness: three monitored AEDs with a day of telemetry (one faulty, one too hot), one unmonitored. */

@@ -84,6 +84,11 @@ pub enum Text {
     MissionEnded,
     /// The alert was cancelled by the dispatch centre.
     MissionCancelled,
+    /// The volunteer's CPR training is due for a refresher.
+    CprRefresher {
+        /// The reminder in the volunteer's language (dates included).
+        text: String,
+    },
     /// Free text from the dispatcher.
     DispatcherMessage {
         /// The dispatcher's text, passed through unchanged.
@@ -253,6 +258,7 @@ fn en(text: &Text) -> (String, String) {
             ),
         ),
         Text::DispatcherMessage { text } => (s("Message from the dispatch centre"), text.clone()),
+        Text::CprRefresher { text } => (s("Time for a CPR refresher"), text.clone()),
         Text::Survey { url } => (
             s("Thank you for helping"),
             format!(
@@ -357,6 +363,7 @@ fn sv(text: &Text) -> (String, String) {
             s("Larmcentralen har avbrutit larmet. Du behöver inte göra något. Tack."),
         ),
         Text::DispatcherMessage { text } => (s("Meddelande från larmcentralen"), text.clone()),
+        Text::CprRefresher { text } => (s("Dags att repetera HLR"), text.clone()),
         Text::Survey { url } => (
             s("Tack för din hjälp"),
             format!(
@@ -461,6 +468,7 @@ fn da(text: &Text) -> (String, String) {
             s("Vagtcentralen har aflyst alarmen. Du behøver ikke at gøre noget. Tak."),
         ),
         Text::DispatcherMessage { text } => (s("Besked fra vagtcentralen"), text.clone()),
+        Text::CprRefresher { text } => (s("Tid til at genopfriske HLR"), text.clone()),
         Text::Survey { url } => (
             s("Tak for din hjælp"),
             format!(
@@ -565,6 +573,7 @@ fn nb(text: &Text) -> (String, String) {
             s("AMK-sentralen har avbrutt varslingen. Du trenger ikke gjøre noe. Takk."),
         ),
         Text::DispatcherMessage { text } => (s("Melding fra AMK-sentralen"), text.clone()),
+        Text::CprRefresher { text } => (s("Tid for å friske opp HLR"), text.clone()),
         Text::Survey { url } => (
             s("Takk for hjelpen"),
             format!(
@@ -671,6 +680,7 @@ fn fi(text: &Text) -> (String, String) {
             s("Hätäkeskus on perunut hälytyksen. Sinun ei tarvitse tehdä mitään. Kiitos."),
         ),
         Text::DispatcherMessage { text } => (s("Viesti hätäkeskukselta"), text.clone()),
+        Text::CprRefresher { text } => (s("Aika kerrata elvytystaidot"), text.clone()),
         Text::Survey { url } => (
             s("Kiitos avustasi"),
             format!(
@@ -777,6 +787,7 @@ fn de(text: &Text) -> (String, String) {
             s("Die Leitstelle hat den Alarm aufgehoben. Sie müssen nichts weiter tun. Danke."),
         ),
         Text::DispatcherMessage { text } => (s("Nachricht der Leitstelle"), text.clone()),
+        Text::CprRefresher { text } => (s("Zeit für eine Reanimations-Auffrischung"), text.clone()),
         Text::Survey { url } => (
             s("Danke für Ihre Hilfe"),
             format!(

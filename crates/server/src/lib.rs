@@ -23,6 +23,7 @@ pub mod missions;
 pub mod monitor;
 pub mod outbox;
 pub mod owner_reminders;
+pub mod refresher;
 pub mod registry_jobs;
 pub mod web;
 pub mod webhooks;
@@ -73,6 +74,7 @@ pub async fn launch(app: &Arc<App>) -> anyhow::Result<()> {
     housekeeping::spawn(app);
     registry_jobs::spawn(app);
     owner_reminders::spawn(app);
+    refresher::spawn(app);
     webhooks::spawn(app);
     if app.config.monitor.enabled {
         monitor::spawn(app).await?;

@@ -89,6 +89,7 @@ pub fn render(msg: &OutboxMessage, lang: Lang, public_url: &str) -> (String, Str
         "ended" => Text::MissionEnded,
         "cancelled" => Text::MissionCancelled,
         "message" => Text::DispatcherMessage { text: s("text") },
+        "refresher" => Text::CprRefresher { text: s("text") },
         "return_aed" => Text::ReturnAed {
             aed_name: s("aed_name"),
         },

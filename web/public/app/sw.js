@@ -1,6 +1,6 @@
 // firstlink volunteer app service worker: urgent alert notifications
 // (Web Push, or on request from the open page) and an offline app shell.
-const CACHE = 'firstlink-app-v1';
+const CACHE = 'firstlink-app-v2';
 const SHELL = ['/app/', '/app/manifest.webmanifest', '/app/icon.svg'];
 
 self.addEventListener('install', (e) => {
@@ -35,10 +35,29 @@ function urgent(title, body, data) {
   });
 }
 
+// What replaces an alert on the phone (same tag), quietly.
+const REPLACES_ALERT = ['stand_down', 'out_of_range', 'ended', 'cancelled'];
+
+function quiet(title, body, data) {
+  const kind = (data && data.kind) || 'message';
+  return self.registration.showNotification(title || 'firstlink', {
+    body: body || '',
+    tag: REPLACES_ALERT.includes(kind) ? 'firstlink-alert' : `firstlink-${kind}`,
+    renotify: false,
+    icon: '/app/icon-192.png',
+    badge: '/app/icon-192.png',
+    data: data || {},
+  });
+}
+
 self.addEventListener('push', (e) => {
   let d = {};
   try { d = e.data ? e.data.json() : {}; } catch { d = { body: e.data && e.data.text() }; }
-  e.waitUntil(urgent(d.title, d.body, d));
+  // Only an alert is urgent (vibration, stays until answered); dispatcher
+  // messages during a mission still renotify, everything else is quiet.
+  const kind = d.data && d.data.kind;
+  const show = kind === undefined || kind === 'alert' ? urgent : quiet;
+  e.waitUntil(show(d.title, d.body, kind === undefined ? d : { ...d.data, title: d.title }));
 });
 
 self.addEventListener('message', (e) => {

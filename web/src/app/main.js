@@ -10,7 +10,7 @@ import { openCpr } from './cpr.js';
 const TOKEN_KEY = 'firstlink.app.token';
 const PENDING_KEY = 'firstlink.app.pending';
 const REGION_KEY = 'firstlink.app.region';
-const ROLES_KEY = 'firstlink.app.roles'; // {incident_id: role} seen on this device (the history API has no role)
+const BRAND_KEY = 'firstlink.app.brand'; // the region's brand, so the welcome screen wears it too
 const SURVEYED_KEY = 'firstlink.app.surveyed'; // incident ids whose survey was sent from this device
 const POLL_MS = 3000;
 
@@ -19,6 +19,7 @@ initLang();
 const st = {
   token: localStorage.getItem(TOKEN_KEY),
   me: null,
+  brand: null, // the region's brand (name, colours, logo)
   online: true,
   mission: null, // current VolunteerMission
   missionId: null,
@@ -85,7 +86,7 @@ const SCREENS = {
   welcome() {
     document.title = 'firstlink';
     screenEl.append(
-      h('div', { class: 'hero' }, h('div', { class: 'logo', 'aria-hidden': 'true' }, '♥'), h('h1', null, t('app_name')), h('p', null, t('tagline'))),
+      h('div', { class: 'hero' }, brandMark('logo'), h('h1', null, brandName()), h('p', null, t('tagline'))),
       h('div', { class: 'stack' },
         h('button', { class: 'big', onclick: () => show('signup') }, t('sign_up')),
         h('button', { class: 'big secondary', onclick: () => show('signin') }, t('sign_in'))),
@@ -200,9 +201,11 @@ const SCREENS = {
   },
 
   home() {
-    document.title = 'firstlink';
+    document.title = brandName();
     const me = st.me;
     const readiness = h('section', { class: 'card stack', 'aria-labelledby': 'ready-h', id: 'readiness' });
+    const refresherEl = h('div', { id: 'refresher' });
+    const newsEl = h('section', { class: 'card stack news', id: 'news', 'aria-labelledby': 'news-h' }, h('h2', { id: 'news-h' }, t('news')), h('p', { class: 'muted', 'aria-busy': 'true' }, '…'));
     const avail = h('input', { type: 'checkbox', id: 'available', role: 'switch', class: 'switch', checked: !!me?.available });
     const availText = h('p', { class: 'muted', id: 'available-text' }, me?.available ? t('available_on') : t('available_off'));
     const qh = me?.quiet_hours;
@@ -232,14 +235,18 @@ const SCREENS = {
     }
     avail.addEventListener('change', () => saveAvailability(avail.checked));
     screenEl.append(
-      h('header', { class: 'row spread app-head' }, h('span', { class: 'brand' }, '♥ firstlink'), h('span', { class: 'muted' }, me?.name ?? '')),
+      h('header', { class: 'row spread app-head' }, h('span', { class: 'brand' }, brandMark('brand-logo'), ' ', brandName()), h('span', { class: 'muted' }, me?.name ?? '')),
+      refresherEl,
       availForm,
       readiness,
       h('p', { class: 'waiting', 'aria-live': 'polite' }, me?.available ? t('waiting') : ''),
+      newsEl,
       h('div', { class: 'row' }, langPicker(), h('button', { class: 'link', id: 'history-btn', onclick: () => show('history') }, t('history')),
         h('button', { class: 'link', onclick: () => openCpr(t) }, t('cpr_helper')),
         h('button', { class: 'link', onclick: async () => { await api.post('/api/v1/me/logout').catch(() => {}); setToken(null); stopPosition(); show('welcome'); } }, t('sign_out'))));
     renderReadiness(readiness);
+    renderRefresher(refresherEl);
+    renderNews(newsEl);
   },
 
   alert(m) {
@@ -277,7 +284,6 @@ const SCREENS = {
     const m = st.mission;
     document.title = `${t('alert_title')} – firstlink`;
     const task = m.task;
-    if (task) remember(ROLES_KEY, m.incident_id, task.role);
     const aed = task?.aed;
     const collected = ['at_aed', 'on_scene', 'handed_over'].includes(m.state);
     const goAed = task?.role === 'fetch_aed' && aed && !collected;
@@ -387,12 +393,11 @@ const SCREENS = {
       list.removeAttribute('aria-busy');
       rows = (rows || []).slice().sort((a, b) => Date.parse(b.alerted_at) - Date.parse(a.alerted_at));
       if (!rows.length) { status.textContent = t('history_empty'); return; }
-      const roles = recall(ROLES_KEY); const surveyed = recall(SURVEYED_KEY);
+      const surveyed = recall(SURVEYED_KEY);
       clear(list, rows.map((r) => {
         const tookPart = RESPONDING.includes(r.state) || r.state === 'left';
         const finished = r.status === 'ended' || r.status === 'cancelled';
-        // The API gives no role for past missions: use what this device saw, or what the state implies.
-        const role = roles[r.incident_id] ?? (r.state === 'at_aed' ? 'fetch_aed' : null);
+        const role = r.role;
         const when = new Date(r.alerted_at);
         return h('li', { class: `card history-item ${tookPart ? 'took-part' : ''}`, dataset: { incident: r.incident_id, state: r.state, status: r.status } },
           h('div', { class: 'row spread' },
@@ -430,6 +435,94 @@ function geoUri(loc, label) {
 function webRoute(loc) {
   if (!loc) return '#';
   return `https://www.openstreetmap.org/directions?engine=fossgis_osrm_foot&route=${st.lastPos ? `${st.lastPos.lat}%2C${st.lastPos.lon}` : ''}%3B${loc.lat}%2C${loc.lon}`;
+}
+
+// ---------- region brand ----------
+// The region's name, colours and logo (GET /api/v1/me/branding), remembered on
+// the device so that the welcome screen wears them too. Colours become CSS
+// variables (--accent: buttons, --brand: the name); the server has checked
+// their contrast. The logo is a data: URL of a PNG or WebP image.
+function cachedBrand() { try { return JSON.parse(localStorage.getItem(BRAND_KEY)) || null; } catch { return null; } }
+function brandName() { return st.brand?.custom ? st.brand.display_name : t('app_name'); }
+function brandMark(cls) {
+  if (st.brand?.logo) return h('img', { class: cls === 'logo' ? 'hero-logo' : 'brand-logo', src: st.brand.logo, alt: '' });
+  return h(cls === 'logo' ? 'div' : 'span', { class: cls === 'logo' ? 'logo' : 'heart', 'aria-hidden': 'true' }, '♥');
+}
+function applyBrand(b) {
+  st.brand = b && typeof b === 'object' ? b : null;
+  const css = document.documentElement.style;
+  const hex = (c) => (typeof c === 'string' && /^#[0-9a-f]{6}$/i.test(c) ? c : null);
+  if (hex(st.brand?.primary_color)) css.setProperty('--accent', st.brand.primary_color); else css.removeProperty('--accent');
+  if (hex(st.brand?.accent_color)) css.setProperty('--brand', st.brand.accent_color); else css.removeProperty('--brand');
+  document.querySelector('meta[name="theme-color"]')?.setAttribute('content', hex(st.brand?.primary_color) || '#b3261e');
+  document.documentElement.dataset.brand = st.brand?.region || '';
+  try { if (st.brand) localStorage.setItem(BRAND_KEY, JSON.stringify(st.brand)); else localStorage.removeItem(BRAND_KEY); } catch { /* storage full: the brand is only not remembered */ }
+}
+async function loadBrand() {
+  try { applyBrand(await api.get('/api/v1/me/branding')); } catch { /* keep the remembered brand */ }
+}
+
+// ---------- between missions: CPR refresher and news ----------
+function fmtDay(d) {
+  return d ? new Date(`${d}T12:00:00`).toLocaleDateString(lang(), { dateStyle: 'long' }) : '–';
+}
+
+/** A reminder when the CPR training is due within 30 days or overdue, with a form for the new date. */
+async function renderRefresher(el) {
+  let r;
+  try { r = await api.get('/api/v1/me/refresher'); } catch { return; }
+  if (!el.isConnected) return;
+  if (!['due_soon', 'overdue'].includes(r?.state)) { clear(el); return; }
+  const today = new Date().toISOString().slice(0, 10);
+  const form = h('form', { class: 'stack', novalidate: true },
+    field({ label: t('training_date'), name: 'training.date', type: 'date', attrs: { max: today } }),
+    h('p', { class: 'form-error', role: 'alert', hidden: true }),
+    h('button', { type: 'submit', class: 'secondary' }, t('refresher_save')));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault(); clearFormErrors(form);
+    const d = form.querySelector('[name="training.date"]').value;
+    if (!d) return fieldError(form, 'training.date', t('err_required'));
+    if (d > today) return fieldError(form, 'training.date', t('err_future'));
+    try {
+      st.me = await api.patch('/api/v1/me', { training: { kind: st.me?.training_kind || 'bls', date: d } });
+      clear(el, h('p', { class: 'card refresher-done', role: 'status' }, t('refresher_saved')));
+    } catch (e) { showFormError(form, e, t('err_network')); }
+  });
+  clear(el, h('section', { class: `card stack refresher ${r.state}`, 'aria-labelledby': 'refresher-h', dataset: { state: r.state } },
+    h('h2', { id: 'refresher-h' }, h('span', { 'aria-hidden': 'true' }, '⚠ '), t('refresher_title')),
+    h('p', { class: 'refresher-text' }, t(`refresher_${r.state}`, { date: fmtDay(r.training_date), due: fmtDay(r.due_on) })),
+    h('p', { class: 'hint' }, t('refresher_hint')),
+    form));
+}
+
+function httpUrl(u) {
+  try { const x = new URL(u); return x.protocol === 'https:' || x.protocol === 'http:' ? x.href : null; } catch { return null; }
+}
+
+/** The region's news and training items (GET /api/v1/me/news): plain text only, links open in a new tab. */
+async function renderNews(el) {
+  const head = () => h('h2', { id: 'news-h' }, t('news'));
+  let n;
+  try { n = await api.get('/api/v1/me/news'); } catch (e) {
+    if (el.isConnected) clear(el, head(), h('p', { class: 'muted' }, e instanceof NetworkError ? t('err_network') : e.message));
+    return;
+  }
+  if (!el.isConnected) return;
+  const items = Array.isArray(n?.items) ? n.items : [];
+  const failed = (n?.feeds ?? []).some((f) => !f.ok);
+  clear(el, head(),
+    items.length ? h('ul', { class: 'news-list' }, items.map((i) => {
+      const link = httpUrl(i.link);
+      return h('li', { class: 'news-item', dataset: { kind: i.kind } },
+        h('p', { class: 'news-meta' }, h('span', { class: `pill ${i.kind === 'training' ? 'ok' : 'info'}` }, t(`news_kind.${i.kind === 'training' ? 'training' : 'news'}`)), ' ',
+          h('span', { class: 'muted' }, String(i.feed ?? '')),
+          i.published ? [h('span', { class: 'muted' }, ' · '), h('time', { class: 'muted', datetime: i.published }, new Date(i.published).toLocaleDateString(lang(), { dateStyle: 'medium' }))] : null),
+        h('h3', null, link
+          ? h('a', { href: link, target: '_blank', rel: 'noopener noreferrer' }, String(i.title ?? ''), h('span', { class: 'sr-only' }, ` ${t('new_tab')}`))
+          : String(i.title ?? '')),
+        i.summary ? h('p', null, String(i.summary)) : null);
+    })) : h('p', { class: 'muted' }, t('news_empty')),
+    failed ? h('p', { class: 'hint news-failed' }, t('news_some_failed')) : null);
 }
 
 // ---------- readiness ----------
@@ -608,6 +701,7 @@ async function enter() {
     return;
   }
   if (st.me.language && LANGS[st.me.language] && !langForced()) setLang(st.me.language);
+  await loadBrand();
   await setupPush();
   if (st.me.available) startPosition();
   show('home');
@@ -615,6 +709,7 @@ async function enter() {
   setInterval(refreshReadiness, 30000);
 }
 
+applyBrand(cachedBrand());
 registerSw();
 if (st.token) enter();
 else if (localStorage.getItem(PENDING_KEY)) show('verify');

@@ -6,6 +6,7 @@ import { createClient, liveFeed, ApiError } from '../shared/api.js';
 import { createMap, dot, L } from '../shared/map.js';
 import { readinessView } from './readiness.js';
 import { coverageLayer, registryPanels } from './registry.js';
+import { regionView, renderHeaderBrand } from './region.js';
 import { initLang, t, lang } from './i18n.js';
 
 initLang();
@@ -138,16 +139,18 @@ async function start() {
 
 function renderShell() {
   connEl = h('span', { class: 'conn live', role: 'status', 'aria-live': 'polite' });
-  const regionSel = h('select', { id: 'region', 'aria-label': 'Region', onchange: (e) => { state.region = e.target.value; localStorage.setItem(REGION_KEY, state.region); route(); } },
+  const regionSel = h('select', { id: 'region', 'aria-label': 'Region', onchange: (e) => { state.region = e.target.value; localStorage.setItem(REGION_KEY, state.region); refreshBrand(); route(); } },
     state.regions.map((r) => h('option', { value: r.slug, selected: r.slug === state.region }, r.name)));
   const sections = isTechnician()
     ? [['#/readiness', t('nav')]]
-    : [['#/incidents', 'Incidents'], ['#/aeds', 'AEDs'], ['#/readiness', t('nav')], ['#/volunteers', 'Volunteers'], ['#/policy', 'Policy'], ['#/audit', 'Audit log']];
+    : [['#/incidents', 'Incidents'], ['#/aeds', 'AEDs'], ['#/readiness', t('nav')], ['#/volunteers', 'Volunteers'], ['#/policy', 'Policy'],
+      ...(isOperator() ? [['#/region', 'Region']] : []), ['#/audit', 'Audit log']];
   const nav = h('nav', { 'aria-label': 'Sections' }, h('ul', null,
     sections.map(([href, text]) => h('li', null, h('a', { href, 'data-nav': href.slice(2), lang: href === '#/readiness' ? lang() : null }, text)))));
   clear(root,
     h('header', { class: 'top' },
       h('a', { class: 'brand', href: isTechnician() ? '#/readiness' : '#/incidents' }, 'firstlink'),
+      h('span', { class: 'region-brand', id: 'region-brand' }),
       nav,
       h('div', { class: 'row top-right' },
         h('label', { for: 'region', class: 'sr-only' }, 'Region'), regionSel, connEl,
@@ -156,7 +159,10 @@ function renderShell() {
     h('div', { id: 'conn-banner', class: 'banner', role: 'alert', hidden: true }, 'Live connection lost. Reconnecting… The view will catch up automatically.'),
     h('main', { id: 'main', tabindex: '-1' }));
   renderConn();
+  refreshBrand();
 }
+
+function refreshBrand() { renderHeaderBrand(document.getElementById('region-brand'), { api, region: state.region }); }
 
 /** Operators and administrators (not dispatchers, not technicians) see coverage and registry review. */
 function isOperator() { return ['operator', 'admin'].includes(state.session?.whoami?.role); }
@@ -169,14 +175,23 @@ function openRegionFeed() {
   state.regionFeed = liveFeed(() => `/api/v1/events?access_token=${encodeURIComponent(state.session.token)}`, {
     onEvent: (ev) => state.listeners.forEach((fn) => fn(ev)),
     onState: (s) => {
-      const was = state.conn; state.conn = s; renderConn();
+      const was = state.conn; state.conn = s;
+      if (s === 'live') state.online = true; // the stream is open: the server is reachable again
+      renderConn();
       if (s === 'live' && was !== 'live') state.listeners.forEach((fn) => fn({ type: 'reconnected' }));
     },
   });
 }
 
 window.addEventListener('hashchange', () => state.session && route());
-window.addEventListener('online', () => { state.online = true; renderConn(); });
+// Back online: open the live feed afresh (a stream that hung while offline may
+// have missed events) and let the current view reload what changed meanwhile.
+window.addEventListener('online', () => {
+  state.online = true; renderConn();
+  if (!state.session || !state.regionFeed) return;
+  openRegionFeed();
+  state.listeners.forEach((fn) => fn({ type: 'reconnected' }));
+});
 window.addEventListener('offline', () => { state.online = false; renderConn(); });
 
 function route() {
@@ -196,6 +211,7 @@ function route() {
     incidents: parts[1] ? () => incidentView(main, parts[1]) : () => incidentsView(main), aeds: () => aedsView(main),
     readiness: () => readinessView(main, { api, region: state.region, role: state.session.whoami.role, selected: parts[1] }),
     volunteers: () => volunteersView(main), policy: () => policyView(main), audit: () => auditView(main),
+    region: () => (isOperator() ? regionView(main, { api, region: state.region, regionName: regionObj()?.name ?? state.region, onBrandChange: refreshBrand }) : incidentsView(main)),
   };
   const v = views[parts[0]] ?? views[home];
   state.view = v() || null;
@@ -514,7 +530,7 @@ function aedsView(main) {
       h('div', { class: 'row' }, h('label', { for: 'aed-q' }, 'Search'), q),
       h('div', { class: 'row' }, openOnly, h('label', { for: 'aed-open' }, 'Open now only')),
       count,
-      h('div', { class: 'scroll' }, h('table', null, h('thead', null, h('tr', null, h('th', null, 'Name'), h('th', null, 'Access'), h('th', null, 'Open'), h('th', null, 'Code'))), tbody)),
+      h('div', { class: 'scroll' }, h('table', null, h('thead', null, h('tr', null, h('th', null, 'Name'), h('th', null, 'Access'), h('th', null, 'Open'), h('th', null, 'Code'), operates ? h('th', null, h('span', { class: 'sr-only' }, 'Actions')) : null)), tbody)),
       panelsEl),
     h('section', { class: 'map-pane', 'aria-label': 'AED map' }, covEl, mapEl)));
   const map = createMap(mapEl, { label: 'Map of AEDs' });
@@ -530,7 +546,8 @@ function aedsView(main) {
       h('td', null, a.name, a.level ? h('div', { class: 'muted small' }, `Level ${a.level}`) : null),
       h('td', null, a.access),
       h('td', null, a.open_now == null ? h('span', { class: 'pill' }, 'unknown') : a.open_now ? h('span', { class: 'pill ok' }, 'open') : h('span', { class: 'pill bad' }, 'closed')),
-      h('td', null, a.access_code ? h('code', null, a.access_code) : '–'))));
+      h('td', null, a.access_code ? h('code', null, a.access_code) : '–'),
+      operates ? h('td', null, h('button', { class: 'secondary small-btn', 'data-edit': a.id, 'aria-label': `Edit ${a.name}`, onclick: () => editAed(a) }, 'Edit')) : null)));
     layer.clearLayers();
     const pts = [];
     for (const a of rows) {
@@ -544,35 +561,58 @@ function aedsView(main) {
     catch (e) { count.textContent = `Could not load AEDs: ${e.message}`; }
   }
   async function loadAll() { await load(); await panels?.load(); }
-  function addAed(latlng) {
+  function addAed(latlng) { aedForm({ location: { lat: latlng.lat, lon: latlng.lng }, access: 'public', status: 'active' }); }
+  function editAed(a) { aedForm(a); }
+  // One form to add and to edit. An edit sends the AED's id and only the
+  // fields shown here (an emptied field as ""): the server merges, so what the
+  // form does not show (manufacturer, expiry dates, owner, reminders, other
+  // languages of the description…) is kept.
+  function aedForm(a) {
+    const editing = !!a.id;
+    const title = editing ? `Edit ${a.name}` : 'Add an AED';
+    const desc = a.location_desc?.find(([l]) => l === 'en') ?? a.location_desc?.[0];
     const form = h('form', { class: 'stack', novalidate: true },
-      h('h2', null, 'Add an AED'),
-      field({ label: 'Name', name: 'name' }),
+      h('h2', null, title),
+      field({ label: 'Name', name: 'name', value: a.name ?? '' }),
       h('div', { class: 'row two' },
-        field({ label: 'Latitude', name: 'location.lat', type: 'number', value: latlng.lat.toFixed(6), attrs: { step: 'any' } }),
-        field({ label: 'Longitude', name: 'location.lon', type: 'number', value: latlng.lng.toFixed(6), attrs: { step: 'any' } })),
-      field({ label: 'Access', name: 'access', value: 'public', options: [['public', 'Public'], ['customers', 'Customers'], ['staff', 'Staff'], ['private', 'Private']] }),
-      field({ label: 'Opening hours (OpenStreetMap syntax)', name: 'opening_hours', hint: 'e.g. 24/7 or Mo-Fr 08:00-18:00' }),
-      field({ label: 'Where exactly (description)', name: 'location_desc', type: 'textarea' }),
-      field({ label: 'Level / floor', name: 'level' }),
-      field({ label: 'Cabinet access code', name: 'access_code' }),
+        field({ label: 'Latitude', name: 'location.lat', type: 'number', value: a.location.lat.toFixed(6), attrs: { step: 'any' } }),
+        field({ label: 'Longitude', name: 'location.lon', type: 'number', value: a.location.lon.toFixed(6), attrs: { step: 'any' } })),
+      field({ label: 'Access', name: 'access', value: a.access ?? 'public', options: [['public', 'Public'], ['customers', 'Customers'], ['staff', 'Staff'], ['private', 'Private']] }),
+      editing ? field({ label: 'Status', name: 'status', value: a.status ?? 'active', options: [['active', 'Active'], ['inactive', 'Inactive'], ['pending_review', 'Pending review'], ['removed', 'Removed']] }) : null,
+      field({ label: 'Opening hours (OpenStreetMap syntax)', name: 'opening_hours', value: a.opening_hours ?? '', hint: 'e.g. 24/7 or Mo-Fr 08:00-18:00' }),
+      field({ label: `Where exactly (description${desc && desc[0] !== 'en' ? `, ${desc[0]}` : ''})`, name: 'location_desc', type: 'textarea', value: desc?.[1] ?? '' }),
+      field({ label: 'Level / floor', name: 'level', value: a.level ?? '' }),
+      field({ label: 'Cabinet access code', name: 'access_code', value: a.access_code ?? '' }),
       h('p', { class: 'form-error', role: 'alert', hidden: true }),
       h('div', { class: 'row' }, h('button', { type: 'submit' }, 'Save'), h('button', { type: 'button', class: 'secondary', onclick: () => dlg.close() }, 'Cancel')));
-    const dlg = h('dialog', { 'aria-label': 'Add an AED' }, form);
+    const dlg = h('dialog', { 'aria-label': title }, form);
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault(); clearFormErrors(form);
-      const f = (n) => form.querySelector(`[name="${n}"]`).value.trim();
+      const f = (n) => form.querySelector(`[name="${n}"]`)?.value.trim() ?? '';
       if (!f('name')) return fieldError(form, 'name', 'Enter a name.');
-      const body = { name: f('name'), location: { lat: Number(f('location.lat')), lon: Number(f('location.lon')) }, access: f('access'), status: 'active' };
-      if (f('opening_hours')) body.opening_hours = f('opening_hours');
-      if (f('location_desc')) body.location_desc = [['en', f('location_desc')]];
-      if (f('level')) body.level = f('level');
-      if (f('access_code')) { body.access_code = f('access_code'); body.locked = true; }
+      const body = { name: f('name'), location: { lat: Number(f('location.lat')), lon: Number(f('location.lon')) }, access: f('access'), status: editing ? f('status') : 'active' };
+      if (editing) {
+        body.id = a.id;
+        // Shown fields are sent even when emptied ("" clears); the rest is left to the server's merge.
+        body.opening_hours = f('opening_hours'); body.level = f('level'); body.access_code = f('access_code');
+        if (f('access_code') && !a.access_code) body.locked = true;
+        if (f('location_desc') !== (desc?.[1] ?? '')) {
+          const lang = desc?.[0] ?? 'en';
+          const others = (a.location_desc ?? []).filter(([l]) => l !== lang);
+          body.location_desc = f('location_desc') ? [[lang, f('location_desc')], ...others] : others;
+        }
+      } else {
+        if (f('opening_hours')) body.opening_hours = f('opening_hours');
+        if (f('location_desc')) body.location_desc = [['en', f('location_desc')]];
+        if (f('level')) body.level = f('level');
+        if (f('access_code')) { body.access_code = f('access_code'); body.locked = true; }
+      }
       try { await api.post(`/api/v1/aeds?region=${encodeURIComponent(state.region)}`, body); dlg.close(); loadAll(); }
       catch (e) { showFormError(form, e); }
     });
     dlg.addEventListener('close', () => dlg.remove());
     document.body.append(dlg); dlg.showModal();
+    form.querySelector('[name="name"]').focus();
   }
   map.on('click', (e) => addAed(e.latlng));
   openOnly.addEventListener('change', render);

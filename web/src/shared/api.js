@@ -12,14 +12,15 @@ export class ApiError extends Error {
 export class NetworkError extends Error {}
 
 export function createClient({ getToken, onUnauthorized, onNetwork }) {
-  async function request(method, path, body) {
+  // `contentType` sends `body` as is (e.g. a File), otherwise it is sent as JSON.
+  async function request(method, path, body, { contentType } = {}) {
     const headers = { Accept: 'application/json' };
     const token = getToken?.();
     if (token) headers.Authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (body !== undefined) headers['Content-Type'] = contentType || 'application/json';
     let res;
     try {
-      res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      res = await fetch(path, { method, headers, body: body === undefined ? undefined : contentType ? body : JSON.stringify(body) });
     } catch (e) {
       onNetwork?.(false);
       throw new NetworkError('The server cannot be reached. Check your connection.');

@@ -176,13 +176,13 @@ fn region_view(r: &Region) -> RegionView {
     }
 }
 
-/// Regions the caller may see.
+/// Regions the caller may see (technicians: the regions they service, read only).
 #[utoipa::path(get, path = "/api/v1/regions", tag = "operator", responses((status = 200, body = Vec<RegionView>)), security(("bearer" = [])))]
 pub async fn list_regions(State(app): State<AppState>, Auth(who): Auth) -> Json<Vec<RegionView>> {
     Json(
         app.regions()
             .iter()
-            .filter(|r| who.can_dispatch(r.region.id))
+            .filter(|r| who.can_dispatch(r.region.id) || who.can_service(r.region.id))
             .map(|r| region_view(&r.region))
             .collect(),
     )
@@ -602,7 +602,8 @@ pub struct AedQuery {
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AedWire {
-    /// Omit to create.
+    /// Omit to create. With the id of an AED of this region the record is
+    /// merged: absent or null optional fields keep their value, `""` clears.
     pub id: Option<AedId>,
     pub name: String,
     pub location: Location,
@@ -629,7 +630,9 @@ pub struct AedWire {
     pub claimed: Option<bool>,
 }
 
-/// The region's AEDs with restricted details (operators and dispatch).
+/// The region's AEDs with restricted details (operators and dispatch;
+/// technicians read them for the regions they service, without the owner's
+/// contact).
 #[utoipa::path(get, path = "/api/v1/aeds", tag = "operator", params(AedQuery),
     responses((status = 200, body = Vec<AedWire>)), security(("bearer" = [])))]
 pub async fn list_aeds(
@@ -640,7 +643,8 @@ pub async fn list_aeds(
     let r = app
         .region_by_slug(&q.region)
         .ok_or_else(|| ApiError::not_found("region"))?;
-    if !who.can_dispatch(r.region.id) {
+    let dispatches = who.can_dispatch(r.region.id);
+    if !dispatches && !who.can_service(r.region.id) {
         return Err(ApiError::forbidden());
     }
     let now = app.now();
@@ -660,7 +664,11 @@ pub async fn list_aeds(
             location_desc: Some(a.details.location_desc.clone()),
             locked: a.details.locked,
             access_code: a.details.access_code.clone(),
-            owner_contact: a.details.owner_contact.clone(),
+            owner_contact: if dispatches {
+                a.details.owner_contact.clone()
+            } else {
+                None
+            },
             open_now: reg.open_state(a.id, now).map(|s| s.0),
             claimed: Some(reg.claimed_by(a.id).is_some()),
         })
@@ -670,8 +678,14 @@ pub async fn list_aeds(
 }
 
 /// Create or update an AED (operators).
+///
+/// An update (an `id` of an AED of this region) is a merge: an absent or
+/// null optional field keeps its stored value, an empty string (or an empty
+/// `location_desc`) clears it, and every detail this wire type does not carry
+/// (manufacturer, pad and battery expiry, owner reminders, review flags,
+/// authorised responders, source, …) is kept as stored.
 #[utoipa::path(post, path = "/api/v1/aeds", tag = "operator", params(AedQuery), request_body = AedWire,
-    responses((status = 200, body = AedWire), (status = 400, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = AedWire), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn upsert_aed(
     State(app): State<AppState>,
     Auth(who): Auth,
@@ -680,7 +694,55 @@ pub async fn upsert_aed(
 ) -> ApiResult<Json<AedWire>> {
     let region = region_for_operator(&app, &who, &q.region)?;
     let position = w.location.validate("location")?;
-    let hours = opt_hours("opening_hours", w.opening_hours.as_deref())?;
+    let existing = match w.id {
+        Some(id) => app.store.aed(id).await?,
+        None => None,
+    };
+    if existing.as_ref().is_some_and(|e| e.region_id != region.id) {
+        // Another region's AED is not this operator's to see or overwrite.
+        return Err(ApiError::not_found("aed"));
+    }
+    // Absent: keep what is stored; "" clears (opt_text maps it to None).
+    let merge_text = |field: &str,
+                      given: Option<&str>,
+                      max: usize,
+                      old: Option<String>|
+     -> ApiResult<Option<String>> {
+        match given {
+            None => Ok(old),
+            Some(s) => opt_text(field, Some(s), max),
+        }
+    };
+    let old = existing.clone();
+    let mut details = old
+        .as_ref()
+        .map(|e| e.details.clone())
+        .unwrap_or_else(|| AedDetails {
+            source: Some("manual".into()),
+            ..Default::default()
+        });
+    details.indoor = w.indoor.or(details.indoor);
+    details.level = merge_text("level", w.level.as_deref(), 20, details.level.take())?;
+    if let Some(d) = &w.location_desc {
+        details.location_desc = d.clone();
+    }
+    details.locked = w.locked.or(details.locked);
+    details.access_code = merge_text(
+        "access_code",
+        w.access_code.as_deref(),
+        50,
+        details.access_code.take(),
+    )?;
+    details.owner_contact = merge_text(
+        "owner_contact",
+        w.owner_contact.as_deref(),
+        200,
+        details.owner_contact.take(),
+    )?;
+    let hours = match w.opening_hours.as_deref() {
+        None => old.as_ref().and_then(|e| e.opening_hours.clone()),
+        Some(h) => opt_hours("opening_hours", Some(h))?,
+    };
     let a = Aed {
         id: w.id.unwrap_or_default(),
         region_id: region.id,
@@ -691,20 +753,13 @@ pub async fn upsert_aed(
         // A monitored AED's readiness is its unit's to say, not the form's.
         readiness: match w.id.filter(|id| app.monitor.unit_of(*id).is_some()) {
             Some(id) => app.aeds().get(id).map(|x| x.readiness).unwrap_or_default(),
-            None => w.readiness.unwrap_or_default(),
+            None => w
+                .readiness
+                .or(old.as_ref().map(|e| e.readiness))
+                .unwrap_or_default(),
         },
         status: w.status,
-        details: AedDetails {
-            indoor: w.indoor,
-            level: opt_text("level", w.level.as_deref(), 20)?,
-            location_desc: w.location_desc.clone().unwrap_or_default(),
-            locked: w.locked,
-            access_code: opt_text("access_code", w.access_code.as_deref(), 50)?,
-            owner_contact: opt_text("owner_contact", w.owner_contact.as_deref(), 200)?,
-            source: Some("manual".into()),
-            source_id: None,
-            ..Default::default()
-        },
+        details,
         updated_at: app.now(),
     };
     app.store.upsert_aed(&a).await?;
@@ -718,14 +773,25 @@ pub async fn upsert_aed(
         "aed.upsert",
         Some(region.id),
         Some(a.id.to_string()),
-        serde_json::json!({ "name": a.name }),
+        serde_json::json!({ "name": a.name, "update": existing.is_some() }),
     )
     .await;
     Ok(Json(AedWire {
         id: Some(a.id),
+        name: a.name.clone(),
+        location: a.position.into(),
+        access: a.access,
+        opening_hours: a.opening_hours.clone(),
+        status: a.status,
+        readiness: Some(a.readiness),
+        indoor: a.details.indoor,
+        level: a.details.level.clone(),
+        location_desc: Some(a.details.location_desc.clone()),
+        locked: a.details.locked,
+        access_code: a.details.access_code.clone(),
+        owner_contact: a.details.owner_contact.clone(),
         open_now: None,
         claimed: None,
-        ..w
     }))
 }
 

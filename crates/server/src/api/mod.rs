@@ -5,12 +5,15 @@
 //! document requires a bearer token.
 
 pub mod admin;
+pub mod branding;
 pub mod cad;
 pub mod coverage;
 pub mod dispatch;
 pub mod events;
+pub mod feeds;
 pub mod monitoring;
 pub mod registry;
+pub mod training;
 pub mod types;
 pub mod volunteer;
 
@@ -73,6 +76,9 @@ pub fn router(app: AppState) -> Router {
         .merge(cad::routes())
         .merge(monitoring::routes())
         .merge(coverage::routes())
+        .merge(branding::routes())
+        .merge(feeds::routes())
+        .merge(training::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);

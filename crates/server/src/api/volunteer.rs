@@ -1131,6 +1131,10 @@ pub struct HistoryEntry {
     pub state: AlertState,
     #[schema(value_type = String)]
     pub status: Status,
+    /// The task this volunteer was given: `cpr` (straight to the patient) or
+    /// `fetch_aed`; null when they never accepted.
+    #[schema(value_type = Option<String>)]
+    pub role: Option<Role>,
 }
 
 /// Missions the volunteer was alerted for, newest first.
@@ -1145,11 +1149,17 @@ pub async fn my_missions(
         if let Ok((_, m)) = app.missions.get(&app, id).await
             && let Some(a) = m.alert(me)
         {
+            let role = a
+                .task
+                .as_ref()
+                .filter(|_| a.state.ever_accepted())
+                .map(|t| t.role);
             out.push(HistoryEntry {
                 incident_id: id,
                 alerted_at: a.alerted_at,
                 state: a.state,
                 status: m.status,
+                role,
             });
         }
     }

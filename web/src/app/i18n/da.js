@@ -51,4 +51,9 @@ export default {
   history_empty: 'Du er ikke blevet alarmeret endnu.', history_task: 'Opgave: {role}', history_status: 'Indsats: {status}',
   history_survey: 'Besvar spørgsmålene om denne indsats', history_survey_sent: 'Svar sendt – du kan ændre dem.',
   mission_status: { active: 'I gang', not_alerted: 'Ingen alarmeret', ended: 'Afsluttet', cancelled: 'Annulleret' },
+  news: 'Nyheder og uddannelse', news_empty: 'Ingen nyheder fra din region lige nu.', news_some_failed: 'Nogle af regionens nyheder kunne ikke hentes lige nu.',
+  news_kind: { news: 'Nyheder', training: 'Uddannelse' }, new_tab: '(åbner i en ny fane)',
+  refresher_title: 'Tid til at genopfriske hjerte-lunge-redning', refresher_due_soon: 'Din uddannelse i hjerte-lunge-redning fra {date} skal genopfriskes senest {due}.',
+  refresher_overdue: 'Din uddannelse i hjerte-lunge-redning fra {date} skulle have været genopfrisket {due}.', refresher_hint: 'Book et kursus hos din region, og skriv den nye dato her.',
+  refresher_save: 'Gem ny kursusdato', refresher_saved: 'Tak – din kursusdato er opdateret.', err_future: 'Datoen må ikke ligge i fremtiden.',
 };

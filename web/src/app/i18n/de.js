@@ -51,4 +51,9 @@ export default {
   history_empty: 'Du wurdest noch nicht alarmiert.', history_task: 'Aufgabe: {role}', history_status: 'Einsatz: {status}',
   history_survey: 'Fragen zu diesem Einsatz beantworten', history_survey_sent: 'Antworten gesendet – du kannst sie ändern.',
   mission_status: { active: 'Läuft', not_alerted: 'Niemand alarmiert', ended: 'Beendet', cancelled: 'Abgebrochen' },
+  news: 'Neuigkeiten und Schulungen', news_empty: 'Zurzeit keine Neuigkeiten aus Ihrer Region.', news_some_failed: 'Einige Neuigkeiten Ihrer Region konnten gerade nicht geladen werden.',
+  news_kind: { news: 'Neuigkeiten', training: 'Schulung' }, new_tab: '(öffnet in einem neuen Tab)',
+  refresher_title: 'Zeit für eine Reanimations-Auffrischung', refresher_due_soon: 'Ihre Reanimationsschulung vom {date} muss bis {due} aufgefrischt werden.',
+  refresher_overdue: 'Ihre Reanimationsschulung vom {date} hätte am {due} aufgefrischt werden sollen.', refresher_hint: 'Buchen Sie einen Kurs bei Ihrer Region und tragen Sie dann das neue Datum hier ein.',
+  refresher_save: 'Neues Schulungsdatum speichern', refresher_saved: 'Danke – Ihr Schulungsdatum ist aktualisiert.', err_future: 'Das Datum darf nicht in der Zukunft liegen.',
 };

@@ -51,4 +51,9 @@ export default {
   history_empty: 'You have not been alerted yet.', history_task: 'Task: {role}', history_status: 'Mission: {status}',
   history_survey: 'Answer the questions about this mission', history_survey_sent: 'Answers sent – you can change them.',
   mission_status: { active: 'Under way', not_alerted: 'Nobody alerted', ended: 'Ended', cancelled: 'Cancelled' },
+  news: 'News and training', news_empty: 'No news from your region right now.', news_some_failed: 'Some of your region’s news could not be loaded just now.',
+  news_kind: { news: 'News', training: 'Training' }, new_tab: '(opens in a new tab)',
+  refresher_title: 'Time for a CPR refresher', refresher_due_soon: 'Your CPR training from {date} should be refreshed by {due}.',
+  refresher_overdue: 'Your CPR training from {date} was due for a refresher on {due}.', refresher_hint: 'Book a course with your region, then enter the new date here.',
+  refresher_save: 'Save new training date', refresher_saved: 'Thank you – your training date is updated.', err_future: 'The date cannot be in the future.',
 };

@@ -51,4 +51,9 @@ export default {
   history_empty: 'Sinua ei ole vielä hälytetty.', history_task: 'Tehtävä: {role}', history_status: 'Tilanne: {status}',
   history_survey: 'Vastaa tehtävää koskeviin kysymyksiin', history_survey_sent: 'Vastaukset lähetetty – voit muuttaa niitä.',
   mission_status: { active: 'Käynnissä', not_alerted: 'Ketään ei hälytetty', ended: 'Päättynyt', cancelled: 'Peruttu' },
+  news: 'Uutiset ja koulutus', news_empty: 'Alueeltasi ei ole nyt uutisia.', news_some_failed: 'Osaa alueesi uutisista ei juuri nyt saatu ladattua.',
+  news_kind: { news: 'Uutiset', training: 'Koulutus' }, new_tab: '(avautuu uuteen välilehteen)',
+  refresher_title: 'Aika kerrata elvytys', refresher_due_soon: 'Elvytyskoulutuksesi ({date}) on kerrattava viimeistään {due}.',
+  refresher_overdue: 'Elvytyskoulutuksesi ({date}) olisi pitänyt kerrata {due} mennessä.', refresher_hint: 'Varaa kurssi alueeltasi ja merkitse uusi päivämäärä tähän.',
+  refresher_save: 'Tallenna uusi koulutuspäivä', refresher_saved: 'Kiitos – koulutuspäiväsi on päivitetty.', err_future: 'Päivämäärä ei voi olla tulevaisuudessa.',
 };

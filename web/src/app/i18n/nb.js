@@ -51,4 +51,9 @@ export default {
   history_empty: 'Du har ikke blitt varslet ennå.', history_task: 'Oppgave: {role}', history_status: 'Oppdrag: {status}',
   history_survey: 'Svar på spørsmålene om oppdraget', history_survey_sent: 'Svar sendt – du kan endre dem.',
   mission_status: { active: 'Pågår', not_alerted: 'Ingen varslet', ended: 'Avsluttet', cancelled: 'Avlyst' },
+  news: 'Nyheter og opplæring', news_empty: 'Ingen nyheter fra regionen din akkurat nå.', news_some_failed: 'Noen av regionens nyheter kunne ikke hentes akkurat nå.',
+  news_kind: { news: 'Nyheter', training: 'Opplæring' }, new_tab: '(åpnes i en ny fane)',
+  refresher_title: 'På tide å oppfriske HLR', refresher_due_soon: 'HLR-kurset ditt fra {date} må oppfriskes innen {due}.',
+  refresher_overdue: 'HLR-kurset ditt fra {date} skulle vært oppfrisket {due}.', refresher_hint: 'Bestill et kurs hos regionen din, og skriv inn den nye datoen her.',
+  refresher_save: 'Lagre ny kursdato', refresher_saved: 'Takk – kursdatoen din er oppdatert.', err_future: 'Datoen kan ikke være fram i tid.',
 };

@@ -51,4 +51,9 @@ export default {
   history_empty: 'Du har inte blivit larmad ännu.', history_task: 'Uppgift: {role}', history_status: 'Uppdrag: {status}',
   history_survey: 'Svara på frågorna om uppdraget', history_survey_sent: 'Svar skickade – du kan ändra dem.',
   mission_status: { active: 'Pågår', not_alerted: 'Ingen larmad', ended: 'Avslutat', cancelled: 'Avbrutet' },
+  news: 'Nyheter och utbildning', news_empty: 'Inga nyheter från din region just nu.', news_some_failed: 'En del av regionens nyheter kunde inte hämtas just nu.',
+  news_kind: { news: 'Nyheter', training: 'Utbildning' }, new_tab: '(öppnas i en ny flik)',
+  refresher_title: 'Dags att repetera HLR', refresher_due_soon: 'Din HLR-utbildning från {date} behöver repeteras senast {due}.',
+  refresher_overdue: 'Din HLR-utbildning från {date} skulle ha repeterats {due}.', refresher_hint: 'Boka en kurs via din region och fyll sedan i det nya datumet här.',
+  refresher_save: 'Spara nytt kursdatum', refresher_saved: 'Tack – ditt kursdatum är uppdaterat.', err_future: 'Datumet får inte ligga i framtiden.',
 };
