@@ -81,6 +81,10 @@ pub fn router(app: AppState) -> Router {
         .merge(training::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let api = api.route_layer(axum::middleware::from_fn_with_state(
+        Arc::clone(&app),
+        until_ready,
+    ));
     let doc = Arc::new(doc);
     Router::new()
         .route(
@@ -109,6 +113,30 @@ pub fn router(app: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)
+}
+
+/// The API answers 503 until the node has loaded its state (a node may
+/// listen while it loads, so that a load balancer sees it as not ready).
+async fn until_ready(
+    State(app): State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if app.is_ready() {
+        next.run(req).await
+    } else {
+        let mut r = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "this node is still loading; try again shortly",
+        )
+        .into_response();
+        r.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+        r
+    }
 }
 
 async fn ready(State(app): State<AppState>) -> Response {
