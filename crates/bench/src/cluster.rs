@@ -326,7 +326,7 @@ async fn drive(
                             "/api/v1/incidents",
                             key.clone(),
                             format!(
-                                r#"{{"external_id":"bench-{run}-{w}-{n}","location":{{"lat":{:.6},"lon":{:.6}}},"reported_at":"{}","location_type":"public","ems_eta_seconds":600}}"#,
+                                r#"{{"external_id":"bench-{run}-{w}-{n}","location":{{"lat":{:.6},"lon":{:.6}}},"reported_at":"{}","address":"Bench street 1","location_type":"public","ems_eta_seconds":600}}"#,
                                 p.lat,
                                 p.lon,
                                 Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -404,12 +404,18 @@ async fn get_text(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
-async fn positions_indexed(addr: SocketAddr) -> anyhow::Result<u64> {
+async fn gauge(addr: SocketAddr, name: &str) -> anyhow::Result<u64> {
     let m = get_text(addr, "/metrics").await?;
+    let prefix = format!("{name} ");
     m.lines()
-        .find_map(|l| l.strip_prefix("firstlink_positions_indexed "))
-        .and_then(|v| v.trim().parse().ok())
-        .context("no positions gauge")
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .with_context(|| format!("no {name}"))
+}
+
+async fn positions_indexed(addr: SocketAddr) -> anyhow::Result<u64> {
+    gauge(addr, "firstlink_positions_indexed").await
 }
 
 async fn post(
@@ -437,11 +443,11 @@ async fn post(
 }
 
 /// A first position through node `i`, until node `j` has it in its index.
-async fn propagation(s: &Setup, samples: usize) -> anyhow::Result<Samples> {
+/// Volunteers `first..first + samples` (who have no position yet).
+async fn propagation(s: &Setup, first: usize, samples: usize) -> anyhow::Result<Samples> {
     let mut out = Samples::with_capacity(samples);
-    let first_reserved = s.tokens.len() - samples;
     for k in 0..samples {
-        let v = first_reserved + k;
+        let v = first + k;
         let (i, j) = (k % s.nodes.len(), (k + 1) % s.nodes.len());
         let before = positions_indexed(s.nodes[j].addr).await?;
         let home = s.homes[v];
@@ -490,7 +496,8 @@ async fn failover(a: &Args, s: &mut Setup, rounds: usize) -> anyhow::Result<Samp
     for r in 0..rounds {
         let k = r % s.nodes.len();
         let body = format!(
-            r#"{{"external_id":"failover-{r}","location":{{"lat":55.6765,"lon":12.5690}},"reported_at":"{}","location_type":"public","ems_eta_seconds":600}}"#,
+            r#"{{"external_id":"failover-{}-{r}","location":{{"lat":55.6765,"lon":12.5690}},"reported_at":"{}","address":"Bench street 1","location_type":"public","ems_eta_seconds":600}}"#,
+            Uuid::new_v4().simple(),
             Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
         );
         let (status, resp) = post(s.nodes[k].addr, "/api/v1/incidents", &s.key, body).await?;
@@ -519,6 +526,15 @@ async fn failover(a: &Args, s: &mut Setup, rounds: usize) -> anyhow::Result<Samp
             &mut s.nodes[k],
             start_node(&a.bin, s.dirs[k].path(), &format!("{node_id}-spare"), &env)?,
         );
+        // The spare started meanwhile: the lease must still be where it was.
+        if lease_holder(pg, &id).await?.as_deref() != Some(node_id.as_str()) {
+            println!(
+                "  failover {}: node {node_id} lost the lease before the kill; not counted",
+                r + 1
+            );
+            drop(old);
+            continue;
+        }
         let killed = Instant::now();
         drop(old);
         loop {
@@ -550,6 +566,50 @@ async fn planned(s: &Setup) -> anyhow::Result<(usize, usize)> {
     ))
 }
 
+fn report(what: &str, s: &Samples) {
+    println!(
+        "  {what}: p50 {} ms, p99 {} ms, max {} ms ({} samples)",
+        ms(s.pct_ms(0.5)),
+        ms(s.pct_ms(0.99)),
+        ms(s.max_ms()),
+        s.len()
+    );
+}
+
+/// Until every acknowledged incident is planned, then until every node knows
+/// every live mission (the other nodes have applied the mission changes).
+async fn settle(s: &Setup) -> anyhow::Result<String> {
+    let t = Instant::now();
+    let planned_after = loop {
+        let (started, live) = planned(s).await?;
+        if started >= live || t.elapsed() > Duration::from_secs(120) {
+            break t.elapsed().as_secs_f64();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    loop {
+        let live = s.store.live_missions().await?.len() as u64;
+        let mut behind = 0;
+        for n in &s.nodes {
+            if gauge(n.addr, "firstlink_live_missions").await? != live {
+                behind += 1;
+            }
+        }
+        if behind == 0 || t.elapsed() > Duration::from_secs(300) {
+            return Ok(format!(
+                "{planned_after:.1} s / {:.1} s{}",
+                t.elapsed().as_secs_f64(),
+                if behind > 0 {
+                    format!(" ({behind} nodes behind)")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub async fn run(a: &Args) -> anyhow::Result<()> {
     let mut pos = Table::new(
         "Through the nodes over loopback HTTP, requests spread round-robin",
@@ -561,11 +621,11 @@ pub async fn run(a: &Args) -> anyhow::Result<()> {
             "errors",
             "p50 ms",
             "p99 ms",
-            "all planned after",
+            "all planned / all nodes caught up after",
         ],
     );
     let mut extra: Vec<(String, Samples)> = Vec::new();
-    let reserve = a.propagation_samples;
+    let reserve = 2 * a.propagation_samples;
     for (label, nodes, pg) in [
         ("1 node, SQLite", 1usize, false),
         ("3 nodes, PostgreSQL", 3, true),
@@ -585,10 +645,20 @@ pub async fn run(a: &Args) -> anyhow::Result<()> {
             None
         };
         let mut s = setup(a, nodes, db.as_ref().map(|d| d.2.as_str())).await?;
-        for (load, conc) in [
-            (Load::Positions, a.concurrency),
-            (Load::Incidents, (a.concurrency / 4).max(1)),
-        ] {
+        for load in [Load::Positions, Load::Incidents] {
+            let conc = match load {
+                Load::Positions => a.concurrency,
+                Load::Incidents => (a.concurrency / 4).max(1),
+            };
+            if pg && load == Load::Incidents {
+                // On a cluster with no other live mission first.
+                let f = failover(a, &mut s, a.failovers).await?;
+                report(&format!("{label}: failover on an idle cluster"), &f);
+                extra.push((
+                    "failover (SIGKILL → lease held elsewhere), idle cluster".into(),
+                    f,
+                ));
+            }
             let p = drive(
                 &s,
                 load,
@@ -598,27 +668,18 @@ pub async fn run(a: &Args) -> anyhow::Result<()> {
                 nodes as u64,
             )
             .await;
-            let after = if load == Load::Incidents {
-                let t = Instant::now();
-                loop {
-                    let (started, live) = planned(&s).await?;
-                    if started >= live || t.elapsed() > Duration::from_secs(120) {
-                        break format!("{:.1} s ({started} of {live})", t.elapsed().as_secs_f64());
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            } else {
-                "—".into()
+            let after = match load {
+                Load::Incidents => settle(&s).await?,
+                Load::Positions => "—".into(),
             };
             if let Some(e) = &p.first_err {
                 println!("  first error: {e}");
             }
-            pos.row(vec![
+            let row = vec![
                 label.into(),
-                if load == Load::Positions {
-                    "POST /me/position"
-                } else {
-                    "POST /incidents"
+                match load {
+                    Load::Positions => "POST /me/position",
+                    Load::Incidents => "POST /incidents",
                 }
                 .into(),
                 conc.to_string(),
@@ -627,16 +688,32 @@ pub async fn run(a: &Args) -> anyhow::Result<()> {
                 ms(p.lat.pct_ms(0.5)),
                 ms(p.lat.pct_ms(0.99)),
                 after,
-            ]);
+            ];
+            println!("  {}", row.join(" | "));
+            pos.row(row);
+            if pg {
+                let when = match load {
+                    Load::Positions => "idle cluster",
+                    Load::Incidents => "after the incident phase",
+                };
+                let first = s.tokens.len() - reserve
+                    + if load == Load::Positions {
+                        0
+                    } else {
+                        a.propagation_samples
+                    };
+                let p = propagation(&s, first, a.propagation_samples).await?;
+                report(&format!("{label}: propagation, {when}"), &p);
+                extra.push((format!("position propagation to another node ({when})"), p));
+            }
         }
         if pg {
+            let live = s.store.live_missions().await?.len();
+            let f = failover(a, &mut s, a.failovers).await?;
+            report(&format!("{label}: failover with {live} live missions"), &f);
             extra.push((
-                "position propagation to another node".into(),
-                propagation(&s, a.propagation_samples).await?,
-            ));
-            extra.push((
-                "failover (SIGKILL → lease held elsewhere)".into(),
-                failover(a, &mut s, a.failovers).await?,
+                format!("failover (SIGKILL → lease held elsewhere), {live} live missions"),
+                f,
             ));
         }
         drop(s);

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use firstlink_domain::ids::{IncidentId, VolunteerId};
 use firstlink_domain::mission::AlertState;
 use firstlink_store::{Change, StoreError};
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::app::App;
@@ -197,7 +198,16 @@ pub fn spawn(app: &Arc<App>, feed: Option<mpsc::Receiver<Change>>) {
 /// Renews what this node holds and takes over what has expired.
 async fn keep_leases(app: &Arc<App>) -> Result<(), StoreError> {
     let c = &app.cluster;
-    let live = app.missions.live_ids();
+    // Also the live missions this node has not heard of yet (its feed may lag).
+    let mut live = app.missions.live_ids();
+    let known: HashSet<IncidentId> = live.iter().copied().collect();
+    live.extend(
+        app.store
+            .live_mission_ids()
+            .await?
+            .into_iter()
+            .filter(|id| !known.contains(id)),
+    );
     let mut names: Vec<String> = live.iter().map(|id| mission_lease(*id)).collect();
     names.push(LEADER.into());
     let before: HashSet<String> = lock(&c.leases)
@@ -275,11 +285,14 @@ async fn apply(app: &Arc<App>, changes: Vec<Change>) {
     if let Err(e) = reload_aeds(app, &aeds).await {
         tracing::warn!(error = %e, "could not reload changed AEDs");
     }
-    for m in missions {
-        if let Err(e) = app.missions.refresh(app, m).await {
-            tracing::warn!(incident.id = %m, error = %e, "could not refresh a mission changed elsewhere");
-        }
-    }
+    // Missions are independent of each other: refresh several at once.
+    futures_util::stream::iter(missions)
+        .for_each_concurrent(16, |m| async move {
+            if let Err(e) = app.missions.refresh(app, m).await {
+                tracing::warn!(incident.id = %m, error = %e, "could not refresh a mission changed elsewhere");
+            }
+        })
+        .await;
     app.metrics.cluster_apply(t.elapsed());
 }
 

@@ -11,6 +11,14 @@
 //! `a:<aed>`, `r:<region>`, `m:<incident>`; at most [`MAX_PAYLOAD`] bytes
 //! each (PostgreSQL's limit is 8000).
 //!
+//! Positions are the exception: they are the one high-rate write, and a
+//! `NOTIFY` inside a transaction serialises its commit with every other
+//! notifying commit. A position is written in its own statement and then
+//! announced by [`position_announcer`], which batches whatever arrived while
+//! its previous notification was on its way. A node dying between the two
+//! loses only the announcement: the position is stored, and the other nodes
+//! get the volunteer's next one (or all of them on a resync).
+//!
 //! If the listening connection breaks, the listener reconnects and reports
 //! [`Change::Resync`]: changes may have been missed meanwhile.
 
@@ -130,6 +138,39 @@ pub(crate) async fn announce(
     .await
     .map_err(backend)?;
     Ok(())
+}
+
+/// A task announcing position changes ([`Change::Positions`],
+/// [`Change::PositionDeleted`]) after their commit, in batches and in the
+/// order they were sent, on its own connection; it ends when the returned
+/// sender is dropped.
+pub(crate) fn position_announcer(config: Config, origin: String) -> mpsc::UnboundedSender<Change> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Change>();
+    tokio::spawn(async move {
+        let mut client: Option<tokio_postgres::Client> = None;
+        let mut batch = Vec::new();
+        while rx.recv_many(&mut batch, 8_192).await > 0 {
+            let changes = std::mem::take(&mut batch);
+            if client.as_ref().is_none_or(|c| c.is_closed()) {
+                client = match config.connect(NoTls).await {
+                    Ok((c, conn)) => {
+                        tokio::spawn(conn);
+                        Some(c)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, changes = changes.len(), "cannot announce positions to other nodes");
+                        None
+                    }
+                };
+            }
+            let Some(c) = &client else { continue };
+            if let Err(e) = announce(c, &origin, &changes).await {
+                tracing::warn!(error = %e, "announcing positions failed");
+                client = None;
+            }
+        }
+    });
+    tx
 }
 
 /// Connects, listens, and forwards other origins' changes to the returned

@@ -19,6 +19,7 @@
 
 mod changes;
 mod pool;
+mod positions;
 
 use std::collections::HashMap;
 
@@ -79,6 +80,10 @@ pub struct PgStore {
     ready: tokio::sync::OnceCell<()>,
     /// Tags this instance's change notifications (see [`changes`]).
     origin: String,
+    /// Positions to announce after their commit (started on first use).
+    positions_out: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Change>>,
+    /// The group-commit writer of positions (started on first use).
+    positions_in: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<positions::Request>>,
 }
 
 // --- errors and conversions ---
@@ -608,6 +613,8 @@ impl PgStore {
             pool: Pool::new(config, pool_size),
             ready: tokio::sync::OnceCell::new(),
             origin,
+            positions_out: std::sync::OnceLock::new(),
+            positions_in: std::sync::OnceLock::new(),
         })
     }
 
@@ -678,6 +685,17 @@ impl PgStore {
             .execute(sql, params)
             .await
             .map_err(backend)
+    }
+
+    fn position_announcer(&self) -> &tokio::sync::mpsc::UnboundedSender<Change> {
+        self.positions_out.get_or_init(|| {
+            changes::position_announcer(self.pool.config().clone(), self.origin.clone())
+        })
+    }
+
+    /// Announces a position change after its commit, batched (see [`changes`]).
+    fn announce_position(&self, c: Change) {
+        let _ = self.position_announcer().send(c);
     }
 
     /// One statement and the announcement of what it changed, in one transaction.
@@ -1084,50 +1102,29 @@ impl Store for PgStore {
         if fixes.is_empty() {
             return Ok(());
         }
-        // One fix per volunteer (a statement cannot update a row twice): the
-        // one that would win written in order, i.e. the newest, later on ties.
-        let mut best: HashMap<VolunteerId, PositionFix> = HashMap::with_capacity(fixes.len());
-        for f in fixes {
-            match best.get(&f.volunteer) {
-                Some(b) if b.at_unix > f.at_unix => {}
-                _ => {
-                    best.insert(f.volunteer, *f);
-                }
-            }
-        }
-        let n = best.len();
-        let (mut ids, mut lats, mut lons, mut ats) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for f in best.values() {
-            ids.push(f.volunteer.0);
-            lats.push(f.position.lat);
-            lons.push(f.position.lon);
-            ats.push(i64::from(f.at_unix));
-        }
-        let announced = Change::Positions(best.into_values().collect());
-        self.exec_announced(
-            "INSERT INTO positions (volunteer_id, lat, lon, at_unix)
-             SELECT * FROM UNNEST($1::uuid[], $2::float8[], $3::float8[], $4::int8[])
-             ON CONFLICT (volunteer_id) DO UPDATE SET lat = excluded.lat, lon = excluded.lon, at_unix = excluded.at_unix
-             WHERE excluded.at_unix >= positions.at_unix",
-            &[&ids, &lats, &lons, &ats],
-            std::slice::from_ref(&announced),
-        )
-        .await?;
-        Ok(())
+        // Group commit with other callers; answered after the commit.
+        self.ensure_ready().await?;
+        let (done, rx) = tokio::sync::oneshot::channel();
+        let writer = self.positions_in.get_or_init(|| {
+            positions::writer(
+                self.pool.config().clone(),
+                self.position_announcer().clone(),
+            )
+        });
+        writer
+            .send(positions::Request {
+                fixes: fixes.to_vec(),
+                done,
+            })
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn delete_position(&self, id: VolunteerId) -> Result<()> {
-        self.exec_announced(
-            "DELETE FROM positions WHERE volunteer_id = $1",
-            &[&id.0],
-            &[Change::PositionDeleted(id)],
-        )
-        .await?;
+        self.exec("DELETE FROM positions WHERE volunteer_id = $1", &[&id.0])
+            .await?;
+        // After the volunteer's earlier positions (see `changes`).
+        self.announce_position(Change::PositionDeleted(id));
         Ok(())
     }
 
@@ -1780,6 +1777,13 @@ impl Store for PgStore {
     async fn purge_telemetry(&self, before: DateTime<Utc>) -> Result<u64> {
         self.exec("DELETE FROM telemetry_buckets WHERE start < $1", &[&before])
             .await
+    }
+
+    async fn live_mission_ids(&self) -> Result<Vec<IncidentId>> {
+        let rows = self
+            .rows("SELECT id FROM incidents WHERE status = 'active'", &[])
+            .await?;
+        collect(rows, |r| Ok(IncidentId(get(r, 0)?)))
     }
 
     async fn busy(&self) -> Result<Vec<(VolunteerId, IncidentId)>> {

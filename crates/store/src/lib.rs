@@ -116,6 +116,8 @@ pub trait Store: Send + Sync + 'static {
     /// busy volunteers — only on top of `step.base_version` ([`StoreError::Stale`]
     /// otherwise). A step that ends the mission frees all its volunteers.
     async fn commit_step(&self, step: &MissionStep) -> Result<()>;
+    /// Ids of the live missions (cheap: no state is read).
+    async fn live_mission_ids(&self) -> Result<Vec<IncidentId>>;
     /// Volunteers busy with a live mission, and with which.
     async fn busy(&self) -> Result<Vec<(VolunteerId, IncidentId)>>;
     async fn mission(&self, id: IncidentId) -> Result<Option<StoredMission>>;

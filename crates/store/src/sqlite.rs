@@ -1880,6 +1880,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn live_mission_ids(&self) -> Result<Vec<IncidentId>> {
+        self.read(|c| {
+            let mut s = c
+                .prepare("SELECT id FROM incidents WHERE status = 'active'")
+                .map_err(backend)?;
+            let rows = s
+                .query_map([], |r| Ok(IncidentId(uuid_col(r, 0)?)))
+                .map_err(backend)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        })
+        .await
+    }
+
     async fn busy(&self) -> Result<Vec<(VolunteerId, IncidentId)>> {
         self.read(|c| {
             let mut s = c
