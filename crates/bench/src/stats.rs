@@ -93,9 +93,9 @@ impl Table {
         }
         let line = |r: &Vec<String>| {
             let mut s = String::from("| ");
-            for i in 0..cols {
+            for (i, width) in w.iter().enumerate() {
                 let c = r.get(i).map_or("", String::as_str);
-                let pad = w[i] - c.chars().count();
+                let pad = width - c.chars().count();
                 if i == 0 {
                     s.push_str(c);
                     s.push_str(&" ".repeat(pad));
@@ -133,7 +133,7 @@ pub fn thousands(x: f64) -> String {
     let s = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
