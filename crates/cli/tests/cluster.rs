@@ -184,6 +184,36 @@ async fn three_nodes_survive_losing_the_one_driving_a_mission() {
         "positions reported through nodes 1 and 2 are in node 0's index"
     );
 
+    // A dispatcher's console follows the region's live feed on node 2.
+    let feed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    {
+        let (feed, url) = (feed.clone(), format!("{}/api/v1/events", b[2]));
+        let mut r = http.get(url).bearer_auth(&op).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        tokio::spawn(async move {
+            let mut buf = String::new();
+            while let Ok(Some(chunk)) = r.chunk().await {
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buf.find("\n\n") {
+                    let frame: String = buf.drain(..end + 2).collect();
+                    for data in frame.lines().filter_map(|l| l.strip_prefix("data:")) {
+                        if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
+                            feed.lock().unwrap().push(v);
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let seen = |kind: &str| {
+        feed.lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == json!(kind))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+
     // The call lands on node 0: it alerts all four and holds the mission's lease.
     let id = post_incident(&http, b[0], &key, "cluster-1").await;
     until(20, "four alerts", || {
@@ -226,6 +256,14 @@ async fn three_nodes_survive_losing_the_one_driving_a_mission() {
             "view on {base}"
         );
     }
+    // Node 2's console saw, live, the events committed by nodes 0 (wave) and 1 (acceptance).
+    until(10, "the live feed on node 2", || {
+        (!seen("accepted").is_empty() && !seen("declined").is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(seen("wave_sent").len(), 1, "{:?}", feed.lock().unwrap());
+    assert_eq!(seen("accepted")[0]["volunteer"], json!(vols[0].0));
+    assert_eq!(seen("accepted").len(), 1, "each event once on the feed");
     // Quiescent: everything due is sent. Then node 0 dies.
     for _ in 0..100 {
         let row = sql
@@ -291,6 +329,22 @@ async fn three_nodes_survive_losing_the_one_driving_a_mission() {
         (mocks.count(&vols[0].0) == 2).then_some(())
     })
     .await;
+    // The console on node 2 followed the whole mission, the new node's time-outs included.
+    until(10, "the end on node 2's feed", || {
+        (!seen("ended").is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(seen("timed_out").len(), 2);
+    let seqs: Vec<u64> = feed
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["seq"].as_u64())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "in order, none twice: {seqs:?}"
+    );
     for base in &b[1..] {
         let mut status = Value::Null;
         for _ in 0..100 {
