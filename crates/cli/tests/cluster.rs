@@ -309,7 +309,7 @@ async fn three_nodes_survive_losing_the_one_driving_a_mission() {
     let states = responder_states(&view(&http, b[1], &key, &id).await);
     assert_eq!(states, ["accepted", "declined", "timed_out", "timed_out"]);
 
-    // The responder arrives (through node 2), the dispatcher ends the mission (through node 1).
+    // The responder arrives (through node 2), the dispatcher ends the mission.
     let r = http
         .post(format!("{}/api/v1/missions/{id}/status", b[2]))
         .bearer_auth(&vols[0].1)
@@ -318,8 +318,10 @@ async fn three_nodes_survive_losing_the_one_driving_a_mission() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // Ended through the node that does not drive the mission.
+    let other = if holder == "node-1" { b[2] } else { b[1] };
     let r = http
-        .post(format!("{}/api/v1/incidents/{id}/end", b[1]))
+        .post(format!("{other}/api/v1/incidents/{id}/end"))
         .bearer_auth(&key)
         .send()
         .await
@@ -376,6 +378,23 @@ async fn three_nodes_survive_losing_the_one_driving_a_mission() {
             "every notification recorded for {v} was sent, once"
         );
     }
+    // The driving node let the ended mission's lease go.
+    let mut leases = -1;
+    for _ in 0..100 {
+        leases = sql
+            .query_one(
+                "SELECT count(*) FROM leases WHERE name = $1",
+                &[&format!("mission:{id}")],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0);
+        if leases == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(leases, 0, "the ended mission's lease was released");
     let dead: i64 = sql
         .query_one("SELECT count(*) FROM outbox WHERE status = 'dead'", &[])
         .await

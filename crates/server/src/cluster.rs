@@ -221,6 +221,15 @@ async fn keep_leases(app: &Arc<App>) -> Result<(), StoreError> {
         let mut h = lock(&c.leases);
         h.until.retain(|n, _| held.contains(n));
     }
+    // Missions this node drove that ended through another node: let their leases go.
+    let ended: Vec<String> = before
+        .iter()
+        .filter(|n| n.starts_with("mission:") && !names.contains(*n))
+        .cloned()
+        .collect();
+    if !ended.is_empty() {
+        app.store.release_leases(&c.node, &ended).await?;
+    }
     if held.contains(LEADER) && !before.contains(LEADER) {
         tracing::info!(node = %c.node, "this node now runs the singleton jobs");
     }
