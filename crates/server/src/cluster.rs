@@ -152,12 +152,18 @@ pub fn node_id(config: &crate::Config) -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty());
-    format!(
-        "{}:{}",
-        host.unwrap_or_else(|| "node".into()),
-        config.listen.rsplit(':').next().unwrap_or("")
-    )
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "node".into());
+    match config
+        .listen
+        .rsplit(':')
+        .next()
+        .filter(|p| *p != "0" && !p.is_empty())
+    {
+        Some(port) => format!("{host}:{port}"),
+        // A port picked at start says nothing stable: unique, but not kept across restarts.
+        None => format!("{host}:{}", uuid::Uuid::new_v4().simple()),
+    }
 }
 
 /// Subscribes to the store's change feed, before anything is loaded so that

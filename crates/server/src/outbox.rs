@@ -166,12 +166,7 @@ impl Outbox {
                 // With other nodes on the store, each item is claimed by one of them.
                 let due = if app.cluster.shared() {
                     app.store
-                        .outbox_claim(
-                            &app.cluster.node,
-                            now,
-                            256,
-                            chrono::Duration::seconds(CLAIM_HOLD_SECONDS),
-                        )
+                        .outbox_claim(&app.cluster.node, now, 256, claim_hold(&app))
                         .await
                 } else {
                     app.store.outbox_due(now, 256).await
@@ -235,8 +230,18 @@ impl Outbox {
 }
 
 /// How long a claimed item is held for its node: longer than a delivery can
-/// take (every provider call has a timeout well below it).
-const CLAIM_HOLD_SECONDS: i64 = 60;
+/// take (each provider call is cut at `notify.timeout_ms`; an item goes to up
+/// to a few devices), but short, because it is also how late an alert claimed
+/// by a node that died goes out from another one.
+fn claim_hold(app: &App) -> chrono::Duration {
+    let ms = app
+        .config
+        .notify
+        .timeout_ms
+        .saturating_mul(3)
+        .clamp(15_000, 60_000);
+    chrono::Duration::milliseconds(i64::try_from(ms).unwrap_or(60_000))
+}
 
 async fn deliver(app: &Arc<App>, item: OutboxItem) {
     let now = app.now();
