@@ -16,6 +16,12 @@
 //! Mission events get a global commit position (`mission_events.pos`) from a
 //! one-row counter that each event-writing transaction updates last and holds
 //! until commit: positions become visible strictly in order, on any node.
+//!
+//! Several nodes share one database: writes that nodes mirror in memory are
+//! announced to the others with `NOTIFY` ([`changes`], read back through
+//! `Store::changes`); volunteer positions, the one high-rate write, are
+//! group-committed by one writer per store ([`positions`]) and announced right
+//! after their commit.
 
 mod changes;
 mod pool;
