@@ -18,9 +18,9 @@
 //! until commit: positions become visible strictly in order, on any node.
 //!
 //! Several nodes share one database: writes that nodes mirror in memory are
-//! announced to the others with `NOTIFY` ([`changes`], read back through
+//! announced to the others with `NOTIFY` (module `changes`, read back through
 //! `Store::changes`); volunteer positions, the one high-rate write, are
-//! group-committed by one writer per store ([`positions`]) and announced right
+//! group-committed by one writer per store (module `positions`) and announced right
 //! after their commit.
 
 mod changes;
