@@ -187,3 +187,40 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The three-node example in `deploy/cluster/` is a working configuration
+    /// once the secrets it leaves to the environment are given.
+    #[test]
+    fn the_three_node_example_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/cluster");
+        let secrets = r#"
+            [notify.web_push]
+            vapid_private_key = "secret-from-the-environment"
+            [monitor]
+            master_key = "0000000000000000000000000000000000000000000000000000000000000000"
+        "#;
+        let mut ids = Vec::new();
+        let mut monitoring = 0;
+        for n in 1..=3 {
+            let c: Config = Figment::new()
+                .merge(Toml::file_exact(dir.join(format!("node{n}.toml"))))
+                .merge(Toml::string(secrets))
+                .extract()
+                .unwrap_or_else(|e| panic!("node{n}.toml: {e}"));
+            assert!(
+                c.database_url
+                    .as_deref()
+                    .is_some_and(|u| u.starts_with("postgres://"))
+            );
+            ids.push(c.cluster.node_id.clone().expect("a node id"));
+            monitoring += usize::from(c.monitor.enabled);
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 3, "every node has its own id");
+        assert_eq!(monitoring, 1, "exactly one node runs monitoring");
+    }
+}
