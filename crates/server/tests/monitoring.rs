@@ -19,7 +19,7 @@ use firstlink_domain::ids::{AedId, RegionId};
 use firstlink_domain::policy::DispatchPolicy;
 use firstlink_domain::volunteer::Tier;
 use firstlink_monitor::{Reading, Signal, StatusLight, UnitKey, encode_binary, encode_json};
-use firstlink_store::OperatorRole;
+use firstlink_store::{MonitorUnit, OperatorRole, Ticket, TicketState};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 use support::*;
@@ -938,4 +938,110 @@ async fn a_silent_unit_is_flagged_after_two_intervals_and_escalates_unacknowledg
         .await;
     assert_eq!(v["by_readiness"]["unknown"], 1, "{v}");
     assert_eq!(v["open_tickets"], 1);
+}
+
+/// In a cluster, other nodes change units and tickets through the database;
+/// the node running monitoring re-reads them (`refresh_shared`, every few
+/// seconds there) and acts on them — a rotated key, a unit provisioned
+/// elsewhere, a ticket acknowledged elsewhere is not escalated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_through_other_nodes_reach_the_monitoring_node() {
+    let s = setup("mon-shared", false).await;
+    let t = &s.t;
+    let aed = t.aed(s.region, "Hall", cph(), "24/7", None).await;
+    let (unit, _, _) = provision(&s, Some(aed), json!({})).await;
+    let send = |id: uuid::Uuid, key: UnitKey, seq: u32| {
+        let http = t.http.clone();
+        let url = t.url(&format!("/api/v1/units/{id}/telemetry"));
+        async move {
+            http.post(url)
+                .bearer_auth(key.to_secret())
+                .header("content-type", "application/json")
+                .body(encode_json(&ok_reading(seq), &key))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // Another node rotates the key and provisions a second unit: only the database knows.
+    let mut rotated = t
+        .app
+        .store
+        .units()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.id == unit)
+        .unwrap();
+    rotated.key_generation += 1;
+    t.app.store.save_unit(&rotated).await.unwrap();
+    let other = MonitorUnit {
+        id: uuid::Uuid::now_v7(),
+        aed_id: None,
+        key_generation: 0,
+        ..rotated.clone()
+    };
+    t.app.store.save_unit(&other).await.unwrap();
+    let new_key = t.app.monitor.key_for(&rotated);
+    let other_key = t.app.monitor.key_for(&other);
+    assert_eq!(
+        send(unit, new_key.clone(), 1).await,
+        401,
+        "not known here yet"
+    );
+    assert_eq!(send(other.id, other_key.clone(), 1).await, 401);
+    t.app.monitor.refresh_shared(&t.app).await.unwrap();
+    assert_eq!(send(unit, new_key, 2).await, 202, "the rotated key works");
+    assert_eq!(
+        send(other.id, other_key, 2).await,
+        202,
+        "the unit provisioned elsewhere reports"
+    );
+
+    // A silent unit's ticket, acknowledged through another node, is not escalated.
+    let seen = Utc::now();
+    t.app
+        .monitor
+        .tick_at(&t.app, seen + chrono::Duration::seconds(601))
+        .await;
+    let ticket = t
+        .app
+        .store
+        .tickets(Some(s.region), Some(aed), true, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|x| x.cause == "silent")
+        .expect("a silent ticket");
+    let acked = Ticket {
+        state: TicketState::Acknowledged,
+        ..ticket
+    };
+    t.app
+        .store
+        .commit_monitor(&firstlink_store::MonitorWrite {
+            at: Utc::now(),
+            tickets: vec![acked],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    t.app.monitor.refresh_shared(&t.app).await.unwrap();
+    t.app
+        .monitor
+        .tick_at(&t.app, seen + chrono::Duration::minutes(75))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !s.tech.tickets().iter().any(|d| d["escalated"] == true),
+        "{:?}",
+        s.tech.tickets()
+    );
+    let now = t.app.store.ticket(ticket.id).await.unwrap().unwrap();
+    assert_eq!(
+        now.state,
+        TicketState::Acknowledged,
+        "the acknowledgement made elsewhere is kept"
+    );
 }

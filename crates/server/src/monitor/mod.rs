@@ -925,6 +925,28 @@ impl Monitor {
             .cloned()
             .collect();
         for t in due {
+            // Another node may have acknowledged or resolved it since.
+            if app.cluster.shared() {
+                match app.store.ticket(t.id).await {
+                    Ok(Some(cur))
+                        if cur.state != TicketState::Open || cur.escalated_at.is_some() =>
+                    {
+                        let mut open = lock(&self.tickets);
+                        let k = (cur.aed_id, cur.cause.clone());
+                        if cur.state == TicketState::Resolved {
+                            open.remove(&k);
+                        } else {
+                            open.insert(k, cur);
+                        }
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(ticket = %t.id, error = %e, "cannot check a ticket before escalating it");
+                        continue;
+                    }
+                }
+            }
             let routing = self.routing(t.region_id);
             let name = app
                 .aeds()
@@ -957,6 +979,57 @@ impl Monitor {
                 }
             }
         }
+    }
+
+    /// In a cluster, other nodes provision and move units, set rules and
+    /// routing, and acknowledge or resolve tickets through the database; the
+    /// node running monitoring re-reads them (every few seconds). Rule states
+    /// are this node's own and are kept.
+    pub async fn refresh_shared(&self, app: &App) -> Result<(), StoreError> {
+        for u in app.store.units().await? {
+            if self.unit(u.id).as_ref() != Some(&u) {
+                self.upsert_unit(app, u);
+            }
+        }
+        if let Some(s) = app.store.setting(RULES_KEY).await? {
+            match serde_json::from_str::<HashMap<String, ModelRules>>(&s) {
+                Ok(map) => {
+                    *wr(&self.rules) = map.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "stored monitoring rules unreadable; keeping the current ones")
+                }
+            }
+        }
+        for r in app.regions() {
+            if let Some(s) = app.store.setting(&routing_key(r.region.id)).await?
+                && let Ok(routing) = serde_json::from_str::<ServiceRouting>(&s)
+            {
+                wr(&self.routing).insert(r.region.id, routing);
+            }
+        }
+        // The store is written before memory, so it is the newer copy of a ticket.
+        let stored = app.store.tickets(None, None, true, u32::MAX).await?;
+        let unresolved: std::collections::HashSet<Uuid> = stored.iter().map(|t| t.id).collect();
+        let missing: Vec<Ticket> = {
+            let mut open = lock(&self.tickets);
+            for t in stored {
+                open.insert((t.aed_id, t.cause.clone()), t);
+            }
+            open.values()
+                .filter(|t| !unresolved.contains(&t.id))
+                .cloned()
+                .collect()
+        };
+        // Not unresolved in the store: resolved elsewhere, or opened here since the read.
+        for t in missing {
+            if let Some(cur) = app.store.ticket(t.id).await?
+                && cur.state == TicketState::Resolved
+            {
+                lock(&self.tickets).remove(&(cur.aed_id, cur.cause.clone()));
+            }
+        }
+        Ok(())
     }
 
     /// Acknowledges or resolves a ticket (after the store committed it).
@@ -1151,6 +1224,9 @@ fn load_master_key(config: &crate::config::Config) -> anyhow::Result<[u8; 32]> {
 }
 
 /// Starts the ingest sources and the ticker.
+/// How often the monitoring node re-reads what other nodes changed.
+const SHARED_REFRESH: Duration = Duration::from_secs(5);
+
 pub async fn spawn(app: &Arc<App>) -> anyhow::Result<()> {
     let cfg = &app.config.monitor;
     if !cfg.broker_listen.is_empty() {
@@ -1166,8 +1242,15 @@ pub async fn spawn(app: &Arc<App>) -> anyhow::Result<()> {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_checkpoint = tokio::time::Instant::now();
+        let mut last_refresh = tokio::time::Instant::now();
         loop {
             tick.tick().await;
+            if a.cluster.shared() && last_refresh.elapsed() >= SHARED_REFRESH {
+                last_refresh = tokio::time::Instant::now();
+                if let Err(e) = a.monitor.refresh_shared(&a).await {
+                    tracing::warn!(error = %e, "could not re-read units, rules and tickets");
+                }
+            }
             a.monitor.tick_at(&a, a.now()).await;
             if last_checkpoint.elapsed() >= every {
                 last_checkpoint = tokio::time::Instant::now();
