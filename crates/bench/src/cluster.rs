@@ -32,10 +32,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use firstlink_domain::LatLon;
-use firstlink_domain::ids::VolunteerId;
-use firstlink_domain::volunteer::Tier;
-use firstlink_store::{Session, SessionKind, Store, Volunteer};
-use futures_util::StreamExt;
+use firstlink_store::Store;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
@@ -44,6 +41,7 @@ use rand_chacha::ChaCha8Rng;
 use uuid::Uuid;
 
 use crate::points::{Mixture, stream};
+use crate::seed;
 use crate::stats::{Samples, Table, ms, thousands};
 
 pub struct Args {
@@ -183,62 +181,14 @@ async fn setup(a: &Args, nodes: usize, database_url: Option<&str>) -> anyhow::Re
         .next()
         .context("region")?;
     let homes = Mixture::new(a.seed, stream::VOLUNTEERS).volunteers(a.volunteers);
-    let now = Utc::now();
     let t = Instant::now();
-    let mut tokens = Vec::with_capacity(a.volunteers);
-    let vols: Vec<Volunteer> = (0..a.volunteers)
-        .map(|i| {
-            tokens.push(format!(
-                "flv_clbench{i:07}{:016x}",
-                a.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            ));
-            Volunteer {
-                id: VolunteerId(Uuid::from_u128(
-                    0xC1_0000_0000_0000_0000_0000_0000_0000 | i as u128,
-                )),
-                region_id: region.id,
-                name: format!("Bench {i}"),
-                phone: Some(format!("+4591{i:06}")),
-                email: None,
-                password_hash: "$argon2id$unused".into(),
-                language: "da".into(),
-                languages: vec!["da".into()],
-                birth_date: chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap_or_default(),
-                tier: Tier::IncludingHomes,
-                training_kind: Some("bls".into()),
-                training_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 15),
-                consent_at: Some(now),
-                verified_at: Some(now),
-                suspended_at: None,
-                available: true,
-                quiet: None,
-                created_at: now,
-            }
-        })
-        .collect();
-    let errs: Vec<_> = futures_util::stream::iter(vols.iter().zip(&tokens))
-        .map(|(v, tok)| {
-            let store = Arc::clone(&store);
-            async move {
-                store.create_volunteer(v).await?;
-                store
-                    .create_session(&Session {
-                        token_hash: firstlink_server::auth::sha256_hex(tok),
-                        kind: SessionKind::Volunteer,
-                        subject: v.id.0,
-                        created_at: now,
-                        expires_at: now + chrono::Duration::days(1),
-                    })
-                    .await
-            }
-        })
-        .buffer_unordered(64)
-        .filter_map(|r| async move { r.err() })
-        .collect()
-        .await;
-    if let Some(e) = errs.first() {
-        bail!("creating volunteers: {e} ({} errors)", errs.len());
-    }
+    let kind = seed::Kind {
+        id_tag: 0xC1,
+        token_tag: "clbench",
+        phone_prefix: "+4591",
+    };
+    let (vols, tokens) = seed::volunteers(a.seed, region.id, a.volunteers, &kind);
+    seed::write(&store, &vols, &tokens, 64).await?;
     println!(
         "  {} volunteers with sessions written in {:.1} s",
         thousands(vols.len() as f64),

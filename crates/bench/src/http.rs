@@ -16,16 +16,13 @@ use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use firstlink_domain::LatLon;
 use firstlink_domain::ids::VolunteerId;
-use firstlink_domain::volunteer::Tier;
 use firstlink_server::App;
-use firstlink_store::{PositionFix, Session, SessionKind, Volunteer};
-use futures_util::StreamExt;
+use firstlink_store::PositionFix;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use uuid::Uuid;
 
 use crate::points::{Mixture, stream};
 use crate::stats::{Samples, Table, ms, thousands};
@@ -325,64 +322,15 @@ async fn setup(a: &Args) -> anyhow::Result<Setup> {
     .map_err(|e| anyhow::anyhow!("create region: {e:?}"))?;
 
     let homes = Mixture::new(a.seed, stream::VOLUNTEERS).volunteers(a.volunteers);
-    let now = Utc::now();
     let t = Instant::now();
-    let mut vols = Vec::with_capacity(a.volunteers);
-    let mut tokens = Vec::with_capacity(a.volunteers);
-    for i in 0..a.volunteers {
-        let id = VolunteerId(Uuid::from_u128(
-            0xB0_0000_0000_0000_0000_0000_0000_0000 | i as u128,
-        ));
-        vols.push(Volunteer {
-            id,
-            region_id: region.id,
-            name: format!("Bench {i}"),
-            phone: Some(format!("+4590{i:06}")),
-            email: None,
-            password_hash: "$argon2id$unused".into(),
-            language: "da".into(),
-            languages: vec!["da".into()],
-            birth_date: chrono::NaiveDate::from_ymd_opt(1990, 1, 1).context("date")?,
-            tier: Tier::IncludingHomes,
-            training_kind: Some("bls".into()),
-            training_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 15),
-            consent_at: Some(now),
-            verified_at: Some(now),
-            suspended_at: None,
-            available: true,
-            quiet: None,
-            created_at: now,
-        });
-        tokens.push(format!(
-            "flv_bench{i:07}{:016x}",
-            a.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ));
-    }
+    let kind = crate::seed::Kind {
+        id_tag: 0xB0,
+        token_tag: "bench",
+        phone_prefix: "+4590",
+    };
+    let (vols, tokens) = crate::seed::volunteers(a.seed, region.id, a.volunteers, &kind);
     // Concurrent writes so that the store's group commit batches them.
-    let store = Arc::clone(&app.store);
-    let errs: Vec<_> = futures_util::stream::iter(vols.iter().zip(&tokens))
-        .map(|(v, tok)| {
-            let store = Arc::clone(&store);
-            async move {
-                store.create_volunteer(v).await?;
-                store
-                    .create_session(&Session {
-                        token_hash: firstlink_server::auth::sha256_hex(tok),
-                        kind: SessionKind::Volunteer,
-                        subject: v.id.0,
-                        created_at: now,
-                        expires_at: now + chrono::Duration::days(1),
-                    })
-                    .await
-            }
-        })
-        .buffer_unordered(512)
-        .filter_map(|r| async move { r.err() })
-        .collect()
-        .await;
-    if let Some(e) = errs.first() {
-        anyhow::bail!("creating volunteers: {e} ({} errors)", errs.len());
-    }
+    crate::seed::write(&app.store, &vols, &tokens, 512).await?;
     for v in &vols {
         app.index_volunteer(v);
     }

@@ -79,6 +79,7 @@ mod http;
 mod index;
 mod monitor;
 mod points;
+mod seed;
 mod stats;
 
 use std::path::PathBuf;
