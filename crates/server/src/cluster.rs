@@ -257,6 +257,10 @@ async fn apply(app: &Arc<App>, changes: Vec<Change>) {
     let mut aeds = Vec::new();
     let mut missions = Vec::new();
     let mut resync = false;
+    // Every change in the batch is committed already, so the first read of a
+    // volunteer (or of the regions) sees all of the batch's changes to it.
+    let mut volunteers_read = HashSet::new();
+    let mut regions_read = false;
     for c in changes {
         match c {
             Change::Positions(fixes) => {
@@ -268,6 +272,7 @@ async fn apply(app: &Arc<App>, changes: Vec<Change>) {
             Change::PositionDeleted(v) => {
                 app.index_mut().clear_position(v);
             }
+            Change::Volunteer(v) if !volunteers_read.insert(v) => {}
             Change::Volunteer(v) => match app.store.volunteer(v).await {
                 Ok(Some(v)) => app.index_volunteer(&v),
                 Ok(None) => app.forget_volunteer(v),
@@ -277,7 +282,9 @@ async fn apply(app: &Arc<App>, changes: Vec<Change>) {
                 }
             },
             Change::Aed(a) => aeds.push(a),
+            Change::Region(_) if regions_read => {}
             Change::Region(_) => {
+                regions_read = true;
                 if let Err(e) = reload_regions(app).await {
                     tracing::warn!(error = %e, "could not reload regions");
                     resync = true;
