@@ -331,9 +331,8 @@ async fn setup(a: &Args) -> anyhow::Result<Setup> {
     let (vols, tokens) = crate::seed::volunteers(a.seed, region.id, a.volunteers, &kind);
     // Concurrent writes so that the store's group commit batches them.
     crate::seed::write(&app.store, &vols, &tokens, 512).await?;
-    for v in &vols {
-        app.index_volunteer(v);
-    }
+    // One read of everything rather than one per volunteer.
+    firstlink_server::changes::apply(&app, vec![firstlink_store::Change::Resync]).await;
     println!(
         "created {} volunteers with sessions in {:.1} s",
         thousands(vols.len() as f64),

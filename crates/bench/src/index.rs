@@ -60,6 +60,7 @@ impl World {
                 } else {
                     None
                 },
+                region: None,
             });
             at.push(now - rng.gen_range(0..1_800));
         }
@@ -92,6 +93,7 @@ pub fn noon_filter() -> CandidateFilter {
         fresh_since: (now.timestamp() - 3_600) as u32,
         minute_of_day: (local.hour() * 60 + local.minute()) as u16,
         homes_required: false,
+        regions: firstlink_domain::index::RegionMask::ALL,
     }
 }
 

@@ -231,7 +231,7 @@ async fn provision(app: &Arc<App>, n: usize) -> anyhow::Result<(Vec<(Uuid, UnitK
         created_at: Utc::now(),
     };
     app.store.create_region(&region).await?;
-    app.put_region(region.clone())?;
+    firstlink_server::changes::apply(app, vec![firstlink_store::Change::Region(region.id)]).await;
     let tz = app
         .region(region.id)
         .map(|r| r.tz)

@@ -79,9 +79,7 @@ fn api_err(e: firstlink_server::error::ApiError) -> anyhow::Error {
 pub async fn run(config: Config, cmd: &AdminCommand) -> anyhow::Result<()> {
     let store = firstlink_server::open_store(&config)?;
     let app = App::new(config, store)?;
-    for r in app.store.regions().await? {
-        app.put_region(r)?;
-    }
+    app.load_regions().await?;
     match cmd {
         AdminCommand::CreateRegion {
             slug,

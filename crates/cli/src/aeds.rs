@@ -71,9 +71,7 @@ pub async fn run(config: Config, cmd: &AedsCommand) -> anyhow::Result<()> {
     let map = ColumnMap::parse(map).map_err(|e| anyhow::anyhow!("--map: {e}"))?;
     let store = firstlink_server::open_store(&config)?;
     let app = App::new(config, store)?;
-    for r in app.store.regions().await? {
-        app.put_region(r)?;
-    }
+    app.load_regions().await?;
     let rt = app
         .region_by_slug(region)
         .ok_or_else(|| anyhow::anyhow!("no region {region:?}"))?;

@@ -195,7 +195,7 @@ async fn seed(
     )
     .await
     .map_err(|e| anyhow::anyhow!("creating the demo region: {}", e.message))?;
-    app.load_graph(&region)?;
+    firstlink_server::changes::apply(app, vec![firstlink_store::Change::Graph(region.id)]).await;
     let (_, key) = create_key_checked(app, region.id, "demo CAD")
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
@@ -250,7 +250,7 @@ async fn seed(
         created_at: now,
     };
     app.store.create_volunteer(&human).await?;
-    app.index_volunteer(&human);
+    firstlink_server::changes::apply(app, vec![firstlink_store::Change::Volunteer(human.id)]).await;
     // Simulated volunteers: one shared password hash that nobody knows.
     let unusable = hash_password(&random_secret())?;
     let mut fixes = Vec::with_capacity(n);
@@ -307,7 +307,7 @@ async fn seed(
                 created_at: now,
             })
             .await?;
-        app.index_volunteer(&v);
+        firstlink_server::changes::apply(app, vec![firstlink_store::Change::Volunteer(v.id)]).await;
         let p = map.walk_points[rng.gen_range(0..map.walk_points.len())];
         fixes.push(PositionFix {
             volunteer: v.id,
@@ -316,15 +316,7 @@ async fn seed(
         });
     }
     app.store.save_positions(&fixes).await?;
-    {
-        let mut idx = app.index_mut();
-        for f in &fixes {
-            idx.set_position(f.volunteer, f.position, f.at_unix);
-        }
-    }
-    let rt = app
-        .region(region.id)
-        .ok_or_else(|| anyhow::anyhow!("region vanished"))?;
+    firstlink_server::changes::apply(app, vec![firstlink_store::Change::Positions(fixes)]).await;
     for (i, (name, kind, pos)) in map
         .places
         .iter()
@@ -359,7 +351,7 @@ async fn seed(
             updated_at: now,
         };
         app.store.upsert_aed(&aed).await?;
-        app.aeds_mut().upsert(aed, rt.tz, &rt.region.country);
+        firstlink_server::changes::apply(app, vec![firstlink_store::Change::Aed(aed.id)]).await;
     }
     std::fs::write(creds_path, serde_json::to_vec_pretty(&creds)?)?;
     #[cfg(unix)]
@@ -561,10 +553,11 @@ impl Sim {
             tracing::warn!(error = %e, "demo: could not store positions");
             return;
         }
-        let mut idx = self.app.index_mut();
-        for f in fixes {
-            idx.set_position(f.volunteer, f.position, f.at_unix);
-        }
+        firstlink_server::changes::apply(
+            &self.app,
+            vec![firstlink_store::Change::Positions(fixes)],
+        )
+        .await;
     }
 
     /// Some idle volunteers move about town; everyone refreshes their fix now and then.

@@ -229,7 +229,7 @@ pub async fn provision(
             created_at: app.now(),
         };
         app.store.save_unit(&u).await?;
-        app.monitor.upsert_unit(app, u.clone());
+        firstlink_server::changes::apply(app, vec![firstlink_store::Change::Unit(u.id)]).await;
         out.push(UnitCredentials {
             id: u.id,
             secret: app.monitor.key_for(&u).to_secret(),

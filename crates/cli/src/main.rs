@@ -131,9 +131,12 @@ pub fn build_graph(
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
+    // Written beside and renamed, so a running server never loads half a file.
+    let tmp = out.with_extension("flg.partial");
     graph
-        .save(out)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+        .save(&tmp)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     if !quiet {
         println!(
             "graph {}: {} vertices, {} edges, {:.1} km of walkable ways, built in {:.2} s",
@@ -143,6 +146,30 @@ pub fn build_graph(
             graph.total_length_m() / 1000.0,
             t.elapsed().as_secs_f64()
         );
+    }
+    Ok(())
+}
+
+/// Builds a region's graph into the data directory and tells a running
+/// server (through the store's change feed) to load it.
+async fn build_region_graph(
+    config: Config,
+    extract: &std::path::Path,
+    slug: &str,
+) -> anyhow::Result<()> {
+    let out = config.data_dir.join("graphs").join(format!("{slug}.flg"));
+    build_graph(extract, &out, false)?;
+    let store = firstlink_server::open_store(&config)?;
+    match store.regions().await?.into_iter().find(|r| r.slug == slug) {
+        Some(r) => {
+            store
+                .announce(&[firstlink_store::Change::Graph(r.id)])
+                .await?;
+        }
+        None => eprintln!(
+            "no region {slug:?} in {} yet: the graph is loaded when the region is created",
+            config.data_dir.display()
+        ),
     }
     Ok(())
 }
@@ -206,25 +233,20 @@ async fn main() -> std::process::ExitCode {
                     region,
                     data_dir,
                 },
-        } => {
-            let out = match (out, region) {
-                (Some(o), _) => Ok(o.clone()),
-                (None, Some(slug)) => config(
-                    cli.config.as_ref(),
-                    &ServeArgs {
-                        listen: None,
-                        data_dir: data_dir.clone(),
-                    },
-                    None,
-                )
-                .map(|c| c.data_dir.join("graphs").join(format!("{slug}.flg"))),
-                (None, None) => Err(anyhow::anyhow!("give --out FILE or --region SLUG")),
-            };
-            match out {
-                Ok(out) => build_graph(extract, &out, false),
-                Err(e) => Err(e),
+        } => match (out, region) {
+            (Some(o), _) => build_graph(extract, o, false),
+            (None, Some(slug)) => {
+                let serve = ServeArgs {
+                    listen: None,
+                    data_dir: data_dir.clone(),
+                };
+                match config(cli.config.as_ref(), &serve, None) {
+                    Ok(c) => build_region_graph(c, extract, slug).await,
+                    Err(e) => Err(e),
+                }
             }
-        }
+            (None, None) => Err(anyhow::anyhow!("give --out FILE or --region SLUG")),
+        },
         Command::Simulate {
             scenario,
             out,

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::geo::LatLon;
-use crate::ids::VolunteerId;
+use crate::ids::{RegionId, VolunteerId};
 use crate::volunteer::QuietHours;
 
 const CELL_LAT_DEG: f64 = 0.0025;
@@ -23,6 +23,34 @@ const FLAG_ELIGIBLE: u8 = 1;
 const FLAG_HOMES: u8 = 2;
 const FLAG_BUSY: u8 = 4;
 const FLAG_QUIET: u8 = 8;
+
+/// Regions one index can tell apart (a bit each in a [`RegionMask`]).
+pub const MAX_REGIONS: usize = 128;
+/// The tag of a volunteer without a region, or of a region past
+/// [`MAX_REGIONS`]: found only by searches over every region.
+const NO_REGION: u16 = u16::MAX;
+
+/// The regions a search may return volunteers of.
+///
+/// Regions are partitions: a mission searches its own region's volunteers
+/// and those of neighbours that agreed, never the others'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegionMask(u128);
+
+impl RegionMask {
+    /// Every volunteer, with a region or not (the simulator, benchmarks).
+    pub const ALL: RegionMask = RegionMask(u128::MAX);
+    /// No volunteer at all.
+    pub const NONE: RegionMask = RegionMask(0);
+
+    fn admits(self, tag: u16) -> bool {
+        if tag == NO_REGION {
+            self == Self::ALL
+        } else {
+            self.0 & (1u128 << tag) != 0
+        }
+    }
+}
 
 /// A hasher for keys that are already random (UUIDs, packed cell numbers):
 /// mixes the last written word with one multiply instead of running SipHash.
@@ -65,6 +93,7 @@ struct Slot {
     pos: u32,
     quiet_start: u16,
     quiet_end: u16,
+    region: u16,
     flags: u8,
 }
 
@@ -76,6 +105,8 @@ pub struct VolunteerFlags {
     /// Cleared for private homes, not only public places.
     pub homes: bool,
     pub quiet: Option<QuietHours>,
+    /// The volunteer's region; `None` only where regions do not matter.
+    pub region: Option<RegionId>,
 }
 
 /// Which volunteers a search may return.
@@ -87,6 +118,8 @@ pub struct CandidateFilter {
     pub minute_of_day: u16,
     /// Only volunteers cleared for homes.
     pub homes_required: bool,
+    /// Only volunteers of these regions.
+    pub regions: RegionMask,
 }
 
 /// A volunteer found near a point.
@@ -109,6 +142,8 @@ pub struct VolunteerIndex {
     cell_ids: HashMap<u64, u32, Fast>,
     cells: Vec<Vec<Entry>>,
     positioned: usize,
+    /// The regions seen, by tag (their position here).
+    regions: Vec<RegionId>,
 }
 
 fn cell_of(lat_e7: i32, lon_e7: i32) -> (i32, i32) {
@@ -176,11 +211,13 @@ impl VolunteerIndex {
             }
             None => (0, 0),
         };
+        let region = f.region.map_or(NO_REGION, |r| self.tag(r));
         if let Some(&s) = self.ids.get(&id) {
             let slot = &mut self.slots[s as usize];
             slot.flags = flags;
             slot.quiet_start = qs;
             slot.quiet_end = qe;
+            slot.region = region;
             return;
         }
         let slot = Slot {
@@ -189,6 +226,7 @@ impl VolunteerIndex {
             pos: 0,
             quiet_start: qs,
             quiet_end: qe,
+            region,
             flags,
         };
         let s = match self.free.pop() {
@@ -202,6 +240,37 @@ impl VolunteerIndex {
             }
         };
         self.ids.insert(id, s);
+    }
+
+    /// The tag of a region, given on first sight; past [`MAX_REGIONS`] the
+    /// region's volunteers are found by no region's search (fail closed).
+    fn tag(&mut self, r: RegionId) -> u16 {
+        if let Some(t) = self.regions.iter().position(|x| *x == r) {
+            return t as u16;
+        }
+        if self.regions.len() >= MAX_REGIONS {
+            return NO_REGION;
+        }
+        self.regions.push(r);
+        (self.regions.len() - 1) as u16
+    }
+
+    /// The mask of searches over `regions`' volunteers.
+    pub fn mask_of(&self, regions: &[RegionId]) -> RegionMask {
+        let mut m = 0u128;
+        for r in regions {
+            if let Some(t) = self.regions.iter().position(|x| x == r) {
+                m |= 1u128 << t;
+            }
+        }
+        RegionMask(m)
+    }
+
+    /// The region a volunteer belongs to, as the index knows it.
+    pub fn region_of(&self, id: VolunteerId) -> Option<RegionId> {
+        let &s = self.ids.get(&id)?;
+        let t = self.slots[s as usize].region;
+        self.regions.get(usize::from(t)).copied()
     }
 
     /// Forgets a volunteer entirely.
@@ -387,6 +456,9 @@ impl VolunteerIndex {
                     if slot.flags & (FLAG_ELIGIBLE | FLAG_BUSY) != FLAG_ELIGIBLE {
                         continue;
                     }
+                    if !filter.regions.admits(slot.region) {
+                        continue;
+                    }
                     if filter.homes_required && slot.flags & FLAG_HOMES == 0 {
                         continue;
                     }
@@ -466,6 +538,7 @@ mod tests {
         eligible: true,
         homes: true,
         quiet: None,
+        region: None,
     };
 
     fn filter() -> CandidateFilter {
@@ -473,6 +546,7 @@ mod tests {
             fresh_since: 0,
             minute_of_day: 12 * 60,
             homes_required: false,
+            regions: RegionMask::ALL,
         }
     }
 
@@ -566,6 +640,7 @@ mod tests {
             fresh_since: 500,
             minute_of_day: 12 * 60,
             homes_required: true,
+            regions: RegionMask::ALL,
         };
         let got: Vec<_> = idx
             .nearest(c, 500.0, 10, &f, &|_| false)
@@ -575,6 +650,7 @@ mod tests {
         assert_eq!(got, vec![ok]);
         let f = CandidateFilter {
             homes_required: false,
+            regions: RegionMask::ALL,
             minute_of_day: 14 * 60,
             ..f
         };
@@ -622,5 +698,75 @@ mod tests {
         assert_eq!(idx.positioned(), 25);
         let near = idx.nearest(c.offset(90.0, 2_000.0), 100.0, 100, &filter(), &|_| false);
         assert_eq!(near.len(), 25);
+    }
+
+    #[test]
+    fn a_search_sees_only_the_regions_it_names() {
+        let c = LatLon::new(55.6786, 12.5790).unwrap();
+        let (a, b, n) = (RegionId::new(), RegionId::new(), RegionId::new());
+        let mut idx = VolunteerIndex::new();
+        let mut of = |region: Option<RegionId>, d: f64| {
+            let id = VolunteerId::new();
+            idx.upsert(id, VolunteerFlags { region, ..ELIGIBLE });
+            idx.set_position(id, c.offset(0.0, d), 1_000);
+            id
+        };
+        let in_a = of(Some(a), 100.0);
+        let in_b = of(Some(b), 50.0);
+        let in_n = of(Some(n), 200.0);
+        let untagged = of(None, 10.0);
+        let found = |idx: &VolunteerIndex, regions: RegionMask| -> Vec<VolunteerId> {
+            let f = CandidateFilter {
+                regions,
+                ..filter()
+            };
+            idx.nearest(c, 1_000.0, 10, &f, &|_| false)
+                .into_iter()
+                .map(|x| x.id)
+                .collect()
+        };
+        assert_eq!(found(&idx, idx.mask_of(&[a])), vec![in_a]);
+        assert_eq!(found(&idx, idx.mask_of(&[b])), vec![in_b]);
+        assert_eq!(found(&idx, idx.mask_of(&[a, n])), vec![in_a, in_n]);
+        assert_eq!(
+            found(&idx, RegionMask::ALL),
+            vec![untagged, in_b, in_a, in_n]
+        );
+        assert!(found(&idx, idx.mask_of(&[RegionId::new()])).is_empty());
+        assert!(found(&idx, RegionMask::NONE).is_empty());
+        assert_eq!(idx.region_of(in_n), Some(n));
+        assert_eq!(idx.region_of(untagged), None);
+    }
+
+    #[test]
+    fn regions_past_the_limit_fail_closed() {
+        let c = LatLon::new(55.6786, 12.5790).unwrap();
+        let mut idx = VolunteerIndex::new();
+        let regions: Vec<RegionId> = (0..=MAX_REGIONS).map(|_| RegionId::new()).collect();
+        let mut last = None;
+        for r in &regions {
+            let id = VolunteerId::new();
+            idx.upsert(
+                id,
+                VolunteerFlags {
+                    region: Some(*r),
+                    ..ELIGIBLE
+                },
+            );
+            idx.set_position(id, c, 1_000);
+            last = Some(id);
+        }
+        let over = regions[MAX_REGIONS];
+        let f = CandidateFilter {
+            regions: idx.mask_of(&[over]),
+            ..filter()
+        };
+        assert!(idx.nearest(c, 100.0, 500, &f, &|_| false).is_empty());
+        assert_eq!(idx.region_of(last.unwrap()), None);
+        let f = CandidateFilter {
+            regions: idx.mask_of(&[regions[0]]),
+            ..filter()
+        };
+        assert_eq!(idx.nearest(c, 100.0, 500, &f, &|_| false).len(), 1);
     }
 }

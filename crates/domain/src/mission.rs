@@ -732,6 +732,8 @@ impl Mission {
                 self.incident.location_type,
                 LocationType::Residence | LocationType::Unknown
             ),
+            // The runtime's candidate source narrows this to the mission's regions.
+            regions: crate::index::RegionMask::ALL,
         };
         let patient = self.incident.location;
         let picked = loop {

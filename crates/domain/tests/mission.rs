@@ -45,6 +45,7 @@ impl World {
                 eligible: true,
                 homes: true,
                 quiet: None,
+                region: None,
             },
         );
         self.index.set_position(
@@ -368,6 +369,7 @@ fn homes_need_volunteers_cleared_for_homes() {
             eligible: true,
             homes: false,
             quiet: None,
+            region: None,
         },
     );
     w.index
@@ -532,7 +534,7 @@ proptest! {
         let mut stale = Vec::new();
         for (b, d, eligible, age) in &people {
             let id = VolunteerId::new();
-            w.index.upsert(id, VolunteerFlags { eligible: *eligible, homes: true, quiet: None });
+            w.index.upsert(id, VolunteerFlags { eligible: *eligible, homes: true, quiet: None, region: None });
             w.index.set_position(id, patient().offset(*b, *d), w.now.timestamp() as u32 - age);
             if !eligible { ineligible.push(id); }
             if *age > policy.position_max_age_s { stale.push(id); }

@@ -845,6 +845,11 @@ fn valid_value() -> impl Strategy<Value = String> {
         .prop_map(|(first, rest)| {
             let mut s = first;
             for (sep, rule) in rest {
+                // `, ` before a rule that opens with a day or holiday selector
+                // reads as the previous selector list going on ("PH,Sa, SH
+                // Mo-Fr"): not a valid value, so such pairs are not generated.
+                let day_first = rule.starts_with(|c: char| c.is_ascii_uppercase());
+                let sep = if sep == ", " && day_first { "; " } else { sep };
                 s.push_str(sep);
                 s.push_str(&rule);
             }

@@ -622,6 +622,25 @@ impl AedRegistry {
         })
     }
 
+    /// The AEDs of `regions` only that a responder may be sent to (public
+    /// ones, and those `responder` is authorised for): what a mission of a
+    /// region that partitions its registry asks.
+    pub fn usable_near_in(
+        &self,
+        regions: &[RegionId],
+        centre: LatLon,
+        radius_m: f64,
+        at: DateTime<Utc>,
+        responder: Option<VolunteerId>,
+    ) -> Vec<AedCandidate> {
+        self.usable_near_where(centre, radius_m, at, |h| {
+            let aed = &self.entries[h.idx as usize].aed;
+            regions.contains(&aed.region_id)
+                && (h.access == AedAccess::Public
+                    || responder.is_some_and(|r| aed.details.authorized_responders.contains(&r)))
+        })
+    }
+
     fn usable_near_where(
         &self,
         centre: LatLon,

@@ -686,6 +686,7 @@ mod dispatch_on_the_graph {
                     eligible: true,
                     homes: true,
                     quiet: None,
+                    region: None,
                 },
             );
             index.set_position(id, p, now.timestamp() as u32);

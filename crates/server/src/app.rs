@@ -28,6 +28,7 @@ use crate::outbox::{LocalSink, Outbox};
 pub struct RegionRt {
     pub region: Region,
     pub tz: Tz,
+    pub partition: Arc<crate::partition::PartitionRt>,
 }
 
 /// A mission event as published to live feeds.
@@ -134,13 +135,49 @@ impl App {
         v
     }
 
-    pub fn put_region(&self, r: Region) -> anyhow::Result<()> {
+    /// Replaces the runtime's copy of a region and its partition settings
+    /// (only through [`crate::changes::apply`]).
+    pub(crate) fn put_region(
+        &self,
+        r: Region,
+        partition: crate::partition::Partition,
+    ) -> anyhow::Result<()> {
         let tz: Tz = r
             .timezone
             .parse()
             .map_err(|_| anyhow::anyhow!("unknown time zone {}", r.timezone))?;
-        write(&self.regions).insert(r.id, RegionRt { region: r, tz });
+        let partition = Arc::new(crate::partition::PartitionRt::from_settings(
+            &r.slug, partition,
+        ));
+        write(&self.regions).insert(
+            r.id,
+            RegionRt {
+                region: r,
+                tz,
+                partition,
+            },
+        );
         Ok(())
+    }
+
+    /// The regions whose volunteers and AEDs a mission of `region` may use:
+    /// itself, and each neighbour where both sides named each other.
+    pub fn dispatch_regions(&self, region: RegionId) -> Vec<RegionId> {
+        let regions = read(&self.regions);
+        let mut out = vec![region];
+        if let Some(r) = regions.get(&region) {
+            for n in &r.partition.settings.neighbours {
+                if *n != region
+                    && regions
+                        .get(n)
+                        .is_some_and(|o| o.partition.settings.neighbours.contains(&region))
+                    && !out.contains(n)
+                {
+                    out.push(*n);
+                }
+            }
+        }
+        out
     }
 
     /// The walking estimator for a region's missions: its pedestrian graph
@@ -179,7 +216,7 @@ impl App {
         Ok(())
     }
 
-    /// What the index keeps of a volunteer's profile.
+    /// What the index keeps of a volunteer's profile (its region included).
     pub fn flags_of(&self, v: &Volunteer) -> VolunteerFlags {
         let months = self
             .region(v.region_id)
@@ -196,15 +233,16 @@ impl App {
             eligible: e.eligible(self.clock.now().date_naive(), months),
             homes: v.tier == firstlink_domain::volunteer::Tier::IncludingHomes,
             quiet: v.quiet,
+            region: Some(v.region_id),
         }
     }
 
-    pub fn index_volunteer(&self, v: &Volunteer) {
+    pub(crate) fn index_volunteer(&self, v: &Volunteer) {
         let f = self.flags_of(v);
         self.index_mut().upsert(v.id, f);
     }
 
-    pub fn forget_volunteer(&self, id: VolunteerId) {
+    pub(crate) fn forget_volunteer(&self, id: VolunteerId) {
         self.index_mut().remove(id);
     }
 
@@ -213,7 +251,8 @@ impl App {
     pub async fn load(self: &Arc<Self>) -> anyhow::Result<()> {
         for r in self.store.regions().await? {
             self.load_graph(&r)?;
-            self.put_region(r)?;
+            let p = crate::changes::stored_partition(self, r.id).await?;
+            self.put_region(r, p)?;
         }
         let vols = self.store.volunteers(None, None, u32::MAX).await?;
         {
@@ -271,6 +310,12 @@ impl App {
             "state loaded"
         );
         Ok(())
+    }
+
+    /// Reads the regions and their partitions (for commands that use no
+    /// other view).
+    pub async fn load_regions(self: &Arc<Self>) -> anyhow::Result<()> {
+        crate::changes::reload_regions(self).await
     }
 
     pub fn is_ready(&self) -> bool {

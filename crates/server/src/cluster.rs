@@ -32,9 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use firstlink_domain::ids::{IncidentId, VolunteerId};
-use firstlink_domain::mission::AlertState;
 use firstlink_store::{Change, StoreError};
-use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::app::App;
@@ -167,26 +165,26 @@ pub fn node_id(config: &crate::Config) -> String {
 }
 
 /// Subscribes to the store's change feed, before anything is loaded so that
-/// nothing committed meanwhile is missed. `None`: a single-node store.
+/// nothing committed meanwhile is missed; notes whether other nodes share
+/// the store.
 pub async fn subscribe(app: &Arc<App>) -> anyhow::Result<Option<mpsc::Receiver<Change>>> {
     let feed = app.store.changes().await?;
-    app.cluster.shared.store(feed.is_some(), Ordering::Relaxed);
-    if feed.is_some() {
+    let shared = app.store.shared();
+    app.cluster.shared.store(shared, Ordering::Relaxed);
+    if shared {
         tracing::info!(node = %app.cluster.node, "sharing the database with other nodes");
     }
     Ok(feed)
 }
 
-/// Starts applying the feed and keeping leases (after the state is loaded).
+/// Starts applying the feed and, with other nodes, keeping leases (after the
+/// state is loaded).
 pub fn spawn(app: &Arc<App>, feed: Option<mpsc::Receiver<Change>>) {
-    let Some(mut feed) = feed else { return };
-    let a = Arc::clone(app);
-    tokio::spawn(async move {
-        let mut batch = Vec::new();
-        while feed.recv_many(&mut batch, 1_024).await > 0 {
-            apply(&a, std::mem::take(&mut batch)).await;
-        }
-    });
+    let Some(feed) = feed else { return };
+    crate::changes::follow(app, feed);
+    if !app.cluster.shared() {
+        return;
+    }
     let a = Arc::clone(app);
     tokio::spawn(async move {
         let every = Cluster::lease_ttl(&a) / 4;
@@ -251,126 +249,6 @@ async fn keep_leases(app: &Arc<App>) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Applies a batch of other nodes' changes to this node's indexes.
-async fn apply(app: &Arc<App>, changes: Vec<Change>) {
-    let t = Instant::now();
-    let mut aeds = Vec::new();
-    let mut missions = Vec::new();
-    let mut resync = false;
-    // Every change in the batch is committed already, so the first read of a
-    // volunteer (or of the regions) sees all of the batch's changes to it.
-    let mut volunteers_read = HashSet::new();
-    let mut regions_read = false;
-    for c in changes {
-        match c {
-            Change::Positions(fixes) => {
-                let mut idx = app.index_mut();
-                for f in fixes {
-                    idx.set_position(f.volunteer, f.position, f.at_unix);
-                }
-            }
-            Change::PositionDeleted(v) => {
-                app.index_mut().clear_position(v);
-            }
-            Change::Volunteer(v) if !volunteers_read.insert(v) => {}
-            Change::Volunteer(v) => match app.store.volunteer(v).await {
-                Ok(Some(v)) => app.index_volunteer(&v),
-                Ok(None) => app.forget_volunteer(v),
-                Err(e) => {
-                    tracing::warn!(volunteer.id = %v, error = %e, "could not load a changed volunteer");
-                    resync = true;
-                }
-            },
-            Change::Aed(a) => aeds.push(a),
-            Change::Region(_) if regions_read => {}
-            Change::Region(_) => {
-                regions_read = true;
-                if let Err(e) = reload_regions(app).await {
-                    tracing::warn!(error = %e, "could not reload regions");
-                    resync = true;
-                }
-            }
-            Change::Mission(m) => {
-                if !missions.contains(&m) {
-                    missions.push(m);
-                }
-            }
-            Change::Resync => resync = true,
-        }
-    }
-    if resync {
-        if let Err(e) = reload_all(app).await {
-            tracing::error!(error = %e, "could not reload the shared state");
-        }
-        return;
-    }
-    if let Err(e) = reload_aeds(app, &aeds).await {
-        tracing::warn!(error = %e, "could not reload changed AEDs");
-    }
-    // Missions are independent of each other: refresh several at once.
-    futures_util::stream::iter(missions)
-        .for_each_concurrent(16, |m| async move {
-            if let Err(e) = app.missions.refresh(app, m).await {
-                tracing::warn!(incident.id = %m, error = %e, "could not refresh a mission changed elsewhere");
-            }
-        })
-        .await;
-    app.metrics.cluster_apply(t.elapsed());
-}
-
-async fn reload_regions(app: &Arc<App>) -> anyhow::Result<()> {
-    for r in app.store.regions().await? {
-        if app.region(r.id).is_none() {
-            app.load_graph(&r)?;
-        }
-        app.put_region(r)?;
-    }
-    Ok(())
-}
-
-/// Re-reads changed AEDs (all of them after a large import).
-async fn reload_aeds(
-    app: &Arc<App>,
-    ids: &[firstlink_domain::ids::AedId],
-) -> Result<(), StoreError> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let records = if ids.len() > 256 {
-        app.store.aeds(None).await?
-    } else {
-        let mut v = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(a) = app.store.aed(*id).await? {
-                v.push(a);
-            }
-        }
-        v
-    };
-    let mut reg = app.aeds_mut();
-    for a in records {
-        let Some(rt) = app.region(a.region_id) else {
-            continue;
-        };
-        let (id, out) = (a.id, a.details.out_for_return);
-        reg.upsert(a, rt.tz, &rt.region.country);
-        match out {
-            Some(o) => reg.set_out(
-                id,
-                crate::aeds::OutForReturn {
-                    incident: o.incident,
-                    volunteer: o.volunteer,
-                    since: o.since,
-                },
-            ),
-            None => {
-                reg.returned(id);
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Makes this node's busy flags and AED claims for `incident` match the database.
 pub async fn sync_mission_reservations(
     app: &App,
@@ -427,53 +305,6 @@ pub async fn refresh_reservations(app: &App) -> Result<(), StoreError> {
     for c in claims {
         if reg.claimed_by(c.aed).is_none() {
             reg.claim(c.aed, c.incident, c.volunteer);
-        }
-    }
-    Ok(())
-}
-
-/// Everything again, after the feed was interrupted.
-async fn reload_all(app: &Arc<App>) -> anyhow::Result<()> {
-    tracing::info!("reloading shared state after an interruption of the change feed");
-    reload_regions(app).await?;
-    for v in app.store.volunteers(None, None, u32::MAX).await? {
-        app.index_volunteer(&v);
-    }
-    let fixes = app.store.positions().await?;
-    {
-        let mut idx = app.index_mut();
-        for f in fixes {
-            idx.set_position(f.volunteer, f.position, f.at_unix);
-        }
-    }
-    let ids: Vec<_> = app
-        .store
-        .aeds(None)
-        .await?
-        .into_iter()
-        .map(|a| a.id)
-        .collect();
-    reload_aeds(app, &ids).await?;
-    let mut live: HashSet<IncidentId> = app.missions.live_ids().into_iter().collect();
-    for sm in app.store.live_missions().await? {
-        live.insert(sm.mission.id);
-    }
-    for id in live {
-        app.missions.refresh(app, id).await?;
-    }
-    let busy: HashSet<VolunteerId> = app
-        .store
-        .busy()
-        .await?
-        .into_iter()
-        .map(|(v, _)| v)
-        .collect();
-    let live = app.missions.live().await;
-    let mut idx = app.index_mut();
-    for (_, m) in live {
-        for a in &m.alerts {
-            let mine = a.state == AlertState::Alerted || a.state.responding();
-            idx.set_busy(a.volunteer, mine && busy.contains(&a.volunteer));
         }
     }
     Ok(())

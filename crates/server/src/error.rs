@@ -139,6 +139,11 @@ impl From<InputError> for ApiError {
             InputError::NotFound => ApiError::not_found("incident"),
             InputError::Store(s) => s.into(),
             InputError::NoRegion => ApiError::internal("mission of an unknown region"),
+            e @ InputError::OutsideRegion { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "outside_region",
+                e.to_string(),
+            ),
             InputError::Mission(m) => {
                 let code = match m {
                     MissionError::NotActive => "mission_over",

@@ -18,13 +18,12 @@ pub async fn run_once(app: &Arc<App>) -> anyhow::Result<usize> {
     }
     let purged = app.store.purge_positions(cutoff).await?;
     let n = purged.len();
-    {
-        let mut idx = app.index_mut();
-        for v in &purged {
-            idx.clear_position(*v);
-        }
-        idx.expire_before(cutoff);
-    }
+    let gone = purged
+        .into_iter()
+        .map(firstlink_store::Change::PositionDeleted)
+        .collect();
+    crate::changes::apply(app, gone).await;
+    app.index_mut().expire_before(cutoff);
     if n > 0 {
         tracing::info!(positions = n, "deleted positions past their retention");
     }

@@ -67,6 +67,8 @@ pub enum InputError {
     Store(#[from] StoreError),
     #[error("the region of this incident is not configured")]
     NoRegion,
+    #[error("the location lies outside region {region}'s boundary (more than {margin_m} m)")]
+    OutsideRegion { region: String, margin_m: f64 },
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -86,7 +88,21 @@ impl Missions {
         region: RegionId,
         new: NewIncident,
     ) -> Result<(IncidentId, bool), InputError> {
-        let rt = app.region(region).ok_or(InputError::NoRegion)?;
+        let rt = match app.region(region) {
+            Some(rt) => rt,
+            None => {
+                // Created by another process a moment ago, and its change not
+                // applied yet: read the regions now rather than refuse the call.
+                crate::changes::apply(app, vec![firstlink_store::Change::Region(region)]).await;
+                app.region(region).ok_or(InputError::NoRegion)?
+            }
+        };
+        if !rt.partition.takes(new.location) {
+            return Err(InputError::OutsideRegion {
+                region: rt.region.slug.clone(),
+                margin_m: rt.partition.margin_m(),
+            });
+        }
         let now = app.now();
         let id = IncidentId::new();
         let mission = Mission::new(id, new, rt.region.policy.clone(), now);
@@ -317,16 +333,27 @@ impl Missions {
         let now = app.now();
         let mut next = g.mission.clone();
         let walk = app.walk_for(region, next.policy.detour_factor);
+        // Regions are partitions: the mission sees its own region's
+        // volunteers and AEDs, and those of neighbours that agreed.
+        let regions = app.dispatch_regions(region);
         let out = {
             let _plan = lock(&self.plan);
             let out = {
                 let idx = app.index();
                 let aeds = app.aeds();
+                let volunteers = crate::partition::ScopedVolunteers {
+                    index: &idx,
+                    mask: idx.mask_of(&regions),
+                };
+                let aeds = crate::partition::ScopedAeds {
+                    registry: &aeds,
+                    regions: &regions,
+                };
                 let ctx = MissionCtx {
                     now,
                     tz: rt.tz,
-                    volunteers: &*idx,
-                    aeds: &*aeds,
+                    volunteers: &volunteers,
+                    aeds: &aeds,
                     walk: &*walk,
                 };
                 next.handle(input, &ctx)?

@@ -225,9 +225,7 @@ pub async fn run_once(
             done.push((rec.id, *k));
         }
         app.store.upsert_aed(&rec).await?;
-        if let Some(rt) = app.region(rec.region_id) {
-            app.aeds_mut().upsert(rec, rt.tz, &rt.region.country);
-        }
+        crate::changes::apply(app, vec![firstlink_store::Change::Aed(rec.id)]).await;
     }
     Ok(done)
 }

@@ -310,6 +310,7 @@ pub fn simulate(
                 eligible: true,
                 homes: v.homes,
                 quiet: None,
+                region: None,
             },
         );
         index.set_position(id, v.position, u32::MAX);

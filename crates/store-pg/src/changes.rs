@@ -68,7 +68,13 @@ pub(crate) fn encode(origin: &str, changes: &[Change]) -> Vec<String> {
             Change::Aed(a) => push(format!("a:{}", a.0.simple()), &mut cur),
             Change::Region(r) => push(format!("r:{}", r.0.simple()), &mut cur),
             Change::Mission(m) => push(format!("m:{}", m.0.simple()), &mut cur),
-            Change::Resync => {}
+            Change::Operator(o) => push(format!("o:{}", o.simple()), &mut cur),
+            Change::Unit(u) => push(format!("u:{}", u.simple()), &mut cur),
+            Change::Graph(r) => push(format!("g:{}", r.0.simple()), &mut cur),
+            // Keys are our own identifiers (no `;`); anything else is not announced.
+            Change::ApiKey(k) if !k.contains(';') => push(format!("k:{k}"), &mut cur),
+            Change::Setting(k) if !k.contains(';') => push(format!("s:{k}"), &mut cur),
+            Change::ApiKey(_) | Change::Setting(_) | Change::Resync => {}
         }
     }
     if cur.len() > origin.len() {
@@ -87,6 +93,17 @@ pub(crate) fn decode(own: &str, payload: &str) -> Vec<Change> {
     let mut fixes = Vec::new();
     let mut out = Vec::new();
     for item in parts {
+        match item.split_once(':') {
+            Some(("k", key)) => {
+                out.push(Change::ApiKey(key.to_string()));
+                continue;
+            }
+            Some(("s", key)) => {
+                out.push(Change::Setting(key.to_string()));
+                continue;
+            }
+            _ => {}
+        }
         let mut f = item.split(':');
         let (Some(kind), Some(id)) = (f.next(), f.next().and_then(|s| Uuid::parse_str(s).ok()))
         else {
@@ -112,6 +129,9 @@ pub(crate) fn decode(own: &str, payload: &str) -> Vec<Change> {
             "a" => out.push(Change::Aed(AedId(id))),
             "r" => out.push(Change::Region(RegionId(id))),
             "m" => out.push(Change::Mission(IncidentId(id))),
+            "o" => out.push(Change::Operator(id)),
+            "u" => out.push(Change::Unit(id)),
+            "g" => out.push(Change::Graph(RegionId(id))),
             _ => {}
         }
     }

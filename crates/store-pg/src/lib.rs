@@ -794,7 +794,7 @@ impl Store for PgStore {
     }
 
     async fn create_api_key(&self, k: &ApiKey) -> Result<()> {
-        self.exec(
+        self.exec_announced(
             &format!("INSERT INTO api_keys ({API_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"),
             &[
                 &k.id,
@@ -804,6 +804,7 @@ impl Store for PgStore {
                 &k.created_at,
                 &k.revoked_at,
             ],
+            &[Change::ApiKey(k.id.clone())],
         )
         .await?;
         Ok(())
@@ -830,9 +831,10 @@ impl Store for PgStore {
 
     async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
         found(
-            self.exec(
+            self.exec_announced(
                 "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
                 &[&at, &id],
+                &[Change::ApiKey(id.to_string())],
             )
             .await?,
         )
@@ -840,7 +842,7 @@ impl Store for PgStore {
 
     async fn create_operator(&self, o: &Operator) -> Result<()> {
         let regions: Vec<Uuid> = o.regions.iter().map(|r| r.0).collect();
-        self.exec(
+        self.exec_announced(
             &format!("INSERT INTO operators ({OPERATOR_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
             &[
                 &o.id,
@@ -851,6 +853,7 @@ impl Store for PgStore {
                 &o.created_at,
                 &o.disabled_at,
             ],
+            &[Change::Operator(o.id)],
         )
         .await?;
         Ok(())
@@ -963,9 +966,10 @@ impl Store for PgStore {
     }
 
     async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
-        self.exec(
+        self.exec_announced(
             "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             &[&key, &value],
+            &[Change::Setting(key.to_string())],
         )
         .await?;
         Ok(())
@@ -1636,11 +1640,12 @@ impl Store for PgStore {
     // --- AED readiness monitoring (issue 6) ---
 
     async fn save_unit(&self, u: &MonitorUnit) -> Result<()> {
-        self.exec(
+        self.exec_announced(
             "INSERT INTO monitor_units (id, region_id, aed_id, lorawan_device_id, data) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (id) DO UPDATE SET region_id = excluded.region_id, aed_id = excluded.aed_id,
              lorawan_device_id = excluded.lorawan_device_id, data = excluded.data",
             &[&u.id, &u.region_id.0, &u.aed_id.map(|a| a.0), &u.lorawan.as_ref().map(|l| l.device_id.as_str()), &to_json(u)?],
+            &[Change::Unit(u.id)],
         )
         .await?;
         Ok(())
@@ -1843,6 +1848,17 @@ impl Store for PgStore {
         )
         .await?;
         Ok(())
+    }
+
+    async fn announce(&self, changes: &[Change]) -> Result<()> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(backend)?;
+        changes::announce(&tx, &self.origin, changes).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    fn shared(&self) -> bool {
+        true
     }
 
     async fn changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Change>>> {

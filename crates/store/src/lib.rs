@@ -251,10 +251,23 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Lease>>;
     /// Gives up leases `holder` holds (others are left alone).
     async fn release_leases(&self, holder: &str, names: &[String]) -> Result<()>;
-    /// What other processes change in this store, for nodes that keep
-    /// in-memory indexes. `None` when no other process can write to it (the
-    /// embedded SQLite file is opened by one process).
+    /// The change feed: what is written to this store, in commit order, for
+    /// processes that keep in-memory views of it. PostgreSQL announces other
+    /// nodes' writes (LISTEN/NOTIFY); the embedded SQLite store tails its
+    /// `changes` table, which also lists this process's own writes (applying
+    /// a change is idempotent). `None`: the store keeps no feed.
     async fn changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Change>>> {
         Ok(None)
+    }
+    /// Announces changes that are not a row of the store (a rebuilt graph
+    /// file) to every process following the feed.
+    async fn announce(&self, changes: &[Change]) -> Result<()> {
+        let _ = changes;
+        Ok(())
+    }
+    /// Whether other server nodes may write to this store at the same time
+    /// (then leases decide who drives what).
+    fn shared(&self) -> bool {
+        false
     }
 }

@@ -333,7 +333,11 @@ pub struct Lease {
     pub epoch: u64,
 }
 
-/// What another process changed in a shared store (see [`crate::Store::changes`]).
+/// A write that an in-memory view mirrors (see [`crate::Store::changes`]).
+///
+/// A change names what changed, not its new value (positions excepted):
+/// whoever applies it reads the current row, so applying a change twice, or
+/// late, ends in the same state.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     Positions(Vec<PositionFix>),
@@ -343,6 +347,16 @@ pub enum Change {
     Region(RegionId),
     /// A mission step (or a new incident) was committed.
     Mission(IncidentId),
+    /// An API key was created or revoked (by its public id).
+    ApiKey(String),
+    /// An operator account was created or changed.
+    Operator(uuid::Uuid),
+    /// A monitoring unit was provisioned, moved, rotated or revoked.
+    Unit(uuid::Uuid),
+    /// A setting (region partition, monitoring rules, service routing, …) by key.
+    Setting(String),
+    /// A region's pedestrian graph file was rebuilt.
+    Graph(RegionId),
     /// The feed was interrupted and changes may have been missed: reload.
     Resync,
 }

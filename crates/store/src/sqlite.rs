@@ -46,7 +46,15 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_cluster",
         include_str!("../migrations/0005_cluster.sql"),
     ),
+    (
+        "0006_changes",
+        include_str!("../migrations/0006_changes.sql"),
+    ),
 ];
+/// How often the change feed looks for new rows (a CLI write is visible to
+/// a running server within this, plus the time to apply it).
+const TAIL_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+const TAIL_BATCH: i64 = 2_000;
 const READERS: usize = 4;
 const MAX_BATCH: usize = 1_024;
 
@@ -299,6 +307,82 @@ impl SqliteStore {
             w.take();
         }
     }
+}
+
+/// A row of the `changes` table as a [`Change`]; `None` for a row this
+/// version does not know (written by a newer one) or cannot parse.
+fn change_of(kind: &str, key: String) -> Option<Change> {
+    let uuid = || Uuid::parse_str(&key).ok();
+    Some(match kind {
+        "v" => Change::Volunteer(VolunteerId(uuid()?)),
+        "a" => Change::Aed(AedId(uuid()?)),
+        "r" => Change::Region(RegionId(uuid()?)),
+        "g" => Change::Graph(RegionId(uuid()?)),
+        "u" => Change::Unit(uuid()?),
+        "o" => Change::Operator(uuid()?),
+        "k" => Change::ApiKey(key),
+        "s" => Change::Setting(key),
+        _ => return None,
+    })
+}
+
+/// The `changes` row of a change that is not a row of its own.
+fn change_row(c: &Change) -> Option<(&'static str, String)> {
+    match c {
+        Change::Graph(r) => Some(("g", r.0.to_string())),
+        Change::Region(r) => Some(("r", r.0.to_string())),
+        Change::Aed(a) => Some(("a", a.0.to_string())),
+        Change::Volunteer(v) => Some(("v", v.0.to_string())),
+        Change::Unit(u) => Some(("u", u.to_string())),
+        Change::Operator(o) => Some(("o", o.to_string())),
+        Change::ApiKey(k) => Some(("k", k.clone())),
+        Change::Setting(k) => Some(("s", k.clone())),
+        _ => None,
+    }
+}
+
+/// What the feed read after a position.
+enum Tail {
+    Changes(Vec<(i64, Change)>),
+    /// Changes after the position were pruned before they were read; the
+    /// newest id now (the reader must reload everything).
+    Gap(i64),
+}
+
+fn read_changes(c: &Connection, after: i64) -> Result<Tail> {
+    let (min, max): (Option<i64>, Option<i64>) = c
+        .query_row("SELECT MIN(id), MAX(id) FROM changes", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(backend)?;
+    if let (Some(min), Some(max)) = (min, max)
+        && min > after + 1
+    {
+        return Ok(Tail::Gap(max));
+    }
+    let mut st = c
+        .prepare_cached("SELECT id, kind, key FROM changes WHERE id > ?1 ORDER BY id LIMIT ?2")
+        .map_err(backend)?;
+    let rows = st
+        .query_map(params![after, TAIL_BATCH], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(backend)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, kind, key) = row.map_err(backend)?;
+        match change_of(&kind, key) {
+            Some(ch) => out.push((id, ch)),
+            None => {
+                tracing::warn!(change.id = id, change.kind = %kind, "unknown change in the feed; skipped")
+            }
+        }
+    }
+    Ok(Tail::Changes(out))
 }
 
 fn region_row(r: &Row<'_>) -> rusqlite::Result<Region> {
@@ -1951,6 +2035,75 @@ impl Store for SqliteStore {
                 c.execute(
                     "DELETE FROM leases WHERE name = ?1 AND holder = ?2",
                     params![n, holder],
+                )
+                .map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Change>>> {
+        // From the newest change now: whoever subscribes loads the state
+        // afterwards, so nothing committed meanwhile is missed (a change
+        // applied twice is harmless).
+        let mut after: i64 = self
+            .read(|c| {
+                c.query_row("SELECT COALESCE(MAX(id), 0) FROM changes", [], |r| r.get(0))
+                    .map_err(backend)
+            })
+            .await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4_096);
+        let readers = Arc::clone(&self.readers);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TAIL_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if tx.is_closed() {
+                    return;
+                }
+                let r = Arc::clone(&readers);
+                let read = tokio::task::spawn_blocking(move || {
+                    let c = r[0].lock().map_err(|_| StoreError::Closed)?;
+                    read_changes(&c, after)
+                })
+                .await;
+                let batch = match read {
+                    Ok(Ok(Tail::Changes(b))) => b,
+                    Ok(Ok(Tail::Gap(max))) => {
+                        tracing::warn!("the change feed fell behind its pruning; reloading");
+                        after = max;
+                        vec![(max, Change::Resync)]
+                    }
+                    Ok(Err(StoreError::Closed)) => return,
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "could not read the change feed; retrying");
+                        continue;
+                    }
+                    Err(_) => return,
+                };
+                for (id, ch) in batch {
+                    after = after.max(id);
+                    if tx.send(ch).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Some(rx))
+    }
+
+    async fn announce(&self, changes: &[Change]) -> Result<()> {
+        let rows: Vec<(&'static str, String)> = changes.iter().filter_map(change_row).collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.write(move |c| {
+            for (kind, key) in &rows {
+                c.execute(
+                    "INSERT INTO changes (kind, key) VALUES (?1, ?2)",
+                    params![kind, key],
                 )
                 .map_err(backend)?;
             }

@@ -203,7 +203,7 @@ pub struct NewRegion {
 }
 
 /// Validates and creates a region (also used by the admin command).
-pub async fn create_region_checked(app: &App, r: NewRegion) -> ApiResult<Region> {
+pub async fn create_region_checked(app: &std::sync::Arc<App>, r: NewRegion) -> ApiResult<Region> {
     let slug = r.slug.trim().to_string();
     if slug.is_empty()
         || slug.len() > 40
@@ -254,7 +254,7 @@ pub async fn create_region_checked(app: &App, r: NewRegion) -> ApiResult<Region>
             }
             other => other.into(),
         })?;
-    app.put_region(region.clone())?;
+    crate::changes::apply(app, vec![firstlink_store::Change::Region(region.id)]).await;
     Ok(region)
 }
 
@@ -323,7 +323,7 @@ pub async fn put_policy(
         .map_err(|e| ApiError::field(e.field, e.to_string()))?;
     app.store.update_policy(region.id, &p).await?;
     region.policy = p.clone();
-    app.put_region(region.clone())?;
+    crate::changes::apply(&app, vec![firstlink_store::Change::Region(region.id)]).await;
     audit(
         &app,
         &who,
@@ -581,7 +581,7 @@ pub async fn manage_volunteer(
         v.tier = t;
     }
     app.store.update_volunteer(&v).await?;
-    app.index_volunteer(&v);
+    crate::changes::apply(&app, vec![firstlink_store::Change::Volunteer(v.id)]).await;
     audit(
         &app,
         &who,
@@ -763,10 +763,7 @@ pub async fn upsert_aed(
         updated_at: app.now(),
     };
     app.store.upsert_aed(&a).await?;
-    let rt = app
-        .region(region.id)
-        .ok_or_else(|| ApiError::not_found("region"))?;
-    app.aeds_mut().upsert(a.clone(), rt.tz, &rt.region.country);
+    crate::changes::apply(&app, vec![firstlink_store::Change::Aed(a.id)]).await;
     audit(
         &app,
         &who,

@@ -7,7 +7,6 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use chrono::Timelike;
-use firstlink_domain::aed::AedSource;
 use firstlink_domain::geo::{EARTH_RADIUS_M, LatLon};
 use firstlink_domain::index::CandidateFilter;
 use serde::{Deserialize, Serialize};
@@ -143,8 +142,15 @@ pub async fn coverage(
         fresh_since: fresh,
         minute_of_day: (local.hour() * 60 + local.minute()) as u16,
         homes_required: false,
+        regions: firstlink_domain::index::RegionMask::NONE,
     };
+    // What the region's missions could use: its own and its agreed neighbours'.
+    let regions = app.dispatch_regions(rt.region.id);
     let idx = app.index();
+    let filter = CandidateFilter {
+        regions: idx.mask_of(&regions),
+        ..filter
+    };
     let aeds = app.aeds();
     let mut cells = Vec::with_capacity(rows * cols);
     for r in 0..rows {
@@ -159,7 +165,9 @@ pub async fn coverage(
             let volunteers = idx
                 .nearest(centre, radius_m, 1_000, &filter, &|v| idx.is_busy(v))
                 .len() as u32;
-            let aeds = aeds.usable_near(centre, aed_radius_m, now).len() as u32;
+            let aeds = aeds
+                .usable_near_in(&regions, centre, aed_radius_m, now, None)
+                .len() as u32;
             cells.push(CoverageCell {
                 lat,
                 lon,

@@ -218,8 +218,11 @@ pub async fn list_incidents(
 #[derive(Serialize, ToSchema)]
 pub struct ResponderView {
     pub volunteer_id: VolunteerId,
-    /// Shown once they accepted.
+    /// Shown once they accepted, and only for the incident's own region's
+    /// volunteers: a neighbour's responder is "responder of region …".
     pub name: Option<String>,
+    /// The region (slug) the volunteer belongs to.
+    pub region: Option<String>,
     /// alerted, declined, timed_out, accepted, en_route, at_aed, on_scene, handed_over, stood_down, out_of_range, left
     #[schema(value_type = String)]
     pub state: AlertState,
@@ -330,7 +333,9 @@ pub async fn view(app: &Arc<App>, region: RegionId, m: &Mission) -> IncidentView
             _ => {}
         }
         let accepted = a.state.responding();
-        let name = if accepted {
+        let home = app.index().region_of(a.volunteer);
+        let own = home == Some(region);
+        let name = if accepted && own {
             app.store
                 .volunteer(a.volunteer)
                 .await
@@ -343,6 +348,7 @@ pub async fn view(app: &Arc<App>, region: RegionId, m: &Mission) -> IncidentView
         responders.push(ResponderView {
             volunteer_id: a.volunteer,
             name,
+            region: home.and_then(|r| app.region(r)).map(|r| r.region.slug),
             state: a.state,
             wave: a.wave,
             alerted_at: a.alerted_at,
@@ -407,6 +413,24 @@ async fn mission_for(app: &Arc<App>, who: &Principal, id: &str) -> ApiResult<(Re
     Ok((region, m))
 }
 
+/// Whether `who` may follow an incident of `region` because its volunteers
+/// were alerted for it under a neighbour agreement (read only).
+pub fn follows_as_neighbour(app: &App, who: &Principal, region: RegionId, m: &Mission) -> bool {
+    if matches!(who, Principal::Volunteer { .. }) {
+        return false;
+    }
+    let idx = app.index();
+    app.dispatch_regions(region)
+        .into_iter()
+        .skip(1)
+        .filter(|n| who.can_dispatch(*n))
+        .any(|n| {
+            m.alerts
+                .iter()
+                .any(|a| idx.region_of(a.volunteer) == Some(n))
+        })
+}
+
 /// The mission as the dispatcher sees it.
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "dispatch", params(("id" = String, Path)),
     responses((status = 200, body = IncidentView), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
@@ -415,7 +439,11 @@ pub async fn get_incident(
     Auth(who): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<IncidentView>> {
-    let (region, m) = mission_for(&app, &who, &id).await?;
+    let parsed: IncidentId = id.parse().map_err(|_| ApiError::not_found("incident"))?;
+    let (region, m) = app.missions.get(&app, parsed).await?;
+    if !who.can_dispatch(region) && !follows_as_neighbour(&app, &who, region, &m) {
+        return Err(ApiError::not_found("incident"));
+    }
     Ok(Json(view(&app, region, &m).await))
 }
 

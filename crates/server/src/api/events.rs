@@ -60,7 +60,7 @@ pub async fn incident_events(
         .map_err(|_| ApiError::not_found("incident"))?;
     let allowed = match &who {
         Principal::Volunteer { id: v, .. } => m.alert(*v).is_some_and(|a| a.state.responding()),
-        p => p.can_dispatch(region),
+        p => p.can_dispatch(region) || super::dispatch::follows_as_neighbour(&app, p, region, &m),
     };
     if !allowed {
         return Err(ApiError::not_found("incident"));

@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod events;
 pub mod feeds;
 pub mod monitoring;
+pub mod partition;
 pub mod registry;
 pub mod training;
 pub mod types;
@@ -79,6 +80,7 @@ pub fn router(app: AppState) -> Router {
         .merge(branding::routes())
         .merge(feeds::routes())
         .merge(training::routes())
+        .merge(partition::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let api = api.route_layer(axum::middleware::from_fn_with_state(

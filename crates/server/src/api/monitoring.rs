@@ -247,7 +247,7 @@ pub async fn create_unit(
         ),
         e => e.into(),
     })?;
-    app.monitor.upsert_unit(&app, u.clone());
+    crate::changes::apply(&app, vec![firstlink_store::Change::Unit(u.id)]).await;
     audit(
         &app,
         &who,
@@ -320,7 +320,7 @@ pub async fn update_unit(
         u.interval_s = check_interval(i)?;
     }
     app.store.save_unit(&u).await?;
-    app.monitor.upsert_unit(&app, u.clone());
+    crate::changes::apply(&app, vec![firstlink_store::Change::Unit(u.id)]).await;
     audit(
         &app,
         &who,
@@ -345,7 +345,7 @@ pub async fn rotate_key(
     u.key_generation += 1;
     u.revoked_at = None;
     app.store.save_unit(&u).await?;
-    app.monitor.upsert_unit(&app, u.clone());
+    crate::changes::apply(&app, vec![firstlink_store::Change::Unit(u.id)]).await;
     audit(
         &app,
         &who,
@@ -371,7 +371,7 @@ pub async fn revoke_unit(
     u.revoked_at = Some(app.now());
     u.key_generation += 1;
     app.store.save_unit(&u).await?;
-    app.monitor.upsert_unit(&app, u.clone());
+    crate::changes::apply(&app, vec![firstlink_store::Change::Unit(u.id)]).await;
     audit(
         &app,
         &who,

@@ -434,12 +434,9 @@ async fn load_for_operator(app: &App, who: &Principal, id: AedId) -> ApiResult<A
     Ok(a)
 }
 
-async fn save(app: &App, a: Aed) -> ApiResult<()> {
+async fn save(app: &std::sync::Arc<App>, a: Aed) -> ApiResult<()> {
     app.store.upsert_aed(&a).await?;
-    let rt = app
-        .region(a.region_id)
-        .ok_or_else(|| ApiError::not_found("region"))?;
-    app.aeds_mut().upsert(a, rt.tz, &rt.region.country);
+    crate::changes::apply(app, vec![firstlink_store::Change::Aed(a.id)]).await;
     Ok(())
 }
 
@@ -553,11 +550,14 @@ pub async fn merge_aed(
     dup.updated_at = now;
     let region = dup.region_id;
     app.store.upsert_aeds(&[keep.clone(), dup.clone()]).await?;
-    if let Some(rt) = app.region(region) {
-        let mut reg = app.aeds_mut();
-        reg.upsert(keep, rt.tz, &rt.region.country);
-        reg.upsert(dup, rt.tz, &rt.region.country);
-    }
+    crate::changes::apply(
+        &app,
+        vec![
+            firstlink_store::Change::Aed(keep.id),
+            firstlink_store::Change::Aed(dup.id),
+        ],
+    )
+    .await;
     audit(
         &app,
         &who,

@@ -282,7 +282,7 @@ pub async fn signup(
         ),
         other => other.into(),
     })?;
-    app.index_volunteer(&v);
+    crate::changes::apply(&app, vec![firstlink_store::Change::Volunteer(v.id)]).await;
     let via = send_code(&app, &v).await?;
     Ok((
         StatusCode::CREATED,
@@ -362,7 +362,7 @@ pub async fn verify(
     v.verified_at.get_or_insert(app.now());
     app.store.update_volunteer(&v).await?;
     app.store.clear_verification(v.id).await?;
-    app.index_volunteer(&v);
+    crate::changes::apply(&app, vec![firstlink_store::Change::Volunteer(v.id)]).await;
     Ok(Json(new_session(&app, v.id).await?))
 }
 
@@ -582,7 +582,7 @@ pub async fn update_me(
             .map_err(ApiError::internal)??;
     }
     app.store.update_volunteer(&v).await?;
-    app.index_volunteer(&v);
+    crate::changes::apply(&app, vec![firstlink_store::Change::Volunteer(v.id)]).await;
     Ok(Json(profile(&app, &v)))
 }
 
@@ -597,7 +597,7 @@ pub async fn delete_me(State(app): State<AppState>, Auth(who): Auth) -> ApiResul
         ));
     }
     app.store.delete_volunteer(id).await?;
-    app.forget_volunteer(id);
+    crate::changes::apply(&app, vec![firstlink_store::Change::Volunteer(id)]).await;
     app.tokens.forget(|p| *p == who);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -635,7 +635,7 @@ pub async fn set_availability(
         }
     };
     app.store.update_volunteer(&v).await?;
-    app.index_volunteer(&v);
+    crate::changes::apply(&app, vec![firstlink_store::Change::Volunteer(v.id)]).await;
     Ok(Json(profile(&app, &v)))
 }
 
@@ -686,7 +686,7 @@ fn check_fix(
 }
 
 async fn store_fix(
-    app: &App,
+    app: &std::sync::Arc<App>,
     id: VolunteerId,
     fix: Option<(firstlink_domain::geo::LatLon, u32)>,
 ) -> ApiResult<()> {
@@ -696,14 +696,13 @@ async fn store_fix(
         return Ok(());
     }
     // Durable first, then visible to dispatch.
-    app.store
-        .save_positions(&[firstlink_store::PositionFix {
-            volunteer: id,
-            position: p,
-            at_unix: at,
-        }])
-        .await?;
-    app.index_mut().set_position(id, p, at);
+    let fix = firstlink_store::PositionFix {
+        volunteer: id,
+        position: p,
+        at_unix: at,
+    };
+    app.store.save_positions(std::slice::from_ref(&fix)).await?;
+    crate::changes::apply(app, vec![firstlink_store::Change::Positions(vec![fix])]).await;
     app.metrics.position_updates.inc();
     Ok(())
 }
@@ -761,7 +760,7 @@ pub async fn forget_position(
 ) -> ApiResult<StatusCode> {
     let (id, _) = volunteer_of(&who)?;
     app.store.delete_position(id).await?;
-    app.index_mut().clear_position(id);
+    crate::changes::apply(&app, vec![firstlink_store::Change::PositionDeleted(id)]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -219,9 +219,8 @@ impl TestApp {
         .await
         .unwrap();
         self.app.store.update_policy(r.id, &policy).await.unwrap();
-        let mut r2 = r.clone();
-        r2.policy = policy;
-        self.app.put_region(r2).unwrap();
+        firstlink_server::changes::apply(&self.app, vec![firstlink_store::Change::Region(r.id)])
+            .await;
         let (_, key) = create_key_checked(&self.app, r.id, "test CAD")
             .await
             .unwrap();
@@ -296,7 +295,8 @@ impl TestApp {
             created_at: now,
         };
         self.app.store.create_volunteer(&v).await.unwrap();
-        self.app.index_volunteer(&v);
+        firstlink_server::changes::apply(&self.app, vec![firstlink_store::Change::Volunteer(v.id)])
+            .await;
         let token = format!("flv_{}", random_secret());
         self.app
             .store
