@@ -609,8 +609,10 @@ fn normal(rng: &mut impl Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn banner(
     addr: std::net::SocketAddr,
+    mqtt: Option<std::net::SocketAddr>,
     creds: &Credentials,
     volunteers: usize,
     aeds: usize,
@@ -624,6 +626,9 @@ fn banner(
     println!("  server:        {base}");
     println!("  health:        {base}/health");
     println!("  API reference: {base}/api/v1/openapi.json");
+    if let Some(m) = mqtt {
+        println!("  MQTT (units):  mqtt://{m}");
+    }
     println!(
         "  console:       {base}/console/   (user admin / {}, or dispatcher / {})",
         creds.admin_password, creds.dispatcher_password
@@ -700,7 +705,26 @@ async fn hand_over(app: &Arc<App>) {
     }
 }
 
-pub async fn run(config: Config, volunteers: usize, incident_every: u64) -> anyhow::Result<()> {
+/// With `--listen` on port 0 (any free port), the embedded MQTT endpoint
+/// takes any free port too, unless `monitor.broker_listen` was set to
+/// something other than its default: so that demos run side by side.
+pub fn free_ports_together(config: &mut Config) {
+    let any_port = config
+        .listen
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| a.port() == 0);
+    let default = firstlink_server::config::MonitorConfig::default().broker_listen;
+    if any_port
+        && config.monitor.broker_listen == default
+        && let Ok(mut b) = config.monitor.broker_listen.parse::<std::net::SocketAddr>()
+    {
+        b.set_port(0);
+        config.monitor.broker_listen = b.to_string();
+    }
+}
+
+pub async fn run(mut config: Config, volunteers: usize, incident_every: u64) -> anyhow::Result<()> {
+    free_ports_together(&mut config);
     let creds_path = config.data_dir.join("demo-credentials.json");
     // The demo region walks on the real street network.
     let graph = config.data_dir.join("graphs").join(format!("{REGION}.flg"));
@@ -775,8 +799,9 @@ pub async fn run(config: Config, volunteers: usize, incident_every: u64) -> anyh
         });
     }
     let n_units = monitor_demo(&app, &region.region.slug).await?;
+    let mqtt = app.monitor.broker_addr();
     firstlink_server::serve(app, |addr| {
-        banner(addr, &creds, n_vol, n_aed, incident_every, n_units)
+        banner(addr, mqtt, &creds, n_vol, n_aed, incident_every, n_units)
     })
     .await
 }

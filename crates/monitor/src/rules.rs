@@ -327,6 +327,10 @@ impl<'de> Deserialize<'de> for Ms {
     }
 }
 
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
 fn midnight_ms(d: NaiveDate) -> Option<i64> {
     d.and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc().timestamp_millis())
@@ -445,6 +449,11 @@ pub struct UnitState {
     watch_from: Ms,
     /// Server time of the last accepted reading (silence rule).
     last_heard: Ms,
+    /// Milliseconds since the silence reference during which the server
+    /// could not hear the unit (it was not running, or had not saved what it
+    /// heard): they do not count towards silence. Reset by every reading.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    unheard_ms: i64,
     /// Largest reading timestamp accepted.
     last_seen: Ms,
     /// Timestamp of the last applied value per signal kind
@@ -511,6 +520,7 @@ impl UnitState {
         }
         let before = (self.readiness(), self.active);
         self.last_heard = self.last_heard.max(now_ms);
+        self.unheard_ms = 0;
         self.last_seen = self.last_seen.max(at);
         let mut events = Vec::new();
         let mut stale = 0u32;
@@ -531,6 +541,27 @@ impl UnitState {
         let before = (self.readiness(), self.active);
         self.evaluate(ctx, Ms::of(now));
         self.transition(before, Vec::new(), 0)
+    }
+
+    /// The server could not hear the unit from `from` until `to` (it was not
+    /// running; `from` is when what it had heard was last saved): that time
+    /// does not count towards the unit's silence, so its silence deadline
+    /// moves back by the part of the gap after the unit was last heard
+    /// (`from: None`, nothing known: the whole time since then, i.e. the
+    /// unit is treated as heard at `to`). A unit already silent stays
+    /// silent (only a reading clears that). Returns the time added.
+    pub fn resume(&mut self, from: Option<DateTime<Utc>>, to: DateTime<Utc>) -> chrono::Duration {
+        let reference = self.raw_silence_reference();
+        if self.has(Cause::Silent) || !reference.is_some() {
+            return chrono::Duration::zero();
+        }
+        let start = from.map_or(reference, |f| Ms::of(f).max(reference));
+        let gap = Ms::of(to).0.saturating_sub(start.0);
+        if gap <= 0 {
+            return chrono::Duration::zero();
+        }
+        self.unheard_ms = self.unheard_ms.saturating_add(gap);
+        chrono::Duration::milliseconds(gap)
     }
 
     /// `Ready` when no cause with an effect is active (never `Unmonitored`).
@@ -644,11 +675,23 @@ impl UnitState {
         }
     }
 
-    fn silence_reference(&self) -> Ms {
+    /// When the unit was last heard (or watched from, before its first reading).
+    fn raw_silence_reference(&self) -> Ms {
         if self.last_heard.is_some() {
             self.last_heard
         } else {
             self.watch_from
+        }
+    }
+
+    /// What silence is measured from: the last time heard, moved on by the
+    /// time the server could not hear (see [`UnitState::resume`]).
+    fn silence_reference(&self) -> Ms {
+        let r = self.raw_silence_reference();
+        if r.is_some() {
+            Ms(r.0.saturating_add(self.unheard_ms.max(0)))
+        } else {
+            r
         }
     }
 

@@ -316,6 +316,61 @@ fn a_silent_unit_is_flagged_after_exactly_two_intervals() {
 }
 
 #[test]
+fn time_the_server_could_not_hear_does_not_count_towards_silence() {
+    let r = ModelRules::default();
+    let c = UnitCtx {
+        interval_s: 600,
+        ..ctx(&r)
+    }; // silent 1200 s after last heard
+    let mut s = UnitState::new(t(0));
+    feed(&mut s, &c, 100, vec![light(StatusLight::Ok)]);
+    // What the server heard was saved at 400, it was down until 1000: the
+    // 600 s after the save do not count.
+    assert_eq!(
+        s.resume(Some(t(400)), t(1000)),
+        chrono::Duration::seconds(600)
+    );
+    assert_eq!(s.next_deadline(&c), Some(t(1900)));
+    assert!(s.tick(&c, t(1899)).is_noop());
+    // A unit that stays silent is still flagged, within one window of start-up.
+    assert_eq!(s.tick(&c, t(1900)).opened, vec![Cause::Silent]);
+    // Already silent: a later restart does not clear it; only a reading does.
+    assert_eq!(s.resume(Some(t(2000)), t(5000)), chrono::Duration::zero());
+    assert!(s.tick(&c, t(5001)).is_noop());
+    assert!(s.has(Cause::Silent));
+    feed(&mut s, &c, 5100, vec![]);
+    assert!(!s.has(Cause::Silent));
+    // A reading resets the grace: silence is again measured from it.
+    assert_eq!(s.next_deadline(&c), Some(t(6300)));
+    // Saved after the last reading: only the time after the reading is added.
+    assert_eq!(
+        s.resume(Some(t(5000)), t(5400)),
+        chrono::Duration::seconds(300)
+    );
+    assert_eq!(s.next_deadline(&c), Some(t(6600)));
+    // Two restarts add up; the grace survives a round trip through the checkpoint.
+    s.resume(Some(t(5500)), t(5600));
+    let back: UnitState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+    assert_eq!(back.next_deadline(&c), Some(t(6700)));
+    // Nothing known about when it was last saved: treated as heard at start-up.
+    let mut u = UnitState::new(t(0));
+    u.resume(None, t(3000));
+    assert_eq!(u.next_deadline(&c), Some(t(4200)));
+    // A state from before this field existed still loads.
+    let old = serde_json::to_value(UnitState::new(t(0))).unwrap();
+    assert!(old.get("unheard_ms").is_none());
+    let mut v: UnitState = serde_json::from_value(old).unwrap();
+    assert_eq!(v.next_deadline(&c), Some(t(1200)));
+    // A gap that ends before the unit was heard changes nothing.
+    assert_eq!(v.resume(Some(t(-50)), t(-10)), chrono::Duration::zero());
+    // A default state (no reference) has no silence to defer.
+    assert_eq!(
+        UnitState::default().resume(None, t(100)),
+        chrono::Duration::zero()
+    );
+}
+
+#[test]
 fn silence_is_measured_from_arrival_not_from_the_device_clock() {
     let r = ModelRules::default();
     let c = UnitCtx {

@@ -100,7 +100,7 @@ pub async fn serve_while_starting(
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&app.config.listen)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", app.config.listen))?;
+        .map_err(|e| listen_error(&app.config.listen, &e))?;
     let addr = listener.local_addr()?;
     let router = api::router(Arc::clone(&app));
     let server = tokio::spawn(async move {
@@ -122,7 +122,7 @@ pub async fn serve_while_starting(
 pub async fn serve(app: Arc<App>, on_bound: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&app.config.listen)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", app.config.listen))?;
+        .map_err(|e| listen_error(&app.config.listen, &e))?;
     let addr = listener.local_addr()?;
     on_bound(addr);
     let router = api::router(Arc::clone(&app));
@@ -133,6 +133,16 @@ pub async fn serve(app: Arc<App>, on_bound: impl FnOnce(SocketAddr)) -> anyhow::
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     Ok(())
+}
+
+/// Why the HTTP listener cannot bind, naming the setting that moves it.
+fn listen_error(addr: &str, e: &std::io::Error) -> anyhow::Error {
+    let fix = "give --listen, or set FIRSTLINK_LISTEN or listen, to another address, \
+               or 127.0.0.1:0 for any free port";
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!("listen {addr} is in use: {fix}"),
+        _ => anyhow::anyhow!("listen {addr}: cannot listen ({e}): {fix}"),
+    }
 }
 
 async fn shutdown_signal() {

@@ -119,12 +119,22 @@ async fn setup(slug: &str, external: bool) -> Setup {
 
 /// Provisions a unit over the API; returns its id and key.
 async fn provision(s: &Setup, aed: Option<AedId>, extra: Value) -> (uuid::Uuid, UnitKey, String) {
-    let slug = s.t.app.region(s.region).unwrap().region.slug;
+    provision_in(&s.t, &s.op, s.region, aed, extra).await
+}
+
+async fn provision_in(
+    t: &TestApp,
+    op: &str,
+    region: RegionId,
+    aed: Option<AedId>,
+    extra: Value,
+) -> (uuid::Uuid, UnitKey, String) {
+    let slug = t.app.region(region).unwrap().region.slug;
     let mut body = json!({ "region": slug, "aed_id": aed, "hardware": "cabinet-monitor-1", "firmware": "2.1.0", "interval_s": 300 });
     if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
         b.extend(e.clone());
     }
-    let (st, v) = s.t.post_json(&s.op, "/api/v1/monitoring/units", body).await;
+    let (st, v) = t.post_json(op, "/api/v1/monitoring/units", body).await;
     assert_eq!(st, 201, "{v}");
     let secret = v["secret"].as_str().unwrap().to_string();
     let id = v["id"].as_str().unwrap().parse().unwrap();
@@ -1044,4 +1054,282 @@ async fn changes_made_through_other_nodes_reach_the_monitoring_node() {
         TicketState::Acknowledged,
         "the acknowledgement made elsewhere is kept"
     );
+}
+
+/// Sends one reading over HTTPS as the unit; expects it accepted.
+async fn send_https(t: &TestApp, unit: uuid::Uuid, key: &UnitKey, r: &Reading) {
+    let resp = t
+        .http
+        .post(t.url(&format!("/api/v1/units/{unit}/telemetry")))
+        .bearer_auth(key.to_secret())
+        .header("content-type", "application/json")
+        .body(encode_json(r, key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202, "{}", resp.text().await.unwrap());
+}
+
+/// Every notification ever recorded in the outbox, whatever its state.
+async fn outbox_total(t: &TestApp) -> u64 {
+    let s = t.app.store.outbox_stats().await.unwrap();
+    s.pending + s.sent + s.dead
+}
+
+async fn all_tickets(t: &TestApp, region: RegionId) -> Vec<Ticket> {
+    t.app
+        .store
+        .tickets(Some(region), None, false, u32::MAX)
+        .await
+        .unwrap()
+}
+
+/// The demo's symptom: a server stopped for a few seconds and started again
+/// must pick up where it was — no unit judged silent for the time the server
+/// was not listening, no second notice for a ticket already open — while a
+/// unit that really stays silent is still flagged one window after start-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_monitoring_resumes_without_new_tickets_or_notices() {
+    const UNITS: usize = 40;
+    const INTERVAL_S: i64 = 60; // silent after 2 × 60 s
+    let dir = tempfile::tempdir().unwrap();
+    let tech = Technician::start().await;
+    let first = start_stoppable(dir.path(), |_| {}).await;
+    let t = &first.t;
+    let (region, _) = t
+        .region("mon-restart", fast_policy(DispatchPolicy::hjertelober()))
+        .await;
+    let op = t
+        .operator("op-mon-restart", OperatorRole::Operator, vec![region])
+        .await;
+    let (st, v) = t
+        .put_json(
+            &op,
+            "/api/v1/regions/mon-restart/service-routing",
+            json!({
+                "technicians": [{ "name": "Service desk", "webhook_url": tech.url, "webhook_secret": "s3cret" }],
+                "escalate_after_minutes": 60
+            }),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let mut units = Vec::new();
+    for i in 0..=UNITS {
+        let aed = t
+            .aed(region, &format!("Cabinet {i}"), cph(), "24/7", None)
+            .await;
+        let (unit, key, _) = provision_in(
+            t,
+            &op,
+            region,
+            Some(aed),
+            json!({ "interval_s": INTERVAL_S }),
+        )
+        .await;
+        units.push((aed, unit, key));
+    }
+    // 40 healthy units report; one more has a status fault: one ticket, one notice.
+    for (_, unit, key) in &units {
+        send_https(t, *unit, key, &ok_reading(1)).await;
+    }
+    let heard = Utc::now();
+    let (faulty_aed, faulty, faulty_key) = units.pop().unwrap();
+    send_https(t, faulty, &faulty_key, &fault_reading(2)).await;
+    for (aed, _, _) in &units {
+        assert_eq!(t.app.aeds().get(*aed).unwrap().readiness, Readiness::Ready);
+    }
+    eventually(10, "the fault's notice delivered", || async {
+        (tech.tickets().len() == 1).then_some(())
+    })
+    .await;
+    // The periodic checkpoint ran just before the server stopped.
+    t.app.monitor.checkpoint(&t.app).await.unwrap();
+    let tickets = all_tickets(t, region).await;
+    assert_eq!(tickets.len(), 1, "{tickets:?}");
+    let notices = outbox_total(t).await;
+    assert_eq!(notices, 1);
+    first.stop().await;
+
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    let second = start_stoppable(dir.path(), |_| {}).await;
+    let up = Utc::now();
+    let t = &second.t;
+    // The server ticks by itself; let it, then also judge the units at the
+    // instant they would have been silent had the 5 s down counted.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    t.app
+        .monitor
+        .tick_at(
+            &t.app,
+            heard + chrono::Duration::seconds(2 * INTERVAL_S + 1),
+        )
+        .await;
+    // The faulty unit reports its fault again: the same open ticket.
+    send_https(t, faulty, &faulty_key, &fault_reading(3)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        all_tickets(t, region).await,
+        tickets,
+        "no ticket opened or changed"
+    );
+    assert_eq!(outbox_total(t).await, notices, "no notification recorded");
+    for (aed, _, _) in &units {
+        assert_eq!(t.app.aeds().get(*aed).unwrap().readiness, Readiness::Ready);
+    }
+    assert_eq!(
+        t.app.aeds().get(faulty_aed).unwrap().readiness,
+        Readiness::NotReady
+    );
+    assert_eq!(tech.tickets().len(), 1, "{:?}", tech.tickets());
+
+    // The 40 stay silent: one window after start-up at the latest, they are
+    // (the faulty unit was heard since the restart, so it is not yet).
+    t.app
+        .monitor
+        .tick_at(&t.app, up + chrono::Duration::seconds(2 * INTERVAL_S + 1))
+        .await;
+    for (aed, _, _) in &units {
+        assert_eq!(
+            t.app.aeds().get(*aed).unwrap().readiness,
+            Readiness::Unknown
+        );
+    }
+    let silent = all_tickets(t, region)
+        .await
+        .into_iter()
+        .filter(|x| x.cause == "silent")
+        .count();
+    assert_eq!(silent, UNITS);
+    assert_eq!(outbox_total(t).await, notices + UNITS as u64);
+    eventually(10, "the silent units' notices delivered", || async {
+        (tech.tickets().len() == UNITS + 1).then_some(())
+    })
+    .await;
+    second.stop().await;
+}
+
+/// Tickets opened while a region had nobody to tell: saving its routing
+/// (with escalation) gives each its first notice, not an escalation, and
+/// escalation then counts from that notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saving_routing_gives_untold_old_tickets_a_first_notice_not_an_escalation() {
+    let t = spawn_app().await;
+    let (region, _) = t
+        .region(
+            "mon-late-routing",
+            fast_policy(DispatchPolicy::hjertelober()),
+        )
+        .await;
+    let op = t
+        .operator("op-mon-late-routing", OperatorRole::Operator, vec![region])
+        .await;
+    let mut aeds = Vec::new();
+    for i in 0..3 {
+        let aed = t
+            .aed(region, &format!("Lobby {i}"), cph(), "24/7", None)
+            .await;
+        // Reporting daily, so that no unit goes silent within the test's hours.
+        let (unit, key, _) =
+            provision_in(&t, &op, region, Some(aed), json!({ "interval_s": 86_400 })).await;
+        send_https(&t, unit, &key, &fault_reading(1)).await;
+        aeds.push(aed);
+    }
+    let tickets = all_tickets(&t, region).await;
+    assert_eq!(tickets.len(), 3, "{tickets:?}");
+    assert!(tickets.iter().all(|x| x.notified_at.is_none()));
+    assert_eq!(outbox_total(&t).await, 0, "nobody to tell yet");
+    // The tickets are hours old by the time someone sets up routing.
+    let old: Vec<Ticket> = tickets
+        .into_iter()
+        .map(|x| Ticket {
+            opened_at: Utc::now() - chrono::Duration::hours(3),
+            ..x
+        })
+        .collect();
+    t.app
+        .store
+        .commit_monitor(&firstlink_store::MonitorWrite {
+            at: Utc::now(),
+            tickets: old,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    t.app.monitor.refresh_shared(&t.app).await.unwrap();
+
+    let tech = Technician::start().await;
+    let manager = Technician::start().await;
+    let routing = json!({
+        "technicians": [{ "name": "Service desk", "webhook_url": tech.url, "webhook_secret": "a" }],
+        "escalate_after_minutes": 60,
+        "escalation": [{ "name": "Duty manager", "webhook_url": manager.url, "webhook_secret": "b" }]
+    });
+    let (st, v) = t
+        .put_json(
+            &op,
+            "/api/v1/regions/mon-late-routing/service-routing",
+            routing.clone(),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let saved = Utc::now();
+    t.app.monitor.tick_at(&t.app, saved).await;
+    eventually(10, "first notices delivered", || async {
+        (tech.tickets().len() == 3).then_some(())
+    })
+    .await;
+    // Saving the same routing again tells nobody anything twice.
+    let (st, _) = t
+        .put_json(
+            &op,
+            "/api/v1/regions/mon-late-routing/service-routing",
+            routing,
+        )
+        .await;
+    assert_eq!(st, 200);
+    t.app
+        .monitor
+        .tick_at(&t.app, saved + chrono::Duration::minutes(59))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let heard = tech.tickets();
+    assert_eq!(heard.len(), 3, "{heard:?}");
+    assert!(heard.iter().all(|d| d["escalated"] == false), "{heard:?}");
+    assert!(manager.tickets().is_empty(), "{:?}", manager.tickets());
+    assert_eq!(outbox_total(&t).await, 3);
+    let (_, listed) = t
+        .get_json(&op, "/api/v1/monitoring/tickets?region=mon-late-routing")
+        .await;
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["notified_at"].is_string() && x["escalated_at"].is_null()),
+        "{listed}"
+    );
+    // Not acknowledged within the hour after that notice: escalated, once each.
+    t.app
+        .monitor
+        .tick_at(&t.app, saved + chrono::Duration::minutes(61))
+        .await;
+    eventually(10, "escalations delivered", || async {
+        (manager.tickets().len() == 3).then_some(())
+    })
+    .await;
+    t.app
+        .monitor
+        .tick_at(&t.app, saved + chrono::Duration::minutes(90))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(manager.tickets().len(), 3);
+    assert!(manager.tickets().iter().all(|d| d["escalated"] == true));
+    assert_eq!(tech.tickets().len(), 3);
+    for aed in aeds {
+        assert_eq!(
+            t.app.aeds().get(aed).unwrap().readiness,
+            Readiness::NotReady
+        );
+    }
 }

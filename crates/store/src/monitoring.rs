@@ -55,6 +55,11 @@ pub struct Ticket {
     pub cause: String,
     pub state: TicketState,
     pub opened_at: DateTime<Utc>,
+    /// When its first notice was recorded for someone (`None`: nobody was
+    /// to be told, or a ticket stored before this field existed).
+    /// Escalation counts from here.
+    #[serde(default)]
+    pub notified_at: Option<DateTime<Utc>>,
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub acknowledged_by: Option<String>,
     /// The signal went back to normal; the ticket stays for review.

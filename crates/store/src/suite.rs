@@ -966,6 +966,7 @@ pub async fn monitoring(s: &dyn Store) {
         cause: "status_fault".into(),
         state: TicketState::Open,
         opened_at: t0(),
+        notified_at: None,
         acknowledged_at: None,
         acknowledged_by: None,
         normal_since: None,

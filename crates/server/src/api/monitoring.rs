@@ -501,6 +501,9 @@ pub struct TicketView {
     /// `open`, `acknowledged`, `normal_again` (the signal recovered; awaiting review) or `resolved`.
     pub status: String,
     pub opened_at: DateTime<Utc>,
+    /// When its first notice went to the technicians or partner (`null`:
+    /// nobody has been told yet); escalation counts from here.
+    pub notified_at: Option<DateTime<Utc>>,
     /// Minutes since it was opened.
     pub age_minutes: i64,
     pub acknowledged_at: Option<DateTime<Utc>>,
@@ -527,6 +530,7 @@ fn ticket_view(app: &App, t: &Ticket) -> TicketView {
         cause: t.cause.clone(),
         status: status.into(),
         opened_at: t.opened_at,
+        notified_at: t.notified_at,
         age_minutes: (app.now() - t.opened_at).num_minutes(),
         acknowledged_at: t.acknowledged_at,
         acknowledged_by: t.acknowledged_by.clone(),

@@ -38,10 +38,22 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_IDLE: Duration = Duration::from_secs(3_600);
 
 /// Binds the endpoint and serves in the background; returns the bound address.
+/// Why the endpoint cannot listen, naming the setting that moves it.
+fn bind_error(addr: &str, e: &std::io::Error) -> anyhow::Error {
+    let fix = "set FIRSTLINK_MONITOR__BROKER_LISTEN or [monitor] broker_listen to another address, \
+               or 127.0.0.1:0 for any free port (\"\" turns the endpoint off)";
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            anyhow::anyhow!("monitor.broker_listen {addr} is in use: {fix}")
+        }
+        _ => anyhow::anyhow!("monitor.broker_listen {addr}: cannot listen ({e}): {fix}"),
+    }
+}
+
 pub async fn bind(app: &Arc<App>, addr: &str) -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|e| anyhow::anyhow!("monitoring broker cannot listen on {addr}: {e}"))?;
+        .map_err(|e| bind_error(addr, &e))?;
     let bound = listener.local_addr()?;
     let app = Arc::clone(app);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));

@@ -362,6 +362,9 @@ fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Settings keys.
 const RULES_KEY: &str = "monitor.rules";
+/// When the last complete checkpoint started (RFC 3339): the stored rule
+/// states hold everything heard until then.
+const HEARD_UNTIL_KEY: &str = "monitor.heard_until";
 fn routing_key(r: RegionId) -> String {
     format!("monitor.routing.{r}")
 }
@@ -374,20 +377,45 @@ impl Monitor {
         let _ = self.master.set(master);
         let states: HashMap<Uuid, serde_json::Value> =
             app.store.unit_states().await?.into_iter().collect();
+        // Until when the stored states hold everything this server heard:
+        // the time since then (the restart gap) does not count as silence.
+        let heard_until = match app.store.setting(HEARD_UNTIL_KEY).await? {
+            Some(s) => match DateTime::parse_from_rfc3339(s.trim()) {
+                Ok(t) => Some(t.with_timezone(&Utc)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "stored monitoring checkpoint time unreadable; silence restarts from now");
+                    None
+                }
+            },
+            None => None,
+        };
+        let now = app.now();
+        let mut deferred = 0u32;
         for u in app.store.units().await? {
-            let state = match states
+            let mut state = match states
                 .get(&u.id)
                 .map(|v| serde_json::from_value::<UnitState>(v.clone()))
             {
                 Some(Ok(s)) => s,
                 Some(Err(e)) => {
                     tracing::warn!(unit = %u.id, error = %e, "checkpointed unit state unreadable; starting afresh");
-                    UnitState::default()
+                    UnitState::new(now)
                 }
-                // Never reported: silent two intervals after provisioning.
+                // Never reported: silent two intervals after provisioning
+                // (counting only the time this server was listening).
                 None => UnitState::new(u.created_at),
             };
+            if state.resume(heard_until, now) > chrono::Duration::zero() {
+                deferred += 1;
+            }
             self.put_unit(u, state);
+        }
+        if let Some(since) = heard_until {
+            tracing::info!(
+                down_seconds = (now - since).num_seconds(),
+                units = deferred,
+                "monitoring resumed: the time not listening does not count as silence"
+            );
         }
         let unresolved = app.store.tickets(None, None, true, u32::MAX).await?;
         lock(&self.tickets).extend(
@@ -561,6 +589,11 @@ impl Monitor {
         rd(&self.routing).get(&region).cloned().unwrap_or_default()
     }
 
+    /// Saves a region's service routing. Tickets still open that nobody
+    /// was told about (they were opened while the region had nobody to
+    /// tell) get their first notice now, never an escalation; their
+    /// escalation time counts from this notice. Tickets acknowledged or
+    /// whose signal is back to normal are left to the console.
     pub async fn set_routing(
         &self,
         app: &App,
@@ -573,7 +606,49 @@ impl Monitor {
                 &serde_json::to_string(&r).unwrap_or_default(),
             )
             .await?;
-        wr(&self.routing).insert(region, r);
+        wr(&self.routing).insert(region, r.clone());
+        // The store is written before memory, so it holds the newer copies.
+        let untold: Vec<Ticket> = app
+            .store
+            .tickets(Some(region), None, true, u32::MAX)
+            .await?
+            .into_iter()
+            .filter(|t| {
+                t.state == TicketState::Open
+                    && t.normal_since.is_none()
+                    && t.notified_at.is_none()
+                    && t.escalated_at.is_none()
+            })
+            .collect();
+        let now = app.now();
+        let mut w = MonitorWrite {
+            at: now,
+            ..Default::default()
+        };
+        for mut t in untold {
+            let (name, owner) = app
+                .aeds()
+                .get(t.aed_id)
+                .map(|a| (a.name.clone(), a.details.owner_name.clone()))
+                .unwrap_or_default();
+            let notes = first_notice(&mut t, &name, recipients(&r, owner.as_ref()), now);
+            if !notes.is_empty() {
+                w.outbox.extend(notes);
+                w.tickets.push(t);
+            }
+        }
+        if w.tickets.is_empty() {
+            return Ok(());
+        }
+        app.store.commit_monitor(&w).await?;
+        tracing::info!(region = %region, tickets = w.tickets.len(), "service routing saved: first notices for open tickets nobody had been told of");
+        {
+            let mut open = lock(&self.tickets);
+            for t in &w.tickets {
+                open.insert((t.aed_id, t.cause.clone()), t.clone());
+            }
+        }
+        app.outbox.wake();
         Ok(())
     }
 
@@ -844,12 +919,18 @@ impl Monitor {
         {
             return;
         }
+        let to = recipients(routing, facts.owner.as_ref());
         if let Some(t) = open.get(&(aed, cause.to_string())) {
-            if t.normal_since.is_some() {
-                w.tickets.push(Ticket {
-                    normal_since: None,
-                    ..t.clone()
-                });
+            // Detected again while unresolved: the same ticket, never a second
+            // notice. Only one nobody was told about gets its first one now.
+            let mut t2 = Ticket {
+                normal_since: None,
+                ..t.clone()
+            };
+            let notes = first_notice(&mut t2, &facts.name, to, now);
+            if t2 != *t {
+                w.outbox.extend(notes);
+                w.tickets.push(t2);
             }
             return;
         }
@@ -861,6 +942,7 @@ impl Monitor {
             cause: cause.to_string(),
             state: TicketState::Open,
             opened_at: now,
+            notified_at: None,
             acknowledged_at: None,
             acknowledged_by: None,
             normal_since: None,
@@ -869,11 +951,8 @@ impl Monitor {
             resolved_by: None,
             note: None,
         };
-        let to = match facts.owner.as_ref().and_then(|o| routing.partners.get(o)) {
-            Some(p) if !p.is_empty() => p.as_slice(),
-            _ => routing.technicians.as_slice(),
-        };
-        w.outbox.extend(notices(&t, &facts.name, to, false));
+        let mut t = t;
+        w.outbox.extend(first_notice(&mut t, &facts.name, to, now));
         w.tickets.push(t);
     }
 
@@ -918,9 +997,13 @@ impl Monitor {
         let due: Vec<Ticket> = lock(&self.tickets)
             .values()
             .filter(|t| t.state == TicketState::Open && t.escalated_at.is_none())
+            // Only a notice that went out and was not acknowledged in time
+            // escalates; nobody can be late for a ticket nobody was told of.
             .filter(|t| {
                 let m = self.routing(t.region_id).escalate_after_minutes;
-                m > 0 && t.opened_at + chrono::Duration::minutes(i64::from(m)) <= now
+                m > 0
+                    && t.notified_at
+                        .is_some_and(|n| n + chrono::Duration::minutes(i64::from(m)) <= now)
             })
             .cloned()
             .collect();
@@ -929,7 +1012,9 @@ impl Monitor {
             if app.cluster.shared() {
                 match app.store.ticket(t.id).await {
                     Ok(Some(cur))
-                        if cur.state != TicketState::Open || cur.escalated_at.is_some() =>
+                        if cur.state != TicketState::Open
+                            || cur.escalated_at.is_some()
+                            || cur.notified_at != t.notified_at =>
                     {
                         let mut open = lock(&self.tickets);
                         let k = (cur.aed_id, cur.cause.clone());
@@ -1089,6 +1174,11 @@ impl Monitor {
         for chunk in buckets.chunks(1_000) {
             app.store.save_telemetry(chunk).await?;
         }
+        // Every state is saved as of `now` (the others had not changed):
+        // after a restart, only the time since then is unaccounted for.
+        app.store
+            .set_setting(HEARD_UNTIL_KEY, &now.to_rfc3339())
+            .await?;
         Ok(())
     }
 
@@ -1155,8 +1245,38 @@ fn default_rules() -> &'static Arc<ModelRules> {
     D.get_or_init(|| Arc::new(ModelRules::default()))
 }
 
-/// One notification per recipient of every contact, keyed so each is
-/// recorded once; due at once (wall-clock), whatever instant the rules ran at.
+/// Who hears of a new ticket of an AED: its owner's service partner, else
+/// the region's technicians.
+fn recipients<'a>(routing: &'a ServiceRouting, owner: Option<&String>) -> &'a [Contact] {
+    match owner.and_then(|o| routing.partners.get(o)) {
+        Some(p) if !p.is_empty() => p.as_slice(),
+        _ => routing.technicians.as_slice(),
+    }
+}
+
+/// The first notice of a ticket that has had none, when it is open, its
+/// signal not back to normal and someone is to be told; marks the ticket
+/// notified. Nothing for a ticket notified before.
+fn first_notice(
+    t: &mut Ticket,
+    aed_name: &str,
+    to: &[Contact],
+    now: DateTime<Utc>,
+) -> Vec<NewOutbox> {
+    if t.notified_at.is_some() || t.state != TicketState::Open || t.normal_since.is_some() {
+        return Vec::new();
+    }
+    let out = notices(t, aed_name, to, false);
+    if !out.is_empty() {
+        t.notified_at = Some(now);
+    }
+    out
+}
+
+/// One notification per recipient of every contact, keyed by ticket, stage
+/// and the recipient's place in the routing, so each is recorded once
+/// however often the ticket is detected again;
+/// due at once (wall-clock), whatever instant the rules ran at.
 fn notices(t: &Ticket, aed_name: &str, to: &[Contact], escalated: bool) -> Vec<NewOutbox> {
     let stage = if escalated { "escalated" } else { "opened" };
     let mut out = Vec::new();

@@ -130,7 +130,7 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub push: MockPush,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// A P-256 key pair and auth secret as a browser would make for a subscription.
@@ -144,14 +144,62 @@ pub fn subscription_keys() -> (String, String) {
     (b64.encode(point.as_bytes()), b64.encode(auth))
 }
 
-#[allow(clippy::field_reassign_with_default)]
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
+    let mut t = spawn_app_in(dir.path(), configure).await;
+    t._dir = Some(dir);
+    t
+}
+
+/// A server on its own runtime: stopping it ends every task of it at once,
+/// as when the process stops, and another can start on the same data
+/// directory.
+pub struct Stoppable {
+    pub t: TestApp,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+/// Starts a server on `dir` (kept by the caller) on a runtime of its own.
+pub async fn start_stoppable(
+    dir: &std::path::Path,
+    configure: impl FnOnce(&mut Config) + Send + 'static,
+) -> Stoppable {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = dir.to_path_buf();
+    let mut t = rt
+        .spawn(async move { spawn_app_in(&dir, configure).await })
+        .await
+        .unwrap();
+    // The caller's requests run on the caller's runtime.
+    t.http = reqwest::Client::new();
+    Stoppable { t, rt: Some(rt) }
+}
+
+impl Stoppable {
+    /// Stops the server: its listeners, workers and timers end.
+    pub async fn stop(mut self) {
+        let rt = self.rt.take();
+        drop(self.t);
+        if let Some(rt) = rt {
+            tokio::task::spawn_blocking(move || rt.shutdown_timeout(Duration::from_secs(10)))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// A server on the data directory `dir`, which the caller keeps.
+#[allow(clippy::field_reassign_with_default)]
+pub async fn spawn_app_in(dir: &std::path::Path, configure: impl FnOnce(&mut Config)) -> TestApp {
     let push = MockPush::start().await;
     let (private, _) = firstlink_notify::generate_vapid_keypair();
     let mut config = Config::default();
     config.listen = "127.0.0.1:0".into();
-    config.data_dir = dir.path().to_path_buf();
+    config.data_dir = dir.to_path_buf();
     config.public_rate_per_minute = 1_000;
     config.outbox.base_backoff_ms = 100;
     config.monitor.broker_listen = "127.0.0.1:0".into();
@@ -177,7 +225,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
         push,
-        _dir: dir,
+        _dir: None,
     }
 }
 
