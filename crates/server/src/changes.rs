@@ -70,9 +70,25 @@ pub async fn apply(app: &Arc<App>, changes: Vec<Change>) {
         }
         match c {
             Change::Positions(fixes) => {
-                let mut idx = app.index_mut();
-                for f in fixes {
-                    idx.set_position(f.volunteer, f.position, f.at_unix);
+                let unknown: Vec<_> = {
+                    let mut idx = app.index_mut();
+                    fixes
+                        .into_iter()
+                        .filter(|f| {
+                            !idx.set_position(f.volunteer, f.position, f.at_unix)
+                                && idx.position(f.volunteer).is_none()
+                        })
+                        .collect()
+                };
+                // A volunteer whose own change has not arrived yet (created by
+                // another process a moment ago): read them now, so the fix is
+                // not lost.
+                for f in unknown {
+                    if let Ok(Some(v)) = app.store.volunteer(f.volunteer).await {
+                        app.index_volunteer(&v);
+                        app.index_mut()
+                            .set_position(f.volunteer, f.position, f.at_unix);
+                    }
                 }
             }
             Change::PositionDeleted(v) => {
