@@ -75,6 +75,7 @@
 
 mod cluster;
 mod compare;
+mod dispatch;
 mod http;
 mod index;
 mod monitor;
@@ -156,6 +157,21 @@ enum Cmd {
         server_threads: usize,
         #[arg(long, default_value_t = 2)]
         client_threads: usize,
+    },
+    /// POST /incidents → first push at a mock provider, with many volunteers and live
+    /// missions; and a write by another process → visible in the running server.
+    Dispatch {
+        #[arg(long, default_value_t = 100_000)]
+        volunteers: usize,
+        /// Missions kept live while measuring.
+        #[arg(long, default_value_t = 50)]
+        live: usize,
+        /// Incidents measured, one at a time.
+        #[arg(long, default_value_t = 200)]
+        incidents: usize,
+        /// Writes by another process measured.
+        #[arg(long, default_value_t = 200)]
+        feed_samples: usize,
     },
     /// One node on SQLite vs three nodes on PostgreSQL: throughput, propagation, failover.
     Cluster {
@@ -270,6 +286,18 @@ fn main() -> anyhow::Result<()> {
                 client_threads,
             })?;
         }
+        Cmd::Dispatch {
+            volunteers,
+            live,
+            incidents,
+            feed_samples,
+        } => dispatch::run(&dispatch::Args {
+            seed: cli.seed,
+            volunteers,
+            live,
+            incidents,
+            feed_samples,
+        })?,
         Cmd::Cluster {
             bin,
             volunteers,
