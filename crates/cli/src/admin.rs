@@ -52,6 +52,49 @@ pub enum AdminCommand {
         #[arg(long)]
         password_env: Option<String>,
     },
+    /// Set a region's boundary, border margin and neighbours (regions are
+    /// partitions: see `GET/PUT /api/v1/regions/{slug}/partition`). Options
+    /// not given keep their current value.
+    SetPartition {
+        #[arg(long)]
+        region: String,
+        /// A GeoJSON file: a Polygon or MultiPolygon geometry, a Feature or a
+        /// FeatureCollection of one feature (lon/lat).
+        #[arg(long, conflicts_with = "no_boundary")]
+        boundary: Option<std::path::PathBuf>,
+        /// Remove the boundary (the region takes incidents anywhere).
+        #[arg(long)]
+        no_boundary: bool,
+        /// Metres outside the boundary an incident is still taken.
+        #[arg(long)]
+        margin_m: Option<f64>,
+        /// Neighbour region slugs (repeat); in effect only where the neighbour names this region too.
+        #[arg(long = "neighbour")]
+        neighbours: Vec<String>,
+        /// Remove every neighbour.
+        #[arg(long, conflicts_with = "neighbours")]
+        no_neighbours: bool,
+    },
+}
+
+/// The geometry of a GeoJSON file (a bare geometry, a Feature, or a
+/// FeatureCollection of exactly one feature).
+fn geometry_of(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", path.display()))?;
+    let g = match v.get("type").and_then(|t| t.as_str()) {
+        Some("Feature") => v.get("geometry").cloned(),
+        Some("FeatureCollection") => match v.get("features").and_then(|f| f.as_array()) {
+            Some(f) if f.len() == 1 => f[0].get("geometry").cloned(),
+            _ => anyhow::bail!(
+                "{}: give a FeatureCollection of one feature",
+                path.display()
+            ),
+        },
+        _ => Some(v),
+    };
+    g.ok_or_else(|| anyhow::anyhow!("{}: no geometry", path.display()))
 }
 
 async fn audit(app: &App, action: &str, target: String) -> anyhow::Result<()> {
@@ -183,6 +226,62 @@ pub async fn run(config: Config, cmd: &AdminCommand) -> anyhow::Result<()> {
             if generated {
                 println!("password: {password}");
             }
+        }
+        AdminCommand::SetPartition {
+            region,
+            boundary,
+            no_boundary,
+            margin_m,
+            neighbours,
+            no_neighbours,
+        } => {
+            let r = app
+                .region_by_slug(region)
+                .ok_or_else(|| anyhow::anyhow!("no region {region:?}"))?;
+            let mut p = r.partition.settings.clone();
+            if let Some(path) = boundary {
+                p.boundary = Some(geometry_of(path)?);
+            }
+            if *no_boundary {
+                p.boundary = None;
+            }
+            if margin_m.is_some() {
+                p.border_margin_m = *margin_m;
+            }
+            if *no_neighbours {
+                p.neighbours.clear();
+            }
+            if !neighbours.is_empty() {
+                p.neighbours = neighbours
+                    .iter()
+                    .map(|n| {
+                        app.region_by_slug(n)
+                            .map(|x| x.region.id)
+                            .ok_or_else(|| anyhow::anyhow!("no region {n:?}"))
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+            }
+            firstlink_server::partition::save(&*app.store, r.region.id, &p).await?;
+            audit(&app, "region.partition", r.region.slug.clone()).await?;
+            app.load_regions().await?;
+            let agreed: Vec<String> = app
+                .dispatch_regions(r.region.id)
+                .into_iter()
+                .skip(1)
+                .filter_map(|id| app.region(id).map(|x| x.region.slug))
+                .collect();
+            println!(
+                "partition of {}: boundary {}, margin {} m, neighbours agreed: {}",
+                r.region.slug,
+                if p.boundary.is_some() { "set" } else { "none" },
+                app.region(r.region.id)
+                    .map_or(0.0, |x| x.partition.margin_m()),
+                if agreed.is_empty() {
+                    "none".into()
+                } else {
+                    agreed.join(", ")
+                }
+            );
         }
     }
     Ok(())

@@ -283,6 +283,47 @@ async fn cli_writes_take_effect_on_a_running_server_without_a_restart() {
     .await;
     eprintln!("graph in use after {took:?}");
 
+    // A boundary set from the CLI: an incident outside it is refused, at once.
+    let b = dir.path().join("boundary.geojson");
+    std::fs::write(
+        &b,
+        json!({"type": "Feature", "properties": {}, "geometry": {"type": "Polygon",
+            "coordinates": [[[9.47, 47.05], [9.64, 47.05], [9.64, 47.27], [9.47, 47.27], [9.47, 47.05]]]}})
+        .to_string(),
+    )
+    .unwrap();
+    admin(
+        dir.path(),
+        &[
+            "set-partition",
+            "--region",
+            "second",
+            "--boundary",
+            b.to_str().unwrap(),
+            "--margin-m",
+            "100",
+        ],
+        &[],
+    );
+    let took = in_effect("boundary in force", || async {
+        let r = http
+            .post(format!("{}/api/v1/incidents", s.base))
+            .bearer_auth(&key)
+            .json(
+                &json!({"external_id": format!("out-{}", uuid::Uuid::new_v4()),
+                "location": {"lat": 55.6765, "lon": 12.5690}, "address": "Rådhuspladsen 1",
+                "reported_at": chrono::Utc::now().to_rfc3339(), "location_type": "public"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let st = r.status().as_u16();
+        assert!(st == 201 || st == 422, "{st}");
+        st == 422
+    })
+    .await;
+    eprintln!("boundary in force after {took:?}");
+
     // Nothing of this needed a restart, and the server still answers.
     let (st, _) = get(&http, format!("{}/api/v1/incidents/{id}", s.base), &key).await;
     assert_eq!(st, 200);
