@@ -1,95 +1,23 @@
-//! firstlink's server: the runtime around the domain core and its HTTP API.
+//! firstlink's server: the HTTP API around the runtime ([`firstlink_runtime`]).
 //!
-//! - [`app`]: shared state and start-up loading;
-//! - [`missions`]: the mission runtime (engine steps made durable, timers);
-//! - [`outbox`]: the durable notification outbox worker;
-//! - [`aeds`]: the AED registry as dispatch sees it;
-//! - [`auth`]: tokens, roles, rate limits;
 //! - [`api`]: HTTP routes, wire types, OpenAPI;
-//! - [`housekeeping`]: position retention and index refresh;
-//! - [`monitor`]: AED readiness monitoring (MQTT, LoRaWAN, HTTPS ingest; tickets);
-//! - [`cluster`]: several nodes on one PostgreSQL database (change feed, leases).
+//! - [`error`]: the API's error answers;
+//! - [`web`]: the embedded web app;
+//! - the runtime's modules are re-exported under their old paths
+//!   (`firstlink_server::app::App`, `firstlink_server::changes::apply`, ...).
 
-pub mod aeds;
 pub mod api;
-pub mod app;
-pub mod auth;
-pub mod changes;
-pub mod cluster;
-pub mod config;
 pub mod error;
-pub mod housekeeping;
-pub mod metrics;
-pub mod missions;
-pub mod monitor;
-pub mod outbox;
-pub mod owner_reminders;
-pub mod partition;
-pub mod refresher;
-pub mod registry_jobs;
 pub mod web;
-pub mod webhooks;
+
+pub use firstlink_runtime::{
+    App, Config, aeds, app, auth, build, changes, cluster, config, feeds, housekeeping,
+    integration, launch, metrics, missions, monitor, open_store, outbox, owner_reminders,
+    partition, refresher, registry_jobs, start, webhooks,
+};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-
-use firstlink_store::sqlite::SqliteStore;
-
-pub use app::App;
-pub use config::Config;
-
-/// Opens the configured store.
-pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn firstlink_store::Store>> {
-    if let Some(url) = config
-        .database_url
-        .as_deref()
-        .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
-    {
-        // Connects and migrates on first use (App::load), so this stays synchronous.
-        return Ok(Arc::new(
-            firstlink_store_pg::PgStore::lazy(url).map_err(|e| anyhow::anyhow!("{e}"))?,
-        ));
-    }
-    let path = config.sqlite_path().map_err(anyhow::Error::msg)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-    }
-    Ok(Arc::new(SqliteStore::open(&path).map_err(|e| {
-        anyhow::anyhow!("cannot open {}: {e}", path.display())
-    })?))
-}
-
-/// Builds the application on `config` without loading anything yet.
-pub fn build(config: Config) -> anyhow::Result<Arc<App>> {
-    let store = open_store(&config)?;
-    App::new(config, store)
-}
-
-/// Loads the stored state, resumes live missions and starts the workers.
-pub async fn launch(app: &Arc<App>) -> anyhow::Result<()> {
-    let feed = cluster::subscribe(app).await?;
-    app.load().await?;
-    cluster::spawn(app, feed);
-    missions::Missions::spawn_scheduler(app);
-    outbox::Outbox::spawn(app);
-    housekeeping::spawn(app);
-    registry_jobs::spawn(app);
-    owner_reminders::spawn(app);
-    refresher::spawn(app);
-    webhooks::spawn(app);
-    if app.config.monitor.enabled {
-        monitor::spawn(app).await?;
-    }
-    Ok(())
-}
-
-/// [`build`] then [`launch`].
-pub async fn start(config: Config) -> anyhow::Result<Arc<App>> {
-    let app = build(config)?;
-    launch(&app).await?;
-    Ok(app)
-}
 
 /// Binds the listener first (`/health` answers, `/ready` and the API answer
 /// 503 while loading), then [`launch`]es, then calls `on_ready` with the

@@ -44,8 +44,8 @@ use sha2::Sha256;
 use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::api::cad::{IntegrationSettings, WebhookFormat, WebhookSettings, load_settings};
 use crate::app::App;
+use crate::integration::{IntegrationSettings, WebhookFormat, WebhookSettings, load_settings};
 
 /// How often the supervisor looks for webhooks turned on or off.
 const SCAN: Duration = Duration::from_secs(1);
