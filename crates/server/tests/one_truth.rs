@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use firstlink_domain::geo::LatLon;
 use firstlink_domain::ids::{AedId, RegionId, VolunteerId};
 use firstlink_domain::index::CandidateFilter;
 use firstlink_domain::volunteer::Tier;
