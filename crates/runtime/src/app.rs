@@ -62,6 +62,10 @@ pub struct App {
     pub ready: AtomicBool,
     /// Test-only fault injection, from `FIRSTLINK_FAILPOINT`.
     pub failpoint: Option<String>,
+    /// Held by [`crate::changes::apply`] while it re-reads rows: two applies
+    /// never interleave, so a slower read of an older row can never land
+    /// after a newer one.
+    pub(crate) applying: tokio::sync::Mutex<()>,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -96,6 +100,7 @@ impl App {
             metrics: Metrics::default(),
             local_sink: RwLock::new(None),
             ready: AtomicBool::new(false),
+            applying: tokio::sync::Mutex::new(()),
             failpoint: std::env::var("FIRSTLINK_FAILPOINT")
                 .ok()
                 .filter(|s| !s.is_empty()),

@@ -47,8 +47,22 @@ pub fn follow(app: &Arc<App>, mut feed: mpsc::Receiver<Change>) {
 }
 
 /// Brings every view up to date with `changes` (in commit order).
+///
+/// Positions carry their value and are ordered by their fix time, so they
+/// are applied at once; every other change re-reads its row under
+/// `App::applying`. Without that lock a feed batch that read a row just
+/// before a handler's commit could write it back just after the handler's
+/// own apply — a rotated unit key accepted for another moment, say.
 pub async fn apply(app: &Arc<App>, changes: Vec<Change>) {
     let t = Instant::now();
+    let _serial = if changes
+        .iter()
+        .all(|c| matches!(c, Change::Positions(_) | Change::PositionDeleted(_)))
+    {
+        None
+    } else {
+        Some(app.applying.lock().await)
+    };
     let mut aeds = Vec::new();
     let mut missions = Vec::new();
     let mut resync = false;
@@ -213,11 +227,29 @@ async fn reload_aeds(app: &Arc<App>, ids: &[AedId]) -> Result<(), StoreError> {
         }
         v
     };
+    // Where monitoring runs, its in-memory decision is the newest readiness
+    // (dispatch learns it before the commit): a re-read row must not roll
+    // it back.
+    let monitored: HashSet<AedId> = if monitoring_here(app) {
+        app.monitor
+            .units(None)
+            .into_iter()
+            .filter(|u| u.revoked_at.is_none())
+            .filter_map(|u| u.aed_id)
+            .collect()
+    } else {
+        HashSet::new()
+    };
     let mut reg = app.aeds_mut();
-    for a in records {
+    for mut a in records {
         let Some(rt) = app.region(a.region_id) else {
             continue;
         };
+        if monitored.contains(&a.id)
+            && let Some(cur) = reg.get(a.id)
+        {
+            a.readiness = cur.readiness;
+        }
         let (id, out) = (a.id, a.details.out_for_return);
         reg.upsert(a, rt.tz, &rt.region.country);
         match out {
