@@ -18,7 +18,7 @@ use firstlink_domain::ids::RegionId;
 use firstlink_registry::csv::ColumnMap;
 use firstlink_registry::live::AedRegistry;
 use firstlink_registry::{Format, ParseOptions, SyncOptions, parse_file, plan_sync};
-use firstlink_store::Store;
+use firstlink_store::prelude::*;
 
 const N: usize = 100_000;
 const CHUNK: usize = 2_000;

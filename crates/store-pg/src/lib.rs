@@ -38,7 +38,8 @@ use firstlink_domain::policy::DispatchPolicy;
 use firstlink_domain::volunteer::QuietHours;
 use firstlink_store::model::*;
 use firstlink_store::monitoring::*;
-use firstlink_store::{Result, Store, StoreError};
+use firstlink_store::prelude::*;
+use firstlink_store::{Result, StoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_postgres::error::SqlState;
@@ -748,9 +749,7 @@ fn limit(n: u32) -> i64 {
 }
 
 #[async_trait]
-impl Store for PgStore {
-    // --- regions, keys, accounts, sessions, audit ---
-
+impl Accounts for PgStore {
     async fn create_region(&self, r: &Region) -> Result<()> {
         let policy = to_json(&r.policy)?;
         self.exec_announced(
@@ -974,9 +973,10 @@ impl Store for PgStore {
         .await?;
         Ok(())
     }
+}
 
-    // --- volunteers ---
-
+#[async_trait]
+impl Volunteers for PgStore {
     async fn create_volunteer(&self, v: &Volunteer) -> Result<()> {
         let p = VolunteerParams::new(v);
         self.exec_announced(
@@ -1210,32 +1210,10 @@ impl Store for PgStore {
             .await?
             > 0)
     }
+}
 
-    // --- AEDs ---
-
-    async fn upsert_aed(&self, a: &Aed) -> Result<()> {
-        self.upsert_aeds(std::slice::from_ref(a)).await
-    }
-
-    async fn aeds(&self, region: Option<RegionId>) -> Result<Vec<Aed>> {
-        collect(
-            self.rows(&format!("SELECT {AED_COLS} FROM aeds WHERE $1::uuid IS NULL OR region_id = $1 ORDER BY id"), &[&region.map(|r| r.0)])
-                .await?,
-            aed_row,
-        )
-    }
-
-    async fn aed(&self, id: AedId) -> Result<Option<Aed>> {
-        self.opt(
-            &format!("SELECT {AED_COLS} FROM aeds WHERE id = $1"),
-            &[&id.0],
-        )
-        .await?
-        .as_ref()
-        .map(aed_row)
-        .transpose()
-    }
-
+#[async_trait]
+impl Missions for PgStore {
     async fn claims(&self) -> Result<Vec<Claim>> {
         let rows = self
             .rows(
@@ -1251,8 +1229,6 @@ impl Store for PgStore {
             })
         })
     }
-
-    // --- incidents and missions ---
 
     async fn create_incident(&self, step: &MissionStep) -> Result<Created> {
         let m = &step.mission;
@@ -1382,117 +1358,6 @@ impl Store for PgStore {
         .await?;
         Ok(())
     }
-
-    // --- outbox ---
-
-    async fn enqueue(&self, items: &[NewOutbox]) -> Result<()> {
-        let c = self.conn().await?;
-        insert_outbox(&*c, items, Utc::now()).await
-    }
-
-    async fn outbox_due(&self, now: DateTime<Utc>, limit_n: u32) -> Result<Vec<OutboxItem>> {
-        collect(
-            self.rows(
-                &format!(
-                    "SELECT {OUTBOX_COLS} FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1
-                     AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY next_attempt_at, id LIMIT $2"
-                ),
-                &[&now, &limit(limit_n)],
-            )
-            .await?,
-            outbox_row,
-        )
-    }
-
-    async fn outbox_claim(
-        &self,
-        holder: &str,
-        now: DateTime<Utc>,
-        limit_n: u32,
-        hold: chrono::Duration,
-    ) -> Result<Vec<OutboxItem>> {
-        // SKIP LOCKED: nodes claiming at once take different items.
-        let until = now + hold;
-        let mut items = collect(
-            self.rows(
-                &format!(
-                    "UPDATE outbox SET claimed_by = $3, claimed_until = $4 WHERE id IN (
-                         SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1
-                         AND (claimed_until IS NULL OR claimed_until <= $1)
-                         ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
-                     RETURNING {OUTBOX_COLS}"
-                ),
-                &[&now, &limit(limit_n), &holder, &until],
-            )
-            .await?,
-            outbox_row,
-        )?;
-        items.sort_by_key(|i| i.id);
-        Ok(items)
-    }
-
-    async fn outbox_sent(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
-        self.exec(
-            "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = NULL, claimed_until = NULL WHERE id = $1",
-            &[&id, &at],
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn outbox_retry(&self, id: i64, next_at: DateTime<Utc>, error: &str) -> Result<()> {
-        self.exec(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, claimed_until = NULL WHERE id = $1",
-            &[&id, &next_at, &error],
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn outbox_dead(&self, id: i64, error: &str) -> Result<()> {
-        self.exec("UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = $2, claimed_until = NULL WHERE id = $1", &[&id, &error])
-            .await?;
-        Ok(())
-    }
-
-    async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
-        let r = self.one("SELECT MIN(GREATEST(next_attempt_at, claimed_until)) FROM outbox WHERE status = 'pending'", &[]).await?;
-        get(&r, 0)
-    }
-
-    async fn outbox_stats(&self) -> Result<OutboxStats> {
-        let r = self
-            .one(
-                "SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'sent'),
-                        count(*) FILTER (WHERE status = 'dead') FROM outbox",
-                &[],
-            )
-            .await?;
-        Ok(OutboxStats {
-            pending: u64_col(&r, 0)?,
-            sent: u64_col(&r, 1)?,
-            dead: u64_col(&r, 2)?,
-        })
-    }
-
-    async fn outbox_sent_keys(&self, incident: IncidentId) -> Result<Vec<String>> {
-        let rows = self.rows("SELECT dedupe_key FROM outbox WHERE incident_id = $1 AND status = 'sent' ORDER BY id", &[&incident.0]).await?;
-        collect(rows, |r| get(r, 0))
-    }
-
-    // --- AED registry (issue 3): methods go below this line ---
-
-    async fn upsert_aeds(&self, aeds: &[Aed]) -> Result<()> {
-        // One statement: all of them or none.
-        let mut c = self.conn().await?;
-        let tx = c.transaction().await.map_err(backend)?;
-        upsert_aeds_in(&tx, aeds).await?;
-        let announced: Vec<Change> = aeds.iter().map(|a| Change::Aed(a.id)).collect();
-        changes::announce(&tx, &self.origin, &announced).await?;
-        tx.commit().await.map_err(backend)
-    }
-
-    // --- dispatch-centre integration (issue 8): methods go below this line ---
 
     async fn integration(&self, region: RegionId) -> Result<Option<serde_json::Value>> {
         self.opt(
@@ -1637,8 +1502,162 @@ impl Store for PgStore {
         Ok(())
     }
 
-    // --- AED readiness monitoring (issue 6) ---
+    async fn live_mission_ids(&self) -> Result<Vec<IncidentId>> {
+        let rows = self
+            .rows("SELECT id FROM incidents WHERE status = 'active'", &[])
+            .await?;
+        collect(rows, |r| Ok(IncidentId(get(r, 0)?)))
+    }
 
+    async fn busy(&self) -> Result<Vec<(VolunteerId, IncidentId)>> {
+        let rows = self
+            .rows(
+                "SELECT volunteer_id, incident_id FROM volunteer_busy ORDER BY since",
+                &[],
+            )
+            .await?;
+        collect(rows, |r| {
+            Ok((VolunteerId(get(r, 0)?), IncidentId(get(r, 1)?)))
+        })
+    }
+}
+
+#[async_trait]
+impl OutboxStore for PgStore {
+    async fn enqueue(&self, items: &[NewOutbox]) -> Result<()> {
+        let c = self.conn().await?;
+        insert_outbox(&*c, items, Utc::now()).await
+    }
+
+    async fn outbox_due(&self, now: DateTime<Utc>, limit_n: u32) -> Result<Vec<OutboxItem>> {
+        collect(
+            self.rows(
+                &format!(
+                    "SELECT {OUTBOX_COLS} FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1
+                     AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY next_attempt_at, id LIMIT $2"
+                ),
+                &[&now, &limit(limit_n)],
+            )
+            .await?,
+            outbox_row,
+        )
+    }
+
+    async fn outbox_claim(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        limit_n: u32,
+        hold: chrono::Duration,
+    ) -> Result<Vec<OutboxItem>> {
+        // SKIP LOCKED: nodes claiming at once take different items.
+        let until = now + hold;
+        let mut items = collect(
+            self.rows(
+                &format!(
+                    "UPDATE outbox SET claimed_by = $3, claimed_until = $4 WHERE id IN (
+                         SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1
+                         AND (claimed_until IS NULL OR claimed_until <= $1)
+                         ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                     RETURNING {OUTBOX_COLS}"
+                ),
+                &[&now, &limit(limit_n), &holder, &until],
+            )
+            .await?,
+            outbox_row,
+        )?;
+        items.sort_by_key(|i| i.id);
+        Ok(items)
+    }
+
+    async fn outbox_sent(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        self.exec(
+            "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = NULL, claimed_until = NULL WHERE id = $1",
+            &[&id, &at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_retry(&self, id: i64, next_at: DateTime<Utc>, error: &str) -> Result<()> {
+        self.exec(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, claimed_until = NULL WHERE id = $1",
+            &[&id, &next_at, &error],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_dead(&self, id: i64, error: &str) -> Result<()> {
+        self.exec("UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = $2, claimed_until = NULL WHERE id = $1", &[&id, &error])
+            .await?;
+        Ok(())
+    }
+
+    async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let r = self.one("SELECT MIN(GREATEST(next_attempt_at, claimed_until)) FROM outbox WHERE status = 'pending'", &[]).await?;
+        get(&r, 0)
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats> {
+        let r = self
+            .one(
+                "SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'sent'),
+                        count(*) FILTER (WHERE status = 'dead') FROM outbox",
+                &[],
+            )
+            .await?;
+        Ok(OutboxStats {
+            pending: u64_col(&r, 0)?,
+            sent: u64_col(&r, 1)?,
+            dead: u64_col(&r, 2)?,
+        })
+    }
+
+    async fn outbox_sent_keys(&self, incident: IncidentId) -> Result<Vec<String>> {
+        let rows = self.rows("SELECT dedupe_key FROM outbox WHERE incident_id = $1 AND status = 'sent' ORDER BY id", &[&incident.0]).await?;
+        collect(rows, |r| get(r, 0))
+    }
+}
+
+#[async_trait]
+impl Registry for PgStore {
+    async fn upsert_aed(&self, a: &Aed) -> Result<()> {
+        self.upsert_aeds(std::slice::from_ref(a)).await
+    }
+
+    async fn aeds(&self, region: Option<RegionId>) -> Result<Vec<Aed>> {
+        collect(
+            self.rows(&format!("SELECT {AED_COLS} FROM aeds WHERE $1::uuid IS NULL OR region_id = $1 ORDER BY id"), &[&region.map(|r| r.0)])
+                .await?,
+            aed_row,
+        )
+    }
+
+    async fn aed(&self, id: AedId) -> Result<Option<Aed>> {
+        self.opt(
+            &format!("SELECT {AED_COLS} FROM aeds WHERE id = $1"),
+            &[&id.0],
+        )
+        .await?
+        .as_ref()
+        .map(aed_row)
+        .transpose()
+    }
+
+    async fn upsert_aeds(&self, aeds: &[Aed]) -> Result<()> {
+        // One statement: all of them or none.
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(backend)?;
+        upsert_aeds_in(&tx, aeds).await?;
+        let announced: Vec<Change> = aeds.iter().map(|a| Change::Aed(a.id)).collect();
+        changes::announce(&tx, &self.origin, &announced).await?;
+        tx.commit().await.map_err(backend)
+    }
+}
+
+#[async_trait]
+impl Monitoring for PgStore {
     async fn save_unit(&self, u: &MonitorUnit) -> Result<()> {
         self.exec_announced(
             "INSERT INTO monitor_units (id, region_id, aed_id, lorawan_device_id, data) VALUES ($1, $2, $3, $4, $5)
@@ -1790,25 +1809,21 @@ impl Store for PgStore {
             .await
     }
 
-    async fn live_mission_ids(&self) -> Result<Vec<IncidentId>> {
+    async fn telemetry(
+        &self,
+        unit: Uuid,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TelemetryBucket>> {
         let rows = self
-            .rows("SELECT id FROM incidents WHERE status = 'active'", &[])
+            .rows("SELECT data FROM telemetry_buckets WHERE unit_id = $1 AND start >= $2 ORDER BY start LIMIT $3", &[&unit, &since, &self::limit(limit)])
             .await?;
-        collect(rows, |r| Ok(IncidentId(get(r, 0)?)))
+        collect(rows, |r| json_col(r, 0))
     }
+}
 
-    async fn busy(&self) -> Result<Vec<(VolunteerId, IncidentId)>> {
-        let rows = self
-            .rows(
-                "SELECT volunteer_id, incident_id FROM volunteer_busy ORDER BY since",
-                &[],
-            )
-            .await?;
-        collect(rows, |r| {
-            Ok((VolunteerId(get(r, 0)?), IncidentId(get(r, 1)?)))
-        })
-    }
-
+#[async_trait]
+impl Cluster for PgStore {
     async fn acquire_leases(
         &self,
         holder: &str,
@@ -1866,17 +1881,5 @@ impl Store for PgStore {
         changes::listen(self.pool.config().clone(), self.origin.clone())
             .await
             .map(Some)
-    }
-
-    async fn telemetry(
-        &self,
-        unit: Uuid,
-        since: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<TelemetryBucket>> {
-        let rows = self
-            .rows("SELECT data FROM telemetry_buckets WHERE unit_id = $1 AND start >= $2 ORDER BY start LIMIT $3", &[&unit, &since, &self::limit(limit)])
-            .await?;
-        collect(rows, |r| json_col(r, 0))
     }
 }

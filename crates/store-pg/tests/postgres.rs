@@ -7,7 +7,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use firstlink_store::{Store, suite};
+use firstlink_store::prelude::*;
+use firstlink_store::suite;
 use firstlink_store_pg::PgStore;
 use tokio_postgres::NoTls;
 

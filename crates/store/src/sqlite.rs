@@ -28,7 +28,8 @@ use uuid::Uuid;
 
 use crate::model::*;
 use crate::monitoring::*;
-use crate::{Result, Store, StoreError};
+use crate::prelude::*;
+use crate::{Result, StoreError};
 
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/0001_init.sql")),
@@ -650,7 +651,7 @@ fn insert_outbox(c: &Connection, items: &[NewOutbox], now: DateTime<Utc>) -> Res
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Accounts for SqliteStore {
     async fn create_region(&self, r: &Region) -> Result<()> {
         let r = r.clone();
         self.write(move |c| {
@@ -920,7 +921,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl Volunteers for SqliteStore {
     async fn create_volunteer(&self, v: &Volunteer) -> Result<()> {
         let p = volunteer_params(v);
         self.write(move |c| {
@@ -1176,65 +1180,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
-    async fn upsert_aed(&self, a: &Aed) -> Result<()> {
-        let a = a.clone();
-        self.write(move |c| {
-            c.execute(
-                &format!(
-                    "INSERT INTO aeds ({AED_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)
-                     ON CONFLICT (id) DO UPDATE SET region_id=excluded.region_id, name=excluded.name, lat=excluded.lat, lon=excluded.lon,
-                     access=excluded.access, opening_hours=excluded.opening_hours, readiness=excluded.readiness,
-                     status=excluded.status, details=excluded.details, updated_at=excluded.updated_at"
-                ),
-                params![
-                    a.id.to_string(),
-                    a.region_id.to_string(),
-                    a.name,
-                    a.position.lat,
-                    a.position.lon,
-                    enum_str(&a.access),
-                    a.opening_hours,
-                    enum_str(&a.readiness),
-                    enum_str(&a.status),
-                    json(&a.details),
-                    ts(a.updated_at)
-                ],
-            )
-            .map_err(backend)?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn aeds(&self, region: Option<RegionId>) -> Result<Vec<Aed>> {
-        self.read(move |c| {
-            let mut s = c
-                .prepare(&format!(
-                    "SELECT {AED_COLS} FROM aeds WHERE ?1 IS NULL OR region_id = ?1 ORDER BY id"
-                ))
-                .map_err(backend)?;
-            let rows = s
-                .query_map([region.map(|r| r.to_string())], aed_row)
-                .map_err(backend)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
-        })
-        .await
-    }
-
-    async fn aed(&self, id: AedId) -> Result<Option<Aed>> {
-        self.read(move |c| {
-            c.query_row(
-                &format!("SELECT {AED_COLS} FROM aeds WHERE id = ?1"),
-                [id.to_string()],
-                aed_row,
-            )
-            .optional()
-            .map_err(backend)
-        })
-        .await
-    }
-
+#[async_trait]
+impl Missions for SqliteStore {
     async fn claims(&self) -> Result<Vec<Claim>> {
         self.read(|c| {
             let mut s = c
@@ -1397,157 +1346,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn enqueue(&self, items: &[NewOutbox]) -> Result<()> {
-        let items = items.to_vec();
-        self.write(move |c| insert_outbox(c, &items, Utc::now()))
-            .await
-    }
-
-    async fn outbox_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxItem>> {
-        self.read(move |c| {
-            let mut s = c
-                .prepare(
-                    "SELECT id, dedupe_key, volunteer_id, incident_id, recipient, message, created_at, attempts FROM outbox
-                     WHERE status = 'pending' AND next_attempt_at <= ?1 AND (claimed_until IS NULL OR claimed_until <= ?1)
-                     ORDER BY next_attempt_at, id LIMIT ?2",
-                )
-                .map_err(backend)?;
-            let rows = s.query_map(params![ts(now), limit], outbox_row).map_err(backend)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
-        })
-        .await
-    }
-
-    async fn outbox_claim(
-        &self,
-        holder: &str,
-        now: DateTime<Utc>,
-        limit: u32,
-        hold: chrono::Duration,
-    ) -> Result<Vec<OutboxItem>> {
-        let holder = holder.to_string();
-        self.write(move |c| {
-            let mut s = c
-                .prepare_cached(
-                    "UPDATE outbox SET claimed_by = ?3, claimed_until = ?4 WHERE id IN (
-                         SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1
-                         AND (claimed_until IS NULL OR claimed_until <= ?1) ORDER BY next_attempt_at, id LIMIT ?2)
-                     RETURNING id, dedupe_key, volunteer_id, incident_id, recipient, message, created_at, attempts",
-                )
-                .map_err(backend)?;
-            let rows = s.query_map(params![ts(now), limit, holder, ts(now + hold)], outbox_row).map_err(backend)?;
-            let mut items = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)?;
-            items.sort_by_key(|i| i.id);
-            Ok(items)
-        })
-        .await
-    }
-
-    async fn outbox_sent(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
-        self.write(move |c| {
-            c.execute(
-                "UPDATE outbox SET status = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL, claimed_until = NULL WHERE id = ?1",
-                params![id, ts(at)],
-            )
-            .map_err(backend)?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn outbox_retry(&self, id: i64, next_at: DateTime<Utc>, error: &str) -> Result<()> {
-        let e = error.to_string();
-        self.write(move |c| {
-            c.execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3, claimed_until = NULL WHERE id = ?1",
-                params![id, ts(next_at), e],
-            )
-            .map_err(backend)?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn outbox_dead(&self, id: i64, error: &str) -> Result<()> {
-        let e = error.to_string();
-        self.write(move |c| {
-            c.execute(
-                "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?2, claimed_until = NULL WHERE id = ?1",
-                params![id, e],
-            )
-            .map_err(backend)?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
-        self.read(|c| {
-            let s: Option<String> = c
-                .query_row("SELECT MIN(MAX(next_attempt_at, COALESCE(claimed_until, ''))) FROM outbox WHERE status = 'pending'", [], |r| r.get(0))
-                .map_err(backend)?;
-            opt_ts(s).map_err(backend)
-        })
-        .await
-    }
-
-    async fn outbox_stats(&self) -> Result<OutboxStats> {
-        self.read(|c| {
-            c.query_row(
-                "SELECT COALESCE(SUM(status='pending'),0), COALESCE(SUM(status='sent'),0), COALESCE(SUM(status='dead'),0) FROM outbox",
-                [],
-                |r| Ok(OutboxStats { pending: r.get(0)?, sent: r.get(1)?, dead: r.get(2)? }),
-            )
-            .map_err(backend)
-        })
-        .await
-    }
-
-    async fn outbox_sent_keys(&self, incident: IncidentId) -> Result<Vec<String>> {
-        self.read(move |c| {
-            let mut s = c
-                .prepare("SELECT dedupe_key FROM outbox WHERE incident_id = ?1 AND status = 'sent' ORDER BY id")
-                .map_err(backend)?;
-            let rows = s.query_map([incident.to_string()], |r| r.get(0)).map_err(backend)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
-        })
-        .await
-    }
-
-    // --- AED registry (issue 3): methods go below this line ---
-    async fn upsert_aeds(&self, aeds: &[Aed]) -> Result<()> {
-        let aeds = aeds.to_vec();
-        self.write(move |c| {
-            let mut s = c
-                .prepare(&format!(
-                    "INSERT INTO aeds ({AED_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)
-                     ON CONFLICT (id) DO UPDATE SET region_id=excluded.region_id, name=excluded.name, lat=excluded.lat, lon=excluded.lon,
-                     access=excluded.access, opening_hours=excluded.opening_hours, readiness=excluded.readiness,
-                     status=excluded.status, details=excluded.details, updated_at=excluded.updated_at"
-                ))
-                .map_err(backend)?;
-            for a in &aeds {
-                s.execute(params![
-                    a.id.to_string(),
-                    a.region_id.to_string(),
-                    a.name,
-                    a.position.lat,
-                    a.position.lon,
-                    enum_str(&a.access),
-                    a.opening_hours,
-                    enum_str(&a.readiness),
-                    enum_str(&a.status),
-                    json(&a.details),
-                    ts(a.updated_at)
-                ])
-                .map_err(backend)?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    // --- dispatch-centre integration (issue 8): methods go below this line ---
     async fn integration(&self, region: RegionId) -> Result<Option<serde_json::Value>> {
         self.read(move |c| {
             let s: Option<String> = c
@@ -1765,8 +1563,250 @@ impl Store for SqliteStore {
         .await
     }
 
-    // --- AED readiness monitoring (issue 6) ---
+    async fn live_mission_ids(&self) -> Result<Vec<IncidentId>> {
+        self.read(|c| {
+            let mut s = c
+                .prepare("SELECT id FROM incidents WHERE status = 'active'")
+                .map_err(backend)?;
+            let rows = s
+                .query_map([], |r| Ok(IncidentId(uuid_col(r, 0)?)))
+                .map_err(backend)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        })
+        .await
+    }
 
+    async fn busy(&self) -> Result<Vec<(VolunteerId, IncidentId)>> {
+        self.read(|c| {
+            let mut s = c
+                .prepare("SELECT volunteer_id, incident_id FROM volunteer_busy ORDER BY since")
+                .map_err(backend)?;
+            let rows = s
+                .query_map([], |r| {
+                    Ok((VolunteerId(uuid_col(r, 0)?), IncidentId(uuid_col(r, 1)?)))
+                })
+                .map_err(backend)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    async fn enqueue(&self, items: &[NewOutbox]) -> Result<()> {
+        let items = items.to_vec();
+        self.write(move |c| insert_outbox(c, &items, Utc::now()))
+            .await
+    }
+
+    async fn outbox_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxItem>> {
+        self.read(move |c| {
+            let mut s = c
+                .prepare(
+                    "SELECT id, dedupe_key, volunteer_id, incident_id, recipient, message, created_at, attempts FROM outbox
+                     WHERE status = 'pending' AND next_attempt_at <= ?1 AND (claimed_until IS NULL OR claimed_until <= ?1)
+                     ORDER BY next_attempt_at, id LIMIT ?2",
+                )
+                .map_err(backend)?;
+            let rows = s.query_map(params![ts(now), limit], outbox_row).map_err(backend)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn outbox_claim(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        limit: u32,
+        hold: chrono::Duration,
+    ) -> Result<Vec<OutboxItem>> {
+        let holder = holder.to_string();
+        self.write(move |c| {
+            let mut s = c
+                .prepare_cached(
+                    "UPDATE outbox SET claimed_by = ?3, claimed_until = ?4 WHERE id IN (
+                         SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1
+                         AND (claimed_until IS NULL OR claimed_until <= ?1) ORDER BY next_attempt_at, id LIMIT ?2)
+                     RETURNING id, dedupe_key, volunteer_id, incident_id, recipient, message, created_at, attempts",
+                )
+                .map_err(backend)?;
+            let rows = s.query_map(params![ts(now), limit, holder, ts(now + hold)], outbox_row).map_err(backend)?;
+            let mut items = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)?;
+            items.sort_by_key(|i| i.id);
+            Ok(items)
+        })
+        .await
+    }
+
+    async fn outbox_sent(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        self.write(move |c| {
+            c.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL, claimed_until = NULL WHERE id = ?1",
+                params![id, ts(at)],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn outbox_retry(&self, id: i64, next_at: DateTime<Utc>, error: &str) -> Result<()> {
+        let e = error.to_string();
+        self.write(move |c| {
+            c.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3, claimed_until = NULL WHERE id = ?1",
+                params![id, ts(next_at), e],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn outbox_dead(&self, id: i64, error: &str) -> Result<()> {
+        let e = error.to_string();
+        self.write(move |c| {
+            c.execute(
+                "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?2, claimed_until = NULL WHERE id = ?1",
+                params![id, e],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        self.read(|c| {
+            let s: Option<String> = c
+                .query_row("SELECT MIN(MAX(next_attempt_at, COALESCE(claimed_until, ''))) FROM outbox WHERE status = 'pending'", [], |r| r.get(0))
+                .map_err(backend)?;
+            opt_ts(s).map_err(backend)
+        })
+        .await
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT COALESCE(SUM(status='pending'),0), COALESCE(SUM(status='sent'),0), COALESCE(SUM(status='dead'),0) FROM outbox",
+                [],
+                |r| Ok(OutboxStats { pending: r.get(0)?, sent: r.get(1)?, dead: r.get(2)? }),
+            )
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn outbox_sent_keys(&self, incident: IncidentId) -> Result<Vec<String>> {
+        self.read(move |c| {
+            let mut s = c
+                .prepare("SELECT dedupe_key FROM outbox WHERE incident_id = ?1 AND status = 'sent' ORDER BY id")
+                .map_err(backend)?;
+            let rows = s.query_map([incident.to_string()], |r| r.get(0)).map_err(backend)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Registry for SqliteStore {
+    async fn upsert_aed(&self, a: &Aed) -> Result<()> {
+        let a = a.clone();
+        self.write(move |c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO aeds ({AED_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)
+                     ON CONFLICT (id) DO UPDATE SET region_id=excluded.region_id, name=excluded.name, lat=excluded.lat, lon=excluded.lon,
+                     access=excluded.access, opening_hours=excluded.opening_hours, readiness=excluded.readiness,
+                     status=excluded.status, details=excluded.details, updated_at=excluded.updated_at"
+                ),
+                params![
+                    a.id.to_string(),
+                    a.region_id.to_string(),
+                    a.name,
+                    a.position.lat,
+                    a.position.lon,
+                    enum_str(&a.access),
+                    a.opening_hours,
+                    enum_str(&a.readiness),
+                    enum_str(&a.status),
+                    json(&a.details),
+                    ts(a.updated_at)
+                ],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn aeds(&self, region: Option<RegionId>) -> Result<Vec<Aed>> {
+        self.read(move |c| {
+            let mut s = c
+                .prepare(&format!(
+                    "SELECT {AED_COLS} FROM aeds WHERE ?1 IS NULL OR region_id = ?1 ORDER BY id"
+                ))
+                .map_err(backend)?;
+            let rows = s
+                .query_map([region.map(|r| r.to_string())], aed_row)
+                .map_err(backend)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn aed(&self, id: AedId) -> Result<Option<Aed>> {
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {AED_COLS} FROM aeds WHERE id = ?1"),
+                [id.to_string()],
+                aed_row,
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn upsert_aeds(&self, aeds: &[Aed]) -> Result<()> {
+        let aeds = aeds.to_vec();
+        self.write(move |c| {
+            let mut s = c
+                .prepare(&format!(
+                    "INSERT INTO aeds ({AED_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)
+                     ON CONFLICT (id) DO UPDATE SET region_id=excluded.region_id, name=excluded.name, lat=excluded.lat, lon=excluded.lon,
+                     access=excluded.access, opening_hours=excluded.opening_hours, readiness=excluded.readiness,
+                     status=excluded.status, details=excluded.details, updated_at=excluded.updated_at"
+                ))
+                .map_err(backend)?;
+            for a in &aeds {
+                s.execute(params![
+                    a.id.to_string(),
+                    a.region_id.to_string(),
+                    a.name,
+                    a.position.lat,
+                    a.position.lon,
+                    enum_str(&a.access),
+                    a.opening_hours,
+                    enum_str(&a.readiness),
+                    enum_str(&a.status),
+                    json(&a.details),
+                    ts(a.updated_at)
+                ])
+                .map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Monitoring for SqliteStore {
     async fn save_unit(&self, u: &MonitorUnit) -> Result<()> {
         let u = u.clone();
         self.write(move |c| {
@@ -1964,34 +2004,25 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn live_mission_ids(&self) -> Result<Vec<IncidentId>> {
-        self.read(|c| {
+    async fn telemetry(
+        &self,
+        unit: Uuid,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TelemetryBucket>> {
+        self.read(move |c| {
             let mut s = c
-                .prepare("SELECT id FROM incidents WHERE status = 'active'")
+                .prepare("SELECT data FROM telemetry_buckets WHERE unit_id = ?1 AND start >= ?2 ORDER BY start LIMIT ?3")
                 .map_err(backend)?;
-            let rows = s
-                .query_map([], |r| Ok(IncidentId(uuid_col(r, 0)?)))
-                .map_err(backend)?;
+            let rows = s.query_map(params![unit.to_string(), ts(since), limit], |r| from_json(&r.get::<_, String>(0)?)).map_err(backend)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
         })
         .await
     }
+}
 
-    async fn busy(&self) -> Result<Vec<(VolunteerId, IncidentId)>> {
-        self.read(|c| {
-            let mut s = c
-                .prepare("SELECT volunteer_id, incident_id FROM volunteer_busy ORDER BY since")
-                .map_err(backend)?;
-            let rows = s
-                .query_map([], |r| {
-                    Ok((VolunteerId(uuid_col(r, 0)?), IncidentId(uuid_col(r, 1)?)))
-                })
-                .map_err(backend)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
-        })
-        .await
-    }
-
+#[async_trait]
+impl Cluster for SqliteStore {
     async fn acquire_leases(
         &self,
         holder: &str,
@@ -2108,22 +2139,6 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             }
             Ok(())
-        })
-        .await
-    }
-
-    async fn telemetry(
-        &self,
-        unit: Uuid,
-        since: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<TelemetryBucket>> {
-        self.read(move |c| {
-            let mut s = c
-                .prepare("SELECT data FROM telemetry_buckets WHERE unit_id = ?1 AND start >= ?2 ORDER BY start LIMIT ?3")
-                .map_err(backend)?;
-            let rows = s.query_map(params![unit.to_string(), ts(since), limit], |r| from_json(&r.get::<_, String>(0)?)).map_err(backend)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
         })
         .await
     }

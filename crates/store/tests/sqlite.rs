@@ -1,8 +1,9 @@
 //! The storage suite on the embedded SQLite backend, plus what only SQLite has:
 //! the data survives closing and reopening the file.
 
+use firstlink_store::prelude::*;
 use firstlink_store::sqlite::SqliteStore;
-use firstlink_store::{Store, suite};
+use firstlink_store::suite;
 
 fn fresh() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
