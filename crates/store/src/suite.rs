@@ -690,6 +690,140 @@ pub async fn run(s: &dyn Store) {
     accounts(s).await;
     volunteers_and_positions(s).await;
     missions_are_atomic(s).await;
+    the_rest_of_the_surface(s).await;
+}
+
+/// The methods the other checks do not reach: listings, single deletes,
+/// audit, surveys, a volunteer's alerts, the sent-keys of an incident, and
+/// announcements.
+pub async fn the_rest_of_the_surface(s: &dyn Store) {
+    let r = region(s, "rest").await;
+    let other = region(s, "rest-other").await;
+    for (id, region) in [("kr1", r.id), ("kr2", r.id), ("ko1", other.id)] {
+        s.create_api_key(&ApiKey {
+            id: id.into(),
+            region_id: region,
+            name: "cad".into(),
+            hash: "h".into(),
+            created_at: t0(),
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+    }
+    s.revoke_api_key("kr2", t0()).await.unwrap();
+    let keys = s.api_keys(r.id).await.unwrap();
+    assert_eq!(
+        keys.iter()
+            .map(|k| (k.id.as_str(), k.revoked_at.is_some()))
+            .collect::<Vec<_>>(),
+        vec![("kr1", false), ("kr2", true)],
+        "a region's keys, revoked ones included, never another region's"
+    );
+    let o = Operator {
+        id: uuid::Uuid::now_v7(),
+        username: "rest-op".into(),
+        password_hash: "h".into(),
+        role: OperatorRole::Operator,
+        regions: vec![r.id, other.id],
+        created_at: t0(),
+        disabled_at: None,
+    };
+    s.create_operator(&o).await.unwrap();
+    assert_eq!(s.operator(o.id).await.unwrap(), Some(o.clone()));
+    assert!(s.operator(uuid::Uuid::now_v7()).await.unwrap().is_none());
+    assert!(s.operators().await.unwrap().contains(&o));
+    for token in ["one", "two"] {
+        s.create_session(&Session {
+            token_hash: token.into(),
+            kind: SessionKind::Operator,
+            subject: o.id,
+            created_at: t0(),
+            expires_at: t0() + Duration::hours(1),
+        })
+        .await
+        .unwrap();
+    }
+    s.delete_session("one").await.unwrap();
+    assert!(s.session("one").await.unwrap().is_none());
+    assert!(
+        s.session("two").await.unwrap().is_some(),
+        "only that session goes"
+    );
+    for (i, region) in [(0, Some(r.id)), (1, Some(other.id)), (2, None)] {
+        s.audit(&AuditEntry {
+            at: t0() + Duration::seconds(i),
+            actor: "cli:test".into(),
+            action: format!("act.{i}"),
+            region_id: region,
+            target: Some(format!("t{i}")),
+            details: serde_json::json!({"i": i}),
+        })
+        .await
+        .unwrap();
+    }
+    let of_r = s.audit_log(Some(r.id), 10).await.unwrap();
+    assert_eq!(of_r.len(), 1);
+    assert_eq!(
+        (of_r[0].action.as_str(), &of_r[0].details),
+        ("act.0", &serde_json::json!({"i": 0}))
+    );
+    let all = s.audit_log(None, 2).await.unwrap();
+    assert_eq!(all.len(), 2, "the limit holds");
+
+    let v = volunteer(r.id, "+4511220099");
+    s.create_volunteer(&v).await.unwrap();
+    s.set_verification(v.id, "hash", t0()).await.unwrap();
+    s.clear_verification(v.id).await.unwrap();
+    assert!(s.verification_attempt(v.id).await.unwrap().is_none());
+    let d = Device {
+        id: uuid::Uuid::now_v7(),
+        volunteer: v.id,
+        recipient: Recipient::Fcm {
+            token: "rest".into(),
+        },
+        created_at: t0(),
+    };
+    s.add_device(&d).await.unwrap();
+    assert!(
+        !s.delete_device(VolunteerId::new(), d.id).await.unwrap(),
+        "not another's device"
+    );
+    assert!(s.delete_device(v.id, d.id).await.unwrap());
+    assert!(!s.delete_device(v.id, d.id).await.unwrap());
+    assert!(s.devices(v.id).await.unwrap().is_empty());
+
+    let mut m = mission("rest-1");
+    m.alerts.push(firstlink_domain::mission::Alert {
+        volunteer: v.id,
+        wave: 1,
+        state: firstlink_domain::mission::AlertState::Alerted,
+        alerted_at: t0(),
+        answered_at: None,
+        position: LatLon::new(55.68, 12.57).unwrap(),
+        walk_m: 300.0,
+        task: None,
+    });
+    s.create_incident(&step(r.id, &m)).await.unwrap();
+    assert_eq!(s.alerts_of(v.id, 10).await.unwrap(), vec![m.id]);
+    assert!(
+        s.alerts_of(VolunteerId::new(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let answers = serde_json::json!({"cpr_started": true});
+    s.save_survey(m.id, v.id, &answers, t0()).await.unwrap();
+    s.save_survey(m.id, v.id, &serde_json::json!({"cpr_started": false}), t0())
+        .await
+        .unwrap();
+    assert!(
+        s.outbox_sent_keys(m.id).await.unwrap().is_empty(),
+        "nothing sent yet"
+    );
+    s.announce(&[Change::Graph(r.id), Change::Setting("x".into())])
+        .await
+        .unwrap();
 }
 
 // --- checks for the extension methods (AED registry, dispatch-centre integration) ---
