@@ -135,6 +135,23 @@ async fn another_regions_key_reaches_none_of_a_regions_volunteers_aeds_or_views(
         .post_incident(&_key_a, incident_body("a-1", patient))
         .await;
     assert_eq!(r.status(), 201);
+    // A correction cannot move A's incident out of A either.
+    let a1 = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s_, e) = t
+        .patch_json(
+            &_key_a,
+            &format!("/api/v1/incidents/{a1}"),
+            json!({"location": {"lat": 55.40, "lon": 11.70}}),
+        )
+        .await;
+    assert_eq!(
+        (s_, e["error"]["code"].as_str()),
+        (422, Some("outside_region")),
+        "{e}"
+    );
     // A bad boundary is a 400 naming the field, and changes nothing.
     let (s, e) = t
         .put_json(

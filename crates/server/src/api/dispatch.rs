@@ -469,6 +469,16 @@ pub async fn update_incident(
 ) -> ApiResult<Json<IncidentView>> {
     let (region, m) = mission_for(&app, &who, &id).await?;
     let location = u.location.map(|l| l.validate("location")).transpose()?;
+    // A corrected location must still lie in the region, as a new one must.
+    if let (Some(p), Some(rt)) = (location, app.region(region))
+        && !rt.partition.takes(p)
+    {
+        return Err(firstlink_runtime::missions::InputError::OutsideRegion {
+            region: rt.region.slug.clone(),
+            margin_m: rt.partition.margin_m(),
+        }
+        .into());
+    }
     let address = opt_text("address", u.address.as_deref(), limits::ADDRESS_MAX)?;
     let notes = opt_text("notes", u.notes.as_deref(), limits::NOTES_MAX)?;
     if u.ems_eta_seconds.is_some_and(|s| s > limits::EMS_ETA_MAX_S) {

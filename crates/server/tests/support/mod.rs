@@ -454,6 +454,19 @@ impl TestApp {
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn patch_json(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn post_json(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
         let r = self
             .http
