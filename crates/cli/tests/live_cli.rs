@@ -6,29 +6,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_firstlink");
 /// The bound for a CLI write to be in effect on the running server.
 const IN_EFFECT: Duration = Duration::from_secs(2);
-
-fn run(args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// Polls `check` until it holds; returns how long it took, failing past `IN_EFFECT`.
 async fn in_effect<F, Fut>(what: &str, mut check: F) -> Duration
@@ -166,7 +150,7 @@ async fn cli_writes_take_effect_on_a_running_server_without_a_restart() {
 
     // AEDs imported from the CLI: in the public feed and in dispatch.
     let file = aed_file(dir.path());
-    run(
+    firstlink(
         &[
             "aeds",
             "--data-dir",
@@ -214,7 +198,7 @@ async fn cli_writes_take_effect_on_a_running_server_without_a_restart() {
 
     // Units provisioned from the CLI are accepted at once.
     let creds = dir.path().join("units.json");
-    run(
+    firstlink(
         &[
             "devices",
             "--data-dir",
@@ -265,7 +249,7 @@ async fn cli_writes_take_effect_on_a_running_server_without_a_restart() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../data/osm/copenhagen.osm.pbf"
     );
-    run(
+    firstlink(
         &[
             "routing",
             "build",

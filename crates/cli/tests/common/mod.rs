@@ -66,19 +66,25 @@ pub async fn start_mocks() -> (Mocks, String) {
     (m, base)
 }
 
-pub fn admin(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+/// Runs the `firstlink` binary to completion; its stdout, or a failure with its stderr.
+pub fn firstlink(args: &[&str], env: &[(&str, &str)]) -> String {
     let out = Command::new(BIN)
-        .args(["admin", "--data-dir", dir.to_str().unwrap()])
         .args(args)
         .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "admin {args:?}: {}",
+        "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+pub fn admin(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut all = vec!["admin", "--data-dir", dir.to_str().unwrap()];
+    all.extend_from_slice(args);
+    firstlink(&all, env)
 }
 
 /// A region `slug`, a dispatch API key (returned) and an admin `ops`.
